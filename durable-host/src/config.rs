@@ -1,0 +1,266 @@
+//! Host configuration: command-line flags over `DURABLE_*` environment variables over
+//! `host.json` (the Durable Functions `extensions.durableTask` section) over defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Settings given on the command line or in the environment (clap reads both).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// Address to serve HTTP on; port 0 picks a free port [default: 127.0.0.1:7071].
+    #[arg(long, env = "DURABLE_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Folder for the embedded store and the host's keys [default: ./.durable].
+    #[arg(long, env = "DURABLE_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Store URL: `sqlite://PATH` or `memory:` [default: the SQLite file in the data folder].
+    #[arg(long, env = "DURABLE_STORE", global = true, value_name = "URL")]
+    pub store: Option<String>,
+    /// Task hub name [default: DurableFunctionsHub].
+    #[arg(long, env = "DURABLE_HUB", global = true, value_name = "NAME")]
+    pub hub: Option<String>,
+    /// The host.json file to read [default: ./host.json when present].
+    #[arg(long, env = "DURABLE_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Which store the host uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// Process memory (nothing survives a restart).
+    Memory,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where HTTP is served.
+    pub listen: SocketAddr,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// The store.
+    pub store: StoreUrl,
+    /// The task hub's name.
+    pub hub: String,
+    /// Prefix of client function routes (`api`).
+    pub route_prefix: String,
+    /// `maxConcurrentActivityFunctions`.
+    pub max_concurrent_activities: usize,
+    /// `maxConcurrentOrchestratorFunctions`.
+    pub max_concurrent_orchestrations: usize,
+    /// Largest accepted request body, in bytes.
+    pub max_request_body: usize,
+}
+
+/// Why the configuration cannot be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Default, Deserialize)]
+struct HostJson {
+    #[serde(default)]
+    extensions: Extensions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Extensions {
+    #[serde(default, rename = "durableTask")]
+    durable_task: DurableTaskSection,
+    #[serde(default)]
+    http: HttpSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DurableTaskSection {
+    hub_name: Option<String>,
+    max_concurrent_activity_functions: Option<usize>,
+    max_concurrent_orchestrator_functions: Option<usize>,
+    storage_provider: Option<StorageProvider>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StorageProvider {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    connection_string: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpSection {
+    route_prefix: Option<String>,
+}
+
+fn read_host_json(path: Option<&Path>) -> Result<HostJson, ConfigError> {
+    let (path, required) = match path {
+        Some(path) => (path.to_path_buf(), true),
+        None => (PathBuf::from("host.json"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| ConfigError(format!("{} is not valid host.json: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(HostJson::default()),
+        Err(e) => Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// Parses a store URL.
+pub fn parse_store_url(url: &str) -> Result<StoreUrl, ConfigError> {
+    if url == "memory:" || url == "memory://" {
+        return Ok(StoreUrl::Memory);
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(ConfigError(
+                "store URL `sqlite://` has no file path; use sqlite://PATH".into(),
+            ));
+        }
+        return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(ConfigError(
+            "the PostgreSQL store is not available in this build yet; use sqlite://PATH or memory:"
+                .into(),
+        ));
+    }
+    Err(ConfigError(format!(
+        "unknown store URL `{url}`; expected sqlite://PATH or memory:"
+    )))
+}
+
+fn valid_hub_name(hub: &str) -> Result<(), ConfigError> {
+    let ok = (3..=50).contains(&hub.len())
+        && hub.starts_with(|c: char| c.is_ascii_alphabetic())
+        && hub.chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "task hub name `{hub}` is invalid: use 3 to 50 ASCII letters and digits, starting with a letter"
+        )))
+    }
+}
+
+impl HostConfig {
+    /// Resolves the configuration from flags/environment, host.json and defaults.
+    pub fn resolve(args: &ConfigArgs) -> Result<HostConfig, ConfigError> {
+        let json = read_host_json(args.config.as_deref())?;
+        let durable = json.extensions.durable_task;
+        let listen_text = args.listen.as_deref().unwrap_or("127.0.0.1:7071");
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError(format!(
+                "--listen `{listen_text}` is not an address like 127.0.0.1:7071"
+            ))
+        })?;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".durable"));
+        let hub = args
+            .hub
+            .clone()
+            .or(durable.hub_name)
+            .unwrap_or_else(|| "DurableFunctionsHub".to_owned());
+        valid_hub_name(&hub)?;
+        let store = match &args.store {
+            Some(url) => parse_store_url(url)?,
+            None => match durable.storage_provider {
+                Some(StorageProvider {
+                    connection_string: Some(url),
+                    ..
+                }) => parse_store_url(&url)?,
+                Some(StorageProvider {
+                    kind: Some(kind), ..
+                }) if kind.eq_ignore_ascii_case("memory") => StoreUrl::Memory,
+                Some(StorageProvider {
+                    kind: Some(kind), ..
+                }) if !kind.eq_ignore_ascii_case("sqlite") => {
+                    return Err(ConfigError(format!(
+                        "host.json storageProvider type `{kind}` is not supported; expected sqlite or memory"
+                    )));
+                }
+                _ => StoreUrl::Sqlite(data_dir.join(format!("{hub}.db"))),
+            },
+        };
+        let route_prefix = json
+            .extensions
+            .http
+            .route_prefix
+            .unwrap_or_else(|| "api".to_owned())
+            .trim_matches('/')
+            .to_owned();
+        Ok(HostConfig {
+            listen,
+            data_dir,
+            store,
+            hub,
+            route_prefix,
+            max_concurrent_activities: durable.max_concurrent_activity_functions.unwrap_or(100),
+            max_concurrent_orchestrations: durable
+                .max_concurrent_orchestrator_functions
+                .unwrap_or(100),
+            max_request_body: 16 * 1024 * 1024,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(parse_store_url("memory:").ok(), Some(StoreUrl::Memory));
+        assert_eq!(
+            parse_store_url("sqlite://./x.db").ok(),
+            Some(StoreUrl::Sqlite(PathBuf::from("./x.db")))
+        );
+        assert!(parse_store_url("mysql://x").is_err());
+        assert!(parse_store_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_host_json() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("host.json");
+        std::fs::write(
+            &path,
+            r#"{"version":"2.0","extensions":{"durableTask":{"hubName":"FromJson","maxConcurrentActivityFunctions":3},"http":{"routePrefix":"fn"}}}"#,
+        )
+        .expect("write");
+        let args = ConfigArgs {
+            config: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
+        let config = HostConfig::resolve(&args).expect("resolves");
+        assert_eq!(config.hub, "FromJson");
+        assert_eq!(config.max_concurrent_activities, 3);
+        assert_eq!(config.route_prefix, "fn");
+        let args = ConfigArgs {
+            config: Some(path),
+            hub: Some("FromFlag".into()),
+            ..ConfigArgs::default()
+        };
+        assert_eq!(
+            HostConfig::resolve(&args).expect("resolves").hub,
+            "FromFlag"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let args = ConfigArgs {
+            listen: Some("nowhere".into()),
+            ..ConfigArgs::default()
+        };
+        let err = HostConfig::resolve(&args).expect_err("bad listen");
+        assert!(err.0.contains("--listen"), "{err}");
+    }
+}

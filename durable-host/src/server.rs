@@ -1,0 +1,114 @@
+//! `serve`: opens the store, starts the workers, serves HTTP, drains on SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use durable_runtime::DurableClient;
+use durable_runtime::client::ClientOptions;
+use durable_runtime::clock::{Clock, SystemClock};
+use durable_runtime::registry::Registry;
+use durable_runtime::store::{MemoryStore, SqliteOptions, SqliteStore, Store};
+use durable_runtime::worker::{Worker, WorkerOptions};
+use tokio::net::TcpListener;
+
+use crate::config::{HostConfig, StoreUrl};
+use crate::http;
+
+/// Opens the configured store. `exclusive` takes an SQLite file for this process alone.
+pub fn open_store(
+    config: &HostConfig,
+    clock: Arc<dyn Clock>,
+    exclusive: bool,
+) -> Result<Arc<dyn Store>, String> {
+    match &config.store {
+        StoreUrl::Memory => Ok(Arc::new(MemoryStore::new(clock))),
+        StoreUrl::Sqlite(path) => {
+            let store = SqliteStore::open(
+                SqliteOptions {
+                    path: path.clone(),
+                    exclusive,
+                },
+                clock,
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// A unique name for this process in leases.
+fn worker_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned());
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &unique[..8])
+}
+
+/// Resolves when the process is asked to stop.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Runs the host until a stop signal; returns an error message when it cannot start.
+pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), String> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&config, clock.clone(), true)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let client = DurableClient::new(
+        store.clone(),
+        registry.clone(),
+        clock.clone(),
+        ClientOptions {
+            hub: config.hub.clone(),
+            base_url: format!("http://{address}"),
+            ..ClientOptions::default()
+        },
+    );
+    let worker = Worker::start(
+        store,
+        registry.clone(),
+        clock,
+        WorkerOptions {
+            max_concurrent_activities: config.max_concurrent_activities,
+            max_concurrent_orchestrations: config.max_concurrent_orchestrations,
+            ..WorkerOptions::default()
+        },
+        worker_name(),
+    );
+    let app = http::router(
+        client,
+        &registry,
+        &config.route_prefix,
+        config.max_request_body,
+    );
+    println!("listening on http://{address}");
+    tracing::info!(%address, hub = %config.hub, store = ?config.store, "host started");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    tracing::info!("stopping: draining work in flight");
+    worker.shutdown().await;
+    served.map_err(|e| format!("the HTTP server failed: {e}"))
+}

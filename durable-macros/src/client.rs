@@ -1,0 +1,208 @@
+//! `#[client(http(route = "...", methods = [...]))]`: an axum handler mounted by the host.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::{ItemFn, Meta};
+
+use crate::args::Http;
+use crate::diag::Errors;
+use crate::emit::{self, Registration};
+use crate::signature;
+use crate::{Kind, args};
+
+const KIND: Kind = Kind::Client;
+
+/// Expands `#[client(args)] item`.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_expand(args, item.clone()) {
+        Ok(expanded) => expanded,
+        Err(error) => emit::with_errors(item, error),
+    }
+}
+
+fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let (metas, function) = crate::parse(KIND, args, item.clone())?;
+    let client = validate(metas, function)?;
+    Ok(generate(&client, item))
+}
+
+/// A validated client function.
+struct Client {
+    registration: Registration,
+    http: Http,
+}
+
+fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Client> {
+    let mut errors = Errors::default();
+    let args = args::validate(KIND, metas, &mut errors);
+    let name = args::function_name(KIND, args.name.as_ref(), &function.sig.ident, &mut errors);
+    // Any parameters: they are axum extractors, which rustc checks through `Handler`.
+    signature::check(KIND, &function.sig, &mut errors);
+    errors.finish()?;
+    let http = args.http.ok_or_else(|| {
+        syn::Error::new(
+            proc_macro2::Span::call_site(),
+            format!("missing HTTP trigger for {KIND}; expected `http(route = \"...\")`"),
+        )
+    })?;
+    Ok(Client {
+        registration: Registration::new(args.krate, name, function),
+        http,
+    })
+}
+
+fn generate(client: &Client, original: TokenStream) -> TokenStream {
+    let registration = &client.registration;
+    let k = &registration.private;
+    let ident = registration.ident();
+    let route = &client.http.route;
+    let methods = &client.http.methods;
+    // Spanned at the function's name: a parameter that is not an extractor, or a future that
+    // is not `Send`, is reported there by axum's `Handler` bound.
+    let mount = quote_spanned! {ident.span()=>
+        #k::mount_http(__durable_router, #route, &[#(#methods),*], #ident)
+    };
+    let descriptor = registration.descriptor(
+        KIND,
+        quote! {
+            trigger: #k::ClientTrigger::Http {
+                route: #route,
+                methods: &[#(#methods),*],
+                mount: __durable_mount,
+            },
+        },
+    );
+    registration.wrap(
+        original,
+        quote! {
+            fn __durable_mount(__durable_router: #k::Router) -> #k::Router {
+                #mount
+            }
+
+            #descriptor
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+    use crate::tests::{assert_contains, messages};
+
+    #[test]
+    fn expands_to_the_function_and_a_descriptor() {
+        let expanded = expand(
+            quote!(http(route = "orchestrators/{name}", methods = ["post"])),
+            quote!(
+                async fn http_start(client: DurableClient, Path(name): Path<String>) -> String {
+                    name
+                }
+            ),
+        )
+        .to_string();
+        let expected = quote! {
+            async fn http_start(client: DurableClient, Path(name): Path<String>) -> String {
+                name
+            }
+
+            #[allow(
+                dead_code,
+                deprecated,
+                non_snake_case,
+                non_upper_case_globals,
+                unused_qualifications,
+                unused_variables,
+                clippy::all,
+                clippy::pedantic,
+                clippy::nursery,
+            )]
+            #[doc(hidden)]
+            const _: () = {
+                fn __durable_mount(
+                    __durable_router: ::durable_runtime::__private::Router
+                ) -> ::durable_runtime::__private::Router {
+                    ::durable_runtime::__private::mount_http(
+                        __durable_router,
+                        "orchestrators/{name}",
+                        &["POST"],
+                        http_start
+                    )
+                }
+
+                #[::durable_runtime::__private::linkme::distributed_slice(::durable_runtime::__private::CLIENTS)]
+                #[linkme(crate = ::durable_runtime::__private::linkme)]
+                static __DURABLE_DESCRIPTOR: ::durable_runtime::__private::ClientDescriptor =
+                    ::durable_runtime::__private::ClientDescriptor {
+                        name: "http_start",
+                        location: ::durable_runtime::__private::SourceLocation {
+                            file: ::core::file!(),
+                            line: ::core::line!()
+                        },
+                        trigger: ::durable_runtime::__private::ClientTrigger::Http {
+                            route: "orchestrators/{name}",
+                            methods: &["POST"],
+                            mount: __durable_mount,
+                        },
+                    };
+            };
+        };
+        assert_eq!(expanded, expected.to_string());
+    }
+
+    #[test]
+    fn default_methods_and_explicit_name() {
+        let expanded = expand(
+            quote!(name = "Start", http(route = "start")),
+            quote!(
+                async fn start() {}
+            ),
+        )
+        .to_string();
+        assert_contains(&expanded, "methods : & [\"GET\" , \"POST\"]");
+        assert_contains(&expanded, "name : \"Start\"");
+    }
+
+    #[test]
+    fn requires_http() {
+        assert_eq!(
+            messages(
+                expand,
+                quote!(name = "Start"),
+                quote!(
+                    async fn start() {}
+                )
+            ),
+            ["missing HTTP trigger for `#[client]`; expected `http(route = \"...\")`"]
+        );
+    }
+
+    #[test]
+    fn any_parameters_but_the_usual_shape() {
+        assert!(
+            messages(
+                expand,
+                quote!(http(route = "x")),
+                quote!(
+                    async fn f(a: A, b: B, c: C, d: D) {}
+                )
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            messages(
+                expand,
+                quote!(http(route = "x", methods = ["GET", "BREW"])),
+                quote!(
+                    fn f<T>() {}
+                )
+            ),
+            [
+                "unknown HTTP method `BREW` in `http(...)` of `#[client]`; expected one of: `GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`",
+                "`#[client]` functions must be `async`; expected `async fn`",
+                "`#[client]` functions cannot be generic; expected no type, lifetime or const parameters",
+            ]
+        );
+    }
+}

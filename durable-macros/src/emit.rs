@@ -1,0 +1,128 @@
+//! Pieces every expansion shares: the registration block, the descriptor `static`, the
+//! source location, and the error fallback.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::{ItemFn, LitStr, Path, Type};
+
+use crate::Kind;
+
+/// What every expansion needs, whatever the kind of function.
+pub(crate) struct Registration {
+    /// `#krate::__private`: every generated path goes through it.
+    pub(crate) private: TokenStream,
+    /// The registered name.
+    pub(crate) name: LitStr,
+    /// The user's function, as parsed (used to read attributes and the identifier).
+    pub(crate) function: ItemFn,
+}
+
+impl Registration {
+    /// `crate = path`, or `::durable_runtime`.
+    pub(crate) fn new(krate: Option<Path>, name: LitStr, function: ItemFn) -> Registration {
+        let krate = krate.unwrap_or_else(|| syn::parse_quote!(::durable_runtime));
+        Registration {
+            private: quote!(#krate::__private),
+            name,
+            function,
+        }
+    }
+
+    /// The user's function identifier.
+    pub(crate) fn ident(&self) -> &Ident {
+        &self.function.sig.ident
+    }
+
+    /// `K::SourceLocation { .. }`, spanned at the function's name so `line!()` is its line.
+    pub(crate) fn location(&self) -> TokenStream {
+        let k = &self.private;
+        quote_spanned! {self.ident().span()=>
+            #k::SourceLocation { file: ::core::file!(), line: ::core::line!() }
+        }
+    }
+
+    /// The `static` descriptor added to the link-time slice `slice` of the runtime.
+    pub(crate) fn descriptor(&self, kind: Kind, fields: TokenStream) -> TokenStream {
+        let k = &self.private;
+        let (slice, ty) = match kind {
+            Kind::Activity => (quote!(ACTIVITIES), quote!(ActivityDescriptor)),
+            Kind::Orchestration => (quote!(ORCHESTRATORS), quote!(OrchestratorDescriptor)),
+            Kind::Client => (quote!(CLIENTS), quote!(ClientDescriptor)),
+        };
+        let name = &self.name;
+        let location = self.location();
+        quote! {
+            #[#k::linkme::distributed_slice(#k::#slice)]
+            #[linkme(crate = #k::linkme)]
+            static __DURABLE_DESCRIPTOR: #k::#ty = #k::#ty {
+                name: #name,
+                location: #location,
+                #fields
+            };
+        }
+    }
+
+    /// The user's function, unchanged, followed by the generated items in one anonymous
+    /// `const` block. The function's `#[cfg]`s are repeated on the block so both come and go
+    /// together.
+    pub(crate) fn wrap(&self, original: TokenStream, items: TokenStream) -> TokenStream {
+        let cfgs = self
+            .function
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("cfg"));
+        quote! {
+            #original
+
+            #(#cfgs)*
+            #[allow(
+                dead_code,
+                deprecated,
+                non_snake_case,
+                non_upper_case_globals,
+                unused_qualifications,
+                unused_variables,
+                clippy::all,
+                clippy::pedantic,
+                clippy::nursery,
+            )]
+            #[doc(hidden)]
+            const _: () = {
+                #items
+            };
+        }
+    }
+}
+
+/// `fn __durable_assertions()`: one call per asserted type, each spanned at the user's type
+/// so an unmet bound is reported there, with the runtime's `on_unimplemented` message.
+pub(crate) fn assertions(private: &TokenStream, checks: &[(&str, &Type)]) -> TokenStream {
+    let calls = checks.iter().map(|(function, ty)| {
+        let function = Ident::new(function, proc_macro2::Span::call_site());
+        let span = syn::spanned::Spanned::span(&ty.to_token_stream());
+        quote_spanned! {span=> #private::#function::<#ty>(); }
+    });
+    quote! {
+        fn __durable_assertions() {
+            #(#calls)*
+        }
+    }
+}
+
+/// Boxes the invoker's future. Spanned at the function's name, so a future that is not
+/// `Send` is reported on the user's function.
+pub(crate) fn boxed(function: &ItemFn, future: TokenStream) -> TokenStream {
+    quote_spanned! {function.sig.ident.span()=>
+        ::std::boxed::Box::pin(#future)
+    }
+}
+
+/// The user's function unchanged, followed by the errors (as `compile_error!`s), so other
+/// diagnostics and IDE features keep working.
+pub(crate) fn with_errors(original: TokenStream, error: syn::Error) -> TokenStream {
+    let errors = error.into_compile_error();
+    quote! {
+        #original
+        #errors
+    }
+}

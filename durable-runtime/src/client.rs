@@ -1,0 +1,336 @@
+//! `DurableClient`: starts and inspects orchestration instances.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::error::DurableError;
+use crate::instance_id::validate_instance_id;
+use crate::registry::Registry;
+use crate::status::{OrchestrationStatus, RuntimeStatus, history_to_wire};
+use crate::store::{NewInstance, Store, StoreError};
+
+/// Where the client's management URLs point and which task hub they name.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The task hub's name.
+    pub hub: String,
+    /// Scheme, host and port of the host, used when no request tells a better one.
+    pub base_url: String,
+    /// Path of the management API, `/runtime/webhooks/durabletask` by default.
+    pub webhook_path: String,
+    /// The system key that management URLs carry, when keys are enforced.
+    pub system_key: Option<String>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            hub: "DurableFunctionsHub".to_owned(),
+            base_url: "http://127.0.0.1:7071".to_owned(),
+            webhook_path: "/runtime/webhooks/durabletask".to_owned(),
+            system_key: None,
+        }
+    }
+}
+
+struct ClientInner {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    options: ClientOptions,
+}
+
+/// Starts, queries and waits for orchestration instances of one task hub.
+///
+/// In a client function it is an extractor: take `client: DurableClient` as a parameter.
+/// Its management URLs then use the scheme and host the request came in on.
+#[derive(Clone)]
+pub struct DurableClient {
+    inner: Arc<ClientInner>,
+    base_url: Arc<str>,
+}
+
+/// The management URLs of one instance, as Durable Functions returns them (`id`,
+/// `statusQueryGetUri`, `sendEventPostUri`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpManagementPayload {
+    /// The instance id.
+    pub id: String,
+    /// GET: the instance's status.
+    pub status_query_get_uri: String,
+    /// POST: raise an event (replace `{eventName}`).
+    pub send_event_post_uri: String,
+    /// POST: terminate the instance.
+    pub terminate_post_uri: String,
+    /// POST: rewind a failed instance.
+    pub rewind_post_uri: String,
+    /// DELETE: purge the instance's history.
+    pub purge_history_delete_uri: String,
+    /// POST: restart the instance.
+    pub restart_post_uri: String,
+    /// POST: suspend the instance.
+    pub suspend_post_uri: String,
+    /// POST: resume a suspended instance.
+    pub resume_post_uri: String,
+}
+
+/// Percent-encodes a path segment: everything but RFC 3986 unreserved characters.
+pub(crate) fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl DurableClient {
+    /// A client over a store, for the functions in `registry`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        options: ClientOptions,
+    ) -> DurableClient {
+        let base_url = Arc::from(options.base_url.trim_end_matches('/'));
+        DurableClient {
+            inner: Arc::new(ClientInner {
+                store,
+                registry,
+                clock,
+                options,
+            }),
+            base_url,
+        }
+    }
+
+    /// The same client, building its URLs on another base (`http://host:port`).
+    pub fn with_base_url(&self, base_url: &str) -> DurableClient {
+        DurableClient {
+            inner: self.inner.clone(),
+            base_url: Arc::from(base_url.trim_end_matches('/')),
+        }
+    }
+
+    /// The store behind this client.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The functions this client can start.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// Starts a new instance of the orchestrator `name` and returns its id. Without an id,
+    /// a new random one is made. An id whose instance has finished is reused (the old
+    /// instance is replaced); one that is still running is refused.
+    pub async fn start_new(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        input: impl Serialize,
+    ) -> Result<String, DurableError> {
+        if self.inner.registry.orchestrator(name).is_none() {
+            return Err(DurableError::UnknownOrchestrator(name.to_owned()));
+        }
+        let instance_id = match instance_id {
+            Some(id) => {
+                validate_instance_id(id)?;
+                id.to_owned()
+            }
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let input = serde_json::to_value(input)?;
+        let created = NewInstance {
+            instance_id: instance_id.clone(),
+            name: name.to_owned(),
+            execution_id: uuid::Uuid::new_v4().simple().to_string(),
+            input,
+            created_at: self.inner.clock.now(),
+        };
+        match self.inner.store.create_instance(created).await {
+            Ok(()) => Ok(instance_id),
+            Err(StoreError::InstanceExists(id)) => Err(DurableError::InstanceAlreadyRunning(id)),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The status of an instance, or `None` when there is no such instance.
+    /// `show_history` adds `historyEvents`; `show_history_output` adds results and inputs
+    /// to them; `show_input` keeps the input (otherwise null).
+    pub async fn get_status(
+        &self,
+        instance_id: &str,
+        show_history: bool,
+        show_history_output: bool,
+        show_input: bool,
+    ) -> Result<Option<OrchestrationStatus>, DurableError> {
+        let Some(record) = self.inner.store.get_instance(instance_id).await? else {
+            return Ok(None);
+        };
+        let history_events = if show_history {
+            let history = self.inner.store.get_history(instance_id).await?;
+            Some(history_to_wire(&history, show_history_output))
+        } else {
+            None
+        };
+        Ok(Some(OrchestrationStatus {
+            name: record.name,
+            instance_id: record.instance_id,
+            runtime_status: record.status,
+            input: if show_input {
+                record.input
+            } else {
+                serde_json::Value::Null
+            },
+            custom_status: record.custom_status,
+            output: record.output,
+            created_time: record.created_at,
+            last_updated_time: record.updated_at,
+            history_events,
+        }))
+    }
+
+    /// Waits until the instance is Completed, Failed or Terminated and returns its status;
+    /// fails with [`DurableError::Timeout`] after `timeout`.
+    pub async fn wait_for_completion(
+        &self,
+        instance_id: &str,
+        timeout: Duration,
+    ) -> Result<OrchestrationStatus, DurableError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let status = self
+                .get_status(instance_id, false, false, true)
+                .await?
+                .ok_or_else(|| DurableError::InstanceNotFound(instance_id.to_owned()))?;
+            if status.runtime_status.is_terminal() {
+                return Ok(status);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(DurableError::Timeout(instance_id.to_owned()));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// The management URLs of an instance.
+    pub fn create_http_management_payload(&self, instance_id: &str) -> HttpManagementPayload {
+        let options = &self.inner.options;
+        let instance = format!(
+            "{}{}/instances/{}",
+            self.base_url,
+            options.webhook_path,
+            encode_path_segment(instance_id)
+        );
+        let mut query = format!(
+            "taskHub={}&connection=Storage",
+            encode_path_segment(&options.hub)
+        );
+        if let Some(key) = &options.system_key {
+            query.push_str("&code=");
+            query.push_str(&encode_path_segment(key));
+        }
+        HttpManagementPayload {
+            id: instance_id.to_owned(),
+            status_query_get_uri: format!("{instance}?{query}"),
+            send_event_post_uri: format!("{instance}/raiseEvent/{{eventName}}?{query}"),
+            terminate_post_uri: format!("{instance}/terminate?reason={{text}}&{query}"),
+            rewind_post_uri: format!("{instance}/rewind?reason={{text}}&{query}"),
+            purge_history_delete_uri: format!("{instance}?{query}"),
+            restart_post_uri: format!("{instance}/restart?{query}"),
+            suspend_post_uri: format!("{instance}/suspend?reason={{text}}&{query}"),
+            resume_post_uri: format!("{instance}/resume?reason={{text}}&{query}"),
+        }
+    }
+
+    /// The 202 response Durable Functions gives when an instance starts: the management
+    /// payload as JSON, with `Location` pointing at the status URL and `Retry-After`.
+    pub fn create_check_status_response(&self, instance_id: &str) -> Response {
+        let payload = self.create_http_management_payload(instance_id);
+        let location = HeaderValue::from_str(&payload.status_query_get_uri).ok();
+        let mut response = (StatusCode::ACCEPTED, axum::Json(payload)).into_response();
+        if let Some(location) = location {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
+}
+
+/// True for a `Host` header value that is safe to echo into URLs.
+fn plausible_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for DurableClient {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(client) = parts.extensions.get::<DurableClient>() else {
+            return Err(DurableError::custom(
+                "no DurableClient is configured for this router; serve it through durable_host",
+            )
+            .into_response());
+        };
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| plausible_host(h));
+        Ok(match host {
+            Some(host) => client.with_base_url(&format!("http://{host}")),
+            None => client.clone(),
+        })
+    }
+}
+
+impl IntoResponse for DurableError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            DurableError::UnknownOrchestrator(_)
+            | DurableError::InvalidInstanceId(_)
+            | DurableError::Serialization(_) => StatusCode::BAD_REQUEST,
+            DurableError::InstanceNotFound(_) => StatusCode::NOT_FOUND,
+            DurableError::InstanceAlreadyRunning(_) => StatusCode::CONFLICT,
+            DurableError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            DurableError::Store(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = serde_json::json!({ "message": self.to_string() });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl RuntimeStatus {
+    /// The HTTP status a status query answers with: 202 while the instance may still
+    /// change, 200 once it finished.
+    pub fn http_status(self) -> StatusCode {
+        if self.is_terminal() {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The error type of the public API.
+
+use crate::history::FailureDetails;
+use crate::instance_id::InvalidInstanceId;
+use crate::store::StoreError;
+
+/// Everything that can go wrong in an orchestrator or a client call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DurableError {
+    /// A called activity (or, later, sub-orchestration) failed; an orchestrator may catch this.
+    #[error("task `{name}` failed: {details}")]
+    TaskFailed {
+        /// The called function's name.
+        name: String,
+        /// The failure as the function reported it.
+        details: FailureDetails,
+    },
+    /// The orchestrator's code no longer matches its recorded history.
+    #[error("{0}")]
+    NonDeterminism(String),
+    /// A value could not be converted to or from JSON.
+    #[error("serialization error: {0}")]
+    Serialization(String),
+    /// No orchestrator of that name is registered in this host.
+    #[error("no orchestrator named `{0}` is registered in this host")]
+    UnknownOrchestrator(String),
+    /// The instance id breaks the id rules.
+    #[error(transparent)]
+    InvalidInstanceId(#[from] InvalidInstanceId),
+    /// No instance has that id.
+    #[error("no instance with id `{0}` exists")]
+    InstanceNotFound(String),
+    /// An instance with that id is still running.
+    #[error("an instance with id `{0}` is already running")]
+    InstanceAlreadyRunning(String),
+    /// Waiting for an instance took longer than allowed.
+    #[error("instance `{0}` did not finish within the timeout")]
+    Timeout(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An error raised by user code.
+    #[error("{0}")]
+    Custom(String),
+}
+
+impl DurableError {
+    /// An error with a message of your own, for orchestrators that fail on purpose.
+    pub fn custom(message: impl Into<String>) -> Self {
+        DurableError::Custom(message.into())
+    }
+
+    /// The failure details of a failed task, when this is one.
+    pub fn task_failure(&self) -> Option<&FailureDetails> {
+        match self {
+            DurableError::TaskFailed { details, .. } => Some(details),
+            _ => None,
+        }
+    }
+}
+
+impl From<serde_json::Error> for DurableError {
+    fn from(error: serde_json::Error) -> Self {
+        DurableError::Serialization(error.to_string())
+    }
+}
+
+impl From<String> for DurableError {
+    fn from(message: String) -> Self {
+        DurableError::Custom(message)
+    }
+}
+
+impl From<&str> for DurableError {
+    fn from(message: &str) -> Self {
+        DurableError::Custom(message.to_owned())
+    }
+}
+
+impl FailureDetails {
+    /// How an orchestrator's unhandled error is recorded as the instance's failure.
+    pub fn from_error(error: &DurableError) -> FailureDetails {
+        let error_type = match error {
+            DurableError::TaskFailed { .. } => "TaskFailedException",
+            DurableError::NonDeterminism(_) => "NonDeterministicOrchestrationError",
+            DurableError::Serialization(_) => "SerializationError",
+            DurableError::UnknownOrchestrator(_) => "UnknownOrchestrator",
+            DurableError::InvalidInstanceId(_) => "InvalidInstanceId",
+            DurableError::InstanceNotFound(_) => "InstanceNotFound",
+            DurableError::InstanceAlreadyRunning(_) => "InstanceAlreadyRunning",
+            DurableError::Timeout(_) => "Timeout",
+            DurableError::Store(_) => "StoreError",
+            DurableError::Custom(_) => "OrchestrationError",
+        };
+        FailureDetails {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+            stack_trace: match error {
+                DurableError::TaskFailed { details, .. } => Some(format!(
+                    "caused by {}: {}",
+                    details.error_type, details.error_message
+                )),
+                _ => None,
+            },
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The rules every instance id obeys, in every face (client API, HTTP, CLI).
+
+/// Longest id allowed, in characters.
+pub const MAX_INSTANCE_ID_CHARS: usize = 100;
+
+/// Which instance-id rule an id breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInstanceId {
+    /// The id is empty.
+    #[error("instance id must not be empty")]
+    Empty,
+    /// The id is longer than 100 characters.
+    #[error("instance id is {0} characters long; at most 100 are allowed")]
+    TooLong(usize),
+    /// The id starts with `@`, which is reserved for entities.
+    #[error("instance id must not start with `@` (reserved for entity ids)")]
+    ReservedPrefix,
+    /// The id contains `/`, `\`, `#` or `?`.
+    #[error("instance id must not contain `{0}` (the characters / \\ # ? are not allowed)")]
+    ForbiddenCharacter(char),
+    /// The id contains a control character.
+    #[error("instance id must not contain control characters (found U+{0:04X})")]
+    ControlCharacter(u32),
+}
+
+/// Checks an instance id: 1–100 characters, no leading `@`, none of `/ \ # ?`, no control
+/// characters.
+pub fn validate_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
+    if id.is_empty() {
+        return Err(InvalidInstanceId::Empty);
+    }
+    let chars = id.chars().count();
+    if chars > MAX_INSTANCE_ID_CHARS {
+        return Err(InvalidInstanceId::TooLong(chars));
+    }
+    if id.starts_with('@') {
+        return Err(InvalidInstanceId::ReservedPrefix);
+    }
+    for c in id.chars() {
+        if matches!(c, '/' | '\\' | '#' | '?') {
+            return Err(InvalidInstanceId::ForbiddenCharacter(c));
+        }
+        if c.is_control() {
+            return Err(InvalidInstanceId::ControlCharacter(c as u32));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_ids() {
+        for id in ["a", "order-42", "日本", &"x".repeat(100)] {
+            assert_eq!(validate_instance_id(id), Ok(()), "{id}");
+        }
+    }
+
+    #[test]
+    fn names_the_broken_rule() {
+        assert_eq!(validate_instance_id(""), Err(InvalidInstanceId::Empty));
+        assert_eq!(
+            validate_instance_id(&"x".repeat(101)),
+            Err(InvalidInstanceId::TooLong(101))
+        );
+        assert_eq!(
+            validate_instance_id("@counter@1"),
+            Err(InvalidInstanceId::ReservedPrefix)
+        );
+        for c in ['/', '\\', '#', '?'] {
+            assert_eq!(
+                validate_instance_id(&format!("a{c}b")),
+                Err(InvalidInstanceId::ForbiddenCharacter(c))
+            );
+        }
+        assert_eq!(
+            validate_instance_id("a\nb"),
+            Err(InvalidInstanceId::ControlCharacter(10))
+        );
+    }
+}

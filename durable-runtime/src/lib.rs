@@ -1,0 +1,60 @@
+//! Durable Functions for Rust: orchestrator, activity and client functions with an
+//! event-sourced history and deterministic replay.
+//!
+//! A function author writes plain async functions with the attribute macros and imports
+//! the prelude; the `durable-host` crate runs them.
+//!
+//! ```no_run
+//! use durable_runtime::prelude::*;
+//!
+//! #[activity_trigger(name = "SayHello")]
+//! async fn say_hello(city: String) -> String {
+//!     format!("Hello {city}!")
+//! }
+//!
+//! #[orchestration_trigger(name = "HelloCities")]
+//! async fn hello_cities(ctx: OrchestrationContext) -> Result<Vec<String>, DurableError> {
+//!     let mut out = Vec::new();
+//!     for city in ["Tokyo", "Seattle", "London"] {
+//!         out.push(ctx.call_activity::<String>("SayHello", city).await?);
+//!     }
+//!     Ok(out)
+//! }
+//! ```
+
+pub mod activity;
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod history;
+pub mod instance_id;
+pub mod orchestration;
+pub mod registry;
+pub mod status;
+pub mod store;
+pub mod worker;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use activity::ActivityContext;
+pub use client::{ClientOptions, DurableClient, HttpManagementPayload};
+pub use durable_macros::{activity_trigger, client, orchestration_trigger};
+pub use error::DurableError;
+pub use history::FailureDetails;
+pub use orchestration::{DurableFuture, OrchestrationContext};
+pub use status::{OrchestrationStatus, RuntimeStatus};
+
+/// Everything a function author needs: `use durable_runtime::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ActivityContext, DurableClient, DurableError, OrchestrationContext, RuntimeStatus,
+        activity_trigger, client, orchestration_trigger,
+    };
+    pub use axum::Json;
+    pub use axum::extract::{Path, Query};
+    pub use axum::http::StatusCode;
+    pub use axum::response::IntoResponse;
+    pub use serde_json::Value;
+}

@@ -1,0 +1,371 @@
+//! The replay engine: history + new events + orchestrator -> new history, work and status.
+//!
+//! It is pure: no IO, no clock, no randomness. The worker gives it the recorded history and
+//! the turn's new messages with the turn's timestamp; it gives back what to commit.
+//!
+//! A history is a sequence of turns, each laid out as
+//! `[messages...] OrchestratorStarted [actions...] [ExecutionCompleted] OrchestratorCompleted`,
+//! where messages are the events the turn consumed (ExecutionStarted, TaskCompleted, ...) and
+//! actions the work it scheduled. Replay feeds a turn's messages one at a time, in order,
+//! polling the orchestrator after each, and then checks that the calls it made are the ones
+//! the turn recorded.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::context::OrchestrationContext;
+use super::state::{Action, ActionKind, ReplayState, SharedState, TaskOutcome, lock};
+use crate::history::{EventKind, FailureDetails, HistoryEvent};
+use crate::registry::{BoxFuture, InvocationResult};
+use crate::status::RuntimeStatus;
+
+/// Starts an orchestrator's code with a context.
+pub(crate) type Invoker = fn(OrchestrationContext) -> BoxFuture<InvocationResult>;
+
+/// An activity call made in the turn, to be written as work.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScheduledActivity {
+    pub task_id: i64,
+    pub name: String,
+    pub input: Value,
+}
+
+/// What one live turn produced.
+#[derive(Debug)]
+pub(crate) struct TurnOutput {
+    /// Events to append to the history, in order.
+    pub appended: Vec<HistoryEvent>,
+    /// Activities to run.
+    pub activities: Vec<ScheduledActivity>,
+    /// The instance's status after the turn.
+    pub status: RuntimeStatus,
+    /// The output (or failure details) when the orchestration finished.
+    pub output: Value,
+}
+
+/// One execution of an orchestrator, rebuilt from history or kept alive between turns.
+pub(crate) struct Execution {
+    state: SharedState,
+    invoke: Invoker,
+    future: Option<BoxFuture<InvocationResult>>,
+    outcome: Option<InvocationResult>,
+}
+
+impl Execution {
+    /// A fresh execution that has seen no history yet.
+    pub fn new(instance_id: &str, invoke: Invoker) -> Self {
+        Execution {
+            state: Arc::new(Mutex::new(ReplayState {
+                instance_id: instance_id.to_owned(),
+                execution_id: String::new(),
+                input: Value::Null,
+                current_time: DateTime::<Utc>::UNIX_EPOCH,
+                is_replaying: false,
+                next_sequence: 0,
+                pending: Vec::new(),
+                open_tasks: Default::default(),
+                guid_counter: 0,
+            })),
+            invoke,
+            future: None,
+            outcome: None,
+        }
+    }
+
+    /// Re-runs the recorded turns. Fails with a non-determinism message when the code no
+    /// longer makes the calls its history recorded.
+    pub fn replay(&mut self, history: &[HistoryEvent]) -> Result<(), FailureDetails> {
+        let mut rest = history;
+        while !rest.is_empty() {
+            let Some(started) = rest
+                .iter()
+                .position(|e| matches!(e.kind, EventKind::OrchestratorStarted))
+            else {
+                return Err(corrupt("a turn without OrchestratorStarted"));
+            };
+            let Some(completed) = rest[started..]
+                .iter()
+                .position(|e| matches!(e.kind, EventKind::OrchestratorCompleted))
+            else {
+                return Err(corrupt("a turn without OrchestratorCompleted"));
+            };
+            let completed = started + completed;
+            self.begin_turn(rest[started].timestamp, true);
+            for message in &rest[..started] {
+                self.apply(message);
+            }
+            self.check_recorded(&rest[started + 1..completed])?;
+            rest = &rest[completed + 1..];
+        }
+        Ok(())
+    }
+
+    /// Runs a live turn at `now` over the new messages and says what to commit.
+    pub fn run_turn(&mut self, now: DateTime<Utc>, messages: Vec<HistoryEvent>) -> TurnOutput {
+        self.begin_turn(now, false);
+        let mut appended = Vec::with_capacity(messages.len() + 4);
+        for message in messages {
+            if self.apply(&message) {
+                appended.push(message);
+            }
+        }
+        appended.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
+        let mut activities = Vec::new();
+        let pending = std::mem::take(&mut lock(&self.state).pending);
+        let (status, output) = match &self.outcome {
+            None => {
+                for action in pending {
+                    match action.kind {
+                        ActionKind::CallActivity { name, input } => {
+                            appended.push(HistoryEvent {
+                                event_id: action.sequence,
+                                timestamp: now,
+                                kind: EventKind::TaskScheduled {
+                                    name: name.clone(),
+                                    input: input.clone(),
+                                },
+                            });
+                            activities.push(ScheduledActivity {
+                                task_id: action.sequence,
+                                name,
+                                input,
+                            });
+                        }
+                    }
+                }
+                (RuntimeStatus::Running, Value::Null)
+            }
+            // Calls made in the same poll that finished the orchestration are never awaited,
+            // so they are not scheduled.
+            Some(Ok(output)) => {
+                appended.push(HistoryEvent::new(
+                    now,
+                    EventKind::ExecutionCompleted {
+                        status: RuntimeStatus::Completed,
+                        result: output.clone(),
+                        failure: None,
+                    },
+                ));
+                (RuntimeStatus::Completed, output.clone())
+            }
+            Some(Err(failure)) => {
+                appended.push(failed_event(now, failure));
+                (RuntimeStatus::Failed, failure_output(failure))
+            }
+        };
+        appended.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+        TurnOutput {
+            appended,
+            activities,
+            status,
+            output,
+        }
+    }
+
+    fn begin_turn(&mut self, at: DateTime<Utc>, replaying: bool) {
+        let mut state = lock(&self.state);
+        state.current_time = at;
+        state.is_replaying = replaying;
+    }
+
+    /// Delivers one message; says whether it changed anything (duplicates and stale
+    /// completions do not, and are left out of history).
+    fn apply(&mut self, event: &HistoryEvent) -> bool {
+        match &event.kind {
+            EventKind::ExecutionStarted {
+                input,
+                execution_id,
+                ..
+            } => {
+                if self.future.is_some() || self.outcome.is_some() {
+                    return false;
+                }
+                {
+                    let mut state = lock(&self.state);
+                    state.input = input.clone();
+                    state.execution_id = execution_id.clone();
+                }
+                let context = OrchestrationContext::new(self.state.clone());
+                match catch_unwind(AssertUnwindSafe(|| (self.invoke)(context))) {
+                    Ok(future) => self.future = Some(future),
+                    Err(panic) => self.outcome = Some(Err(panic_failure(panic))),
+                }
+                self.poll();
+                true
+            }
+            EventKind::TaskCompleted {
+                task_scheduled_id,
+                result,
+            } => self.deliver(*task_scheduled_id, TaskOutcome::Completed(result.clone())),
+            EventKind::TaskFailed {
+                task_scheduled_id,
+                failure,
+            } => self.deliver(*task_scheduled_id, TaskOutcome::Failed(failure.clone())),
+            _ => false,
+        }
+    }
+
+    fn deliver(&mut self, sequence: i64, outcome: TaskOutcome) -> bool {
+        if self.outcome.is_some() {
+            return false;
+        }
+        let waker = {
+            let mut state = lock(&self.state);
+            let recorded = !state.pending.iter().any(|a| a.sequence == sequence);
+            match state.open_tasks.get_mut(&sequence) {
+                Some(task) if recorded && task.outcome.is_none() => {
+                    task.outcome = Some(outcome);
+                    task.waker.take()
+                }
+                _ => return false,
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        self.poll();
+        true
+    }
+
+    fn poll(&mut self) {
+        let Some(future) = self.future.as_mut() else {
+            return;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+            Ok(Poll::Pending) => {}
+            Ok(Poll::Ready(result)) => {
+                self.outcome = Some(result);
+                self.future = None;
+            }
+            Err(panic) => {
+                self.outcome = Some(Err(panic_failure(panic)));
+                self.future = None;
+            }
+        }
+    }
+
+    /// Matches the calls made while replaying a turn against the actions it recorded.
+    fn check_recorded(&mut self, recorded: &[HistoryEvent]) -> Result<(), FailureDetails> {
+        let made: Vec<Action> = std::mem::take(&mut lock(&self.state).pending);
+        let mut made: BTreeMap<i64, Action> = made.into_iter().map(|a| (a.sequence, a)).collect();
+        for event in recorded {
+            match &event.kind {
+                EventKind::TaskScheduled { name, .. } => {
+                    let expected = format!("call_activity(\"{name}\")");
+                    match made.remove(&event.event_id) {
+                        None => {
+                            return Err(non_determinism(format!(
+                                "history recorded call #{} as {expected}, but on replay the \
+                                 orchestrator did not make that call",
+                                event.event_id
+                            )));
+                        }
+                        Some(action) => {
+                            let matches = matches!(
+                                &action.kind,
+                                ActionKind::CallActivity { name: actual, .. } if actual == name
+                            );
+                            if !matches {
+                                return Err(non_determinism(format!(
+                                    "history recorded call #{} as {expected}, but on replay the \
+                                     orchestrator called {} at {}",
+                                    event.event_id,
+                                    action.kind.describe(),
+                                    action.location
+                                )));
+                            }
+                        }
+                    }
+                }
+                EventKind::ExecutionCompleted { .. } if self.outcome.is_none() => {
+                    return Err(non_determinism(
+                        "history recorded that the orchestration finished, but on replay it \
+                         did not finish"
+                            .to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(action) = made.into_values().next() {
+            return Err(non_determinism(format!(
+                "on replay the orchestrator called {} at {} as call #{}, but history has no \
+                 such call at that point",
+                action.kind.describe(),
+                action.location,
+                action.sequence
+            )));
+        }
+        if self.outcome.is_some()
+            && !recorded
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::ExecutionCompleted { .. }))
+        {
+            return Err(non_determinism(
+                "on replay the orchestration finished at a point where its history continues"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The events of a turn that ends the instance with a failure found before running user
+/// code (non-determinism, an unknown orchestrator).
+pub(crate) fn failed_turn(now: DateTime<Utc>, failure: &FailureDetails) -> TurnOutput {
+    TurnOutput {
+        appended: vec![
+            HistoryEvent::new(now, EventKind::OrchestratorStarted),
+            failed_event(now, failure),
+            HistoryEvent::new(now, EventKind::OrchestratorCompleted),
+        ],
+        activities: Vec::new(),
+        status: RuntimeStatus::Failed,
+        output: failure_output(failure),
+    }
+}
+
+fn failed_event(now: DateTime<Utc>, failure: &FailureDetails) -> HistoryEvent {
+    HistoryEvent::new(
+        now,
+        EventKind::ExecutionCompleted {
+            status: RuntimeStatus::Failed,
+            result: Value::Null,
+            failure: Some(failure.clone()),
+        },
+    )
+}
+
+/// A failed instance's output is its failure details.
+fn failure_output(failure: &FailureDetails) -> Value {
+    serde_json::to_value(failure).unwrap_or(Value::Null)
+}
+
+fn non_determinism(message: String) -> FailureDetails {
+    FailureDetails::new(
+        "NonDeterministicOrchestrationError",
+        format!("non-deterministic orchestration: {message}"),
+    )
+}
+
+fn corrupt(what: &str) -> FailureDetails {
+    FailureDetails::new("CorruptHistory", format!("the stored history has {what}"))
+}
+
+/// Failure details for a caught panic: its message, as `panic!` formatted it.
+pub(crate) fn panic_failure(panic: Box<dyn std::any::Any + Send>) -> FailureDetails {
+    let message = if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-text payload".to_owned()
+    };
+    FailureDetails::new("panic", message)
+}

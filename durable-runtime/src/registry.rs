@@ -1,0 +1,285 @@
+//! Link-time registration of the functions a host can run.
+//!
+//! Each attribute macro adds one `static` descriptor to a [`linkme`] distributed slice. The
+//! host reads the slices once at start-up through [`Registry::discover`], which refuses
+//! duplicate or invalid names and says where each offending function is defined.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use linkme::distributed_slice;
+use serde_json::Value;
+
+use crate::activity::ActivityContext;
+use crate::history::FailureDetails;
+use crate::orchestration::OrchestrationContext;
+
+/// A boxed, sendable future: what every erased invoker returns.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What an erased function invocation produces: a JSON result or the failure's details.
+pub type InvocationResult = Result<Value, FailureDetails>;
+
+/// Where a function was defined, for messages that point the user at their code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// The source file, as `file!()` gives it.
+    pub file: &'static str,
+    /// The line of the function's name.
+    pub line: u32,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A registered activity function.
+pub struct ActivityDescriptor {
+    /// The name orchestrators call it by.
+    pub name: &'static str,
+    /// Where the function is defined.
+    pub location: SourceLocation,
+    /// Decodes the JSON input, runs the function and encodes its result.
+    pub invoke: fn(ActivityContext, Value) -> BoxFuture<InvocationResult>,
+}
+
+/// A registered orchestrator function.
+pub struct OrchestratorDescriptor {
+    /// The name instances are started by.
+    pub name: &'static str,
+    /// Where the function is defined.
+    pub location: SourceLocation,
+    /// Starts the orchestrator; its input is read from the context.
+    pub invoke: fn(OrchestrationContext) -> BoxFuture<InvocationResult>,
+}
+
+/// How a client function is triggered.
+pub enum ClientTrigger {
+    /// An HTTP route under the host's route prefix (`/api` by default).
+    Http {
+        /// The route, in axum syntax (`orchestrators/{name}`), without the prefix.
+        route: &'static str,
+        /// Upper-case HTTP methods the route answers.
+        methods: &'static [&'static str],
+        /// Adds the route to the router the host serves.
+        mount: fn(axum::Router) -> axum::Router,
+    },
+}
+
+/// A registered client function.
+pub struct ClientDescriptor {
+    /// The function's name.
+    pub name: &'static str,
+    /// Where the function is defined.
+    pub location: SourceLocation,
+    /// What triggers it.
+    pub trigger: ClientTrigger,
+}
+
+/// Every `#[activity_trigger]` linked into the binary.
+#[distributed_slice]
+pub static ACTIVITIES: [ActivityDescriptor];
+
+/// Every `#[orchestration_trigger]` linked into the binary.
+#[distributed_slice]
+pub static ORCHESTRATORS: [OrchestratorDescriptor];
+
+/// Every `#[client]` linked into the binary.
+#[distributed_slice]
+pub static CLIENTS: [ClientDescriptor];
+
+/// The kind of a registered function, for listings and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionKind {
+    /// `#[activity_trigger]`
+    Activity,
+    /// `#[orchestration_trigger]`
+    Orchestrator,
+    /// `#[client]`
+    Client,
+}
+
+impl fmt::Display for FunctionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FunctionKind::Activity => "activity",
+            FunctionKind::Orchestrator => "orchestrator",
+            FunctionKind::Client => "client",
+        })
+    }
+}
+
+/// One line of the function listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionInfo {
+    /// The registered name.
+    pub name: &'static str,
+    /// Which kind of function it is.
+    pub kind: FunctionKind,
+    /// Where it is defined.
+    pub location: SourceLocation,
+    /// The trigger, for client functions (`POST /api/orchestrators/{name}`).
+    pub trigger: Option<String>,
+}
+
+/// Why the registered functions cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// Two functions share a name (names are compared ignoring case, as in Azure Functions).
+    #[error(
+        "function name `{name}` is registered twice: {first_kind} at {first} and {second_kind} at {second}"
+    )]
+    Duplicate {
+        /// The name as the second function spells it.
+        name: String,
+        /// Kind of the first definition.
+        first_kind: FunctionKind,
+        /// Location of the first definition.
+        first: SourceLocation,
+        /// Kind of the second definition.
+        second_kind: FunctionKind,
+        /// Location of the second definition.
+        second: SourceLocation,
+    },
+    /// A name breaks the naming rules.
+    #[error("function name `{name}` at {location} is invalid: {reason}")]
+    InvalidName {
+        /// The offending name.
+        name: String,
+        /// Where it is defined.
+        location: SourceLocation,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+}
+
+/// Checks a function name against the Azure Functions rules: an ASCII letter first, then
+/// letters, digits, `_` or `-`, at most 128 characters.
+pub fn validate_function_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err("it is empty"),
+        Some(c) if !c.is_ascii_alphabetic() => return Err("it must start with an ASCII letter"),
+        Some(_) => {}
+    }
+    if name.len() > 128 {
+        return Err("it is longer than 128 characters");
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err("only ASCII letters, digits, `_` and `-` are allowed");
+    }
+    Ok(())
+}
+
+/// The functions one host serves, looked up by name.
+pub struct Registry {
+    activities: HashMap<&'static str, &'static ActivityDescriptor>,
+    orchestrators: HashMap<&'static str, &'static OrchestratorDescriptor>,
+    clients: Vec<&'static ClientDescriptor>,
+}
+
+impl Registry {
+    /// Reads the link-time slices and checks every name.
+    pub fn discover() -> Result<Registry, Vec<RegistryError>> {
+        Registry::from_parts(&ACTIVITIES, &ORCHESTRATORS, &CLIENTS)
+    }
+
+    /// Builds a registry from explicit descriptor lists (tests, embedding).
+    pub fn from_parts(
+        activities: &'static [ActivityDescriptor],
+        orchestrators: &'static [OrchestratorDescriptor],
+        clients: &'static [ClientDescriptor],
+    ) -> Result<Registry, Vec<RegistryError>> {
+        let mut errors = Vec::new();
+        let mut seen: HashMap<String, (FunctionKind, SourceLocation)> = HashMap::new();
+        let mut check = |name: &'static str, kind: FunctionKind, location: SourceLocation| {
+            if let Err(reason) = validate_function_name(name) {
+                errors.push(RegistryError::InvalidName {
+                    name: name.to_owned(),
+                    location,
+                    reason,
+                });
+            }
+            match seen.get(&name.to_ascii_lowercase()) {
+                Some(&(first_kind, first)) => errors.push(RegistryError::Duplicate {
+                    name: name.to_owned(),
+                    first_kind,
+                    first,
+                    second_kind: kind,
+                    second: location,
+                }),
+                None => {
+                    seen.insert(name.to_ascii_lowercase(), (kind, location));
+                }
+            }
+        };
+        for a in activities {
+            check(a.name, FunctionKind::Activity, a.location);
+        }
+        for o in orchestrators {
+            check(o.name, FunctionKind::Orchestrator, o.location);
+        }
+        for c in clients {
+            check(c.name, FunctionKind::Client, c.location);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Registry {
+            activities: activities.iter().map(|a| (a.name, a)).collect(),
+            orchestrators: orchestrators.iter().map(|o| (o.name, o)).collect(),
+            clients: clients.iter().collect(),
+        })
+    }
+
+    /// The activity registered under `name`.
+    pub fn activity(&self, name: &str) -> Option<&'static ActivityDescriptor> {
+        self.activities.get(name).copied()
+    }
+
+    /// The orchestrator registered under `name`.
+    pub fn orchestrator(&self, name: &str) -> Option<&'static OrchestratorDescriptor> {
+        self.orchestrators.get(name).copied()
+    }
+
+    /// Every client function, in link order.
+    pub fn clients(&self) -> &[&'static ClientDescriptor] {
+        &self.clients
+    }
+
+    /// Every function, sorted by kind and name, for the `functions` listing.
+    pub fn functions(&self) -> Vec<FunctionInfo> {
+        let mut out: Vec<FunctionInfo> = self
+            .orchestrators
+            .values()
+            .map(|o| FunctionInfo {
+                name: o.name,
+                kind: FunctionKind::Orchestrator,
+                location: o.location,
+                trigger: None,
+            })
+            .chain(self.activities.values().map(|a| FunctionInfo {
+                name: a.name,
+                kind: FunctionKind::Activity,
+                location: a.location,
+                trigger: None,
+            }))
+            .chain(self.clients.iter().map(|c| FunctionInfo {
+                name: c.name,
+                kind: FunctionKind::Client,
+                location: c.location,
+                trigger: Some(match &c.trigger {
+                    ClientTrigger::Http { route, methods, .. } => {
+                        format!("{} /api/{route}", methods.join(","))
+                    }
+                }),
+            }))
+            .collect();
+        out.sort_by(|a, b| (a.kind as u8, a.name).cmp(&(b.kind as u8, b.name)));
+        out
+    }
+}

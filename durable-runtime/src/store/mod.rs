@@ -1,0 +1,232 @@
+//! Where instances, histories and queued work live.
+//!
+//! One trait, [`Store`], with an in-memory implementation (tests, speed reference) and an
+//! embedded SQLite one (the default). Every store keeps the same promises:
+//! - a turn commits all or nothing: appended history, consumed messages, new work, the
+//!   instance row;
+//! - an instance is worked on by one lease holder at a time, and a commit from a worker
+//!   whose lease was lost is rejected;
+//! - leased work whose lease expires is handed out again (activities run at least once).
+
+mod memory;
+mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub use memory::MemoryStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+use crate::history::HistoryEvent;
+use crate::status::RuntimeStatus;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// An instance with this id exists and has not finished.
+    #[error("an instance with id `{0}` already exists and has not finished")]
+    InstanceExists(String),
+    /// The worker's lease on this instance or work item is gone (expired and taken over).
+    #[error("the lease on `{0}` was lost")]
+    LeaseLost(String),
+    /// The store cannot be reached or is busy; trying again later may work.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The stored data or the request is not what the store expects.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// Whether trying the same operation again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// One instance's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    /// The instance id.
+    pub instance_id: String,
+    /// The orchestrator's name.
+    pub name: String,
+    /// The current execution's id.
+    pub execution_id: String,
+    /// Where the instance stands.
+    pub status: RuntimeStatus,
+    /// The input.
+    pub input: Value,
+    /// The output, or the failure details when it failed.
+    pub output: Value,
+    /// The custom status.
+    pub custom_status: Value,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// How many events the current execution's history has.
+    pub history_length: u64,
+}
+
+/// A request to create (or replace a finished) instance.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// The instance id (already validated).
+    pub instance_id: String,
+    /// The orchestrator's name.
+    pub name: String,
+    /// The new execution's id.
+    pub execution_id: String,
+    /// The input.
+    pub input: Value,
+    /// The creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message waiting for an instance: an event to feed its next turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedMessage {
+    /// The store's id of the message, to consume it at commit.
+    pub id: i64,
+    /// The execution the message is for; messages for an older execution are stale.
+    pub execution_id: String,
+    /// The event to deliver.
+    pub event: HistoryEvent,
+}
+
+/// An instance leased to a worker with its history and waiting messages.
+#[derive(Debug, Clone)]
+pub struct OrchestrationWorkItem {
+    /// The instance row.
+    pub instance: InstanceRecord,
+    /// The current execution's history.
+    pub history: Vec<HistoryEvent>,
+    /// The visible messages, oldest first.
+    pub messages: Vec<QueuedMessage>,
+}
+
+/// Work a turn scheduled: one activity call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewActivity {
+    /// The sequence number of the call (`TaskScheduled`'s event id).
+    pub task_id: i64,
+    /// The activity's name.
+    pub name: String,
+    /// Its input.
+    pub input: Value,
+}
+
+/// Everything one turn changes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct TurnCommit {
+    /// The instance.
+    pub instance_id: String,
+    /// The execution the turn ran.
+    pub execution_id: String,
+    /// History length the turn started from; a different stored length means another
+    /// worker committed in between, and the commit is rejected.
+    pub expected_history_length: u64,
+    /// Ids of the messages the turn consumed.
+    pub consumed: Vec<i64>,
+    /// Events to append to the history.
+    pub appended: Vec<HistoryEvent>,
+    /// The status after the turn.
+    pub status: RuntimeStatus,
+    /// The output (or failure details) when finished.
+    pub output: Value,
+    /// Activities to run.
+    pub activities: Vec<NewActivity>,
+}
+
+/// An activity call leased to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityWorkItem {
+    /// The store's id of the work item.
+    pub id: i64,
+    /// The calling instance.
+    pub instance_id: String,
+    /// The calling execution.
+    pub execution_id: String,
+    /// The call's sequence number in the caller's history.
+    pub task_id: i64,
+    /// The activity's name.
+    pub name: String,
+    /// Its input.
+    pub input: Value,
+    /// How many times it has been leased, counting this one.
+    pub dequeue_count: u32,
+}
+
+/// Wakes idle dispatchers when a store has new work, so polling is only a fallback.
+#[derive(Debug, Default)]
+pub struct WorkSignals {
+    /// New orchestration messages.
+    pub orchestrations: Notify,
+    /// New activity work.
+    pub activities: Notify,
+}
+
+/// The storage of one task hub.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an instance (Pending) with its ExecutionStarted message. A finished instance
+    /// with the same id is replaced; a running one is refused with
+    /// [`StoreError::InstanceExists`].
+    async fn create_instance(&self, instance: NewInstance) -> Result<(), StoreError>;
+
+    /// Leases an instance that has visible messages and is not leased by anyone else.
+    async fn fetch_orchestration(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError>;
+
+    /// Commits a turn and releases the instance's lease.
+    async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError>;
+
+    /// Gives up a lease on an instance without committing.
+    async fn abandon_orchestration(&self, owner: &str, instance_id: &str)
+    -> Result<(), StoreError>;
+
+    /// Leases one activity work item.
+    async fn fetch_activity(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<ActivityWorkItem>, StoreError>;
+
+    /// Extends the lease on an activity work item that is still running.
+    async fn renew_activity(&self, owner: &str, id: i64, lease: Duration)
+    -> Result<(), StoreError>;
+
+    /// Removes a finished work item and queues its result (`TaskCompleted` or `TaskFailed`)
+    /// for the caller, atomically. When the item is no longer leased to `owner`, the result
+    /// is dropped: another worker owns the call now.
+    async fn complete_activity(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        result: HistoryEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up a lease on an activity work item so another worker runs it.
+    async fn abandon_activity(&self, owner: &str, id: i64) -> Result<(), StoreError>;
+
+    /// Releases every lease. Only for stores that one host owns alone (embedded SQLite), at
+    /// start-up: leases found then belong to a process that died.
+    async fn release_all_leases(&self) -> Result<(), StoreError>;
+
+    /// One instance's row.
+    async fn get_instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError>;
+
+    /// The current execution's history.
+    async fn get_history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, StoreError>;
+
+    /// The signals this store raises when it gets new work.
+    fn signals(&self) -> &WorkSignals;
+}

@@ -1,0 +1,718 @@
+//! The embedded store: one SQLite file per task hub, WAL, `synchronous=FULL`.
+//!
+//! All writes go through one writer thread that takes every job waiting in its queue and
+//! commits them in one transaction (group commit): many turns share one fsync, and nobody
+//! is answered before the transaction holding their change is durable. Each job runs in a
+//! savepoint, so one failing job does not undo the others. Reads use their own connections
+//! on the blocking pool, never a tokio worker thread.
+
+mod migrate;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::{
+    ActivityWorkItem, InstanceRecord, NewInstance, OrchestrationWorkItem, QueuedMessage, Store,
+    StoreError, TurnCommit, WorkSignals,
+};
+use crate::clock::Clock;
+use crate::history::{EventKind, HistoryEvent};
+use crate::status::RuntimeStatus;
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// How the SQLite store is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file; its folder is created when missing.
+    pub path: PathBuf,
+    /// Take the file for this process alone (a serving host): a second host on the same
+    /// file is refused, and leases left by a dead process are released.
+    pub exclusive: bool,
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+    signals: WorkSignals,
+    _exclusive: Option<File>,
+}
+
+trait WriteJob: Send {
+    /// Runs the job inside the open transaction; false when it failed and must be undone.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the transaction's fate is known.
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct Job<R, F> {
+    work: Option<F>,
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<R, F> WriteJob for Job<R, F>
+where
+    R: Send,
+    F: FnOnce(&Connection) -> Result<R, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(StoreError::Internal("write job did not run".into())),
+        };
+        // The caller may have stopped waiting; the change is committed either way.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn sql_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::CannotOpen
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+fn json_error(e: serde_json::Error) -> StoreError {
+    StoreError::Internal(format!("stored JSON is invalid: {e}"))
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+fn lease_expiry(now: DateTime<Utc>, lease: Duration) -> i64 {
+    millis(now).saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_error)?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .map_err(sql_error)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database and brings its schema up to date.
+    pub fn open(options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let exclusive = if options.exclusive {
+            let lock_path = options.path.with_extension("lock");
+            let file = File::create(&lock_path).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", lock_path.display()))
+            })?;
+            file.try_lock().map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "another host is already serving {}; stop it or choose another --data-dir or --hub",
+                    options.path.display()
+                ))
+            })?;
+            Some(file)
+        } else {
+            None
+        };
+        let mut conn = open_connection(&options.path)?;
+        migrate::run(&mut conn)?;
+        if options.exclusive {
+            // Leases in the file belong to a process that died: only one host uses it.
+            conn.execute_batch(
+                "UPDATE instances SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;
+                 UPDATE activities SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;",
+            )
+            .map_err(sql_error)?;
+        }
+        let (writer, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
+        std::thread::Builder::new()
+            .name("durable-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, jobs))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            path: options.path,
+            clock,
+            signals: WorkSignals::default(),
+            _exclusive: exclusive,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.writer
+            .send(Box::new(job))
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+
+    async fn read<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&path)?,
+            };
+            let result = work(&conn);
+            pool.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = commit_batch(&conn, &mut batch);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for job in batch {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
+    for job in batch.iter_mut() {
+        conn.execute_batch("SAVEPOINT job").map_err(sql_error)?;
+        if job.run(conn) {
+            conn.execute_batch("RELEASE job").map_err(sql_error)?;
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(sql_error)?;
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(sql_error)
+}
+
+const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, status, input, output, \
+     custom_status, created_at, updated_at, history_length";
+
+fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<Result<InstanceRecord, StoreError>> {
+    let status: String = row.get(3)?;
+    let input: String = row.get(4)?;
+    let output: String = row.get(5)?;
+    let custom_status: String = row.get(6)?;
+    let record = (|| {
+        Ok(InstanceRecord {
+            instance_id: row.get(0).map_err(sql_error)?,
+            name: row.get(1).map_err(sql_error)?,
+            execution_id: row.get(2).map_err(sql_error)?,
+            status: status.parse().map_err(StoreError::Internal)?,
+            input: serde_json::from_str(&input).map_err(json_error)?,
+            output: serde_json::from_str(&output).map_err(json_error)?,
+            custom_status: serde_json::from_str(&custom_status).map_err(json_error)?,
+            created_at: from_millis(row.get(7).map_err(sql_error)?),
+            updated_at: from_millis(row.get(8).map_err(sql_error)?),
+            history_length: row.get::<_, i64>(9).map_err(sql_error)?.max(0) as u64,
+        })
+    })();
+    Ok(record)
+}
+
+fn load_instance(
+    conn: &Connection,
+    instance_id: &str,
+) -> Result<Option<InstanceRecord>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?1"
+    ))
+    .map_err(sql_error)?
+    .query_row([instance_id], instance_from_row)
+    .optional()
+    .map_err(sql_error)?
+    .transpose()
+}
+
+fn load_history(
+    conn: &Connection,
+    instance_id: &str,
+    execution_id: &str,
+) -> Result<Vec<HistoryEvent>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT event FROM history WHERE instance_id = ?1 AND execution_id = ?2 ORDER BY seq",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map([instance_id, execution_id], |row| row.get::<_, String>(0))
+        .map_err(sql_error)?;
+    rows.map(|text| serde_json::from_str(&text.map_err(sql_error)?).map_err(json_error))
+        .collect()
+}
+
+fn insert_message(
+    conn: &Connection,
+    instance_id: &str,
+    execution_id: &str,
+    event: &HistoryEvent,
+    visible_at: i64,
+) -> Result<(), StoreError> {
+    let text = serde_json::to_string(event).map_err(json_error)?;
+    conn.prepare_cached(
+        "INSERT INTO messages (instance_id, execution_id, event, visible_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .map_err(sql_error)?
+    .execute(params![instance_id, execution_id, text, visible_at])
+    .map_err(sql_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.write(move |conn| {
+            let existing: Option<String> = conn
+                .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
+                .map_err(sql_error)?
+                .query_row([&new.instance_id], |row| row.get(0))
+                .optional()
+                .map_err(sql_error)?;
+            if let Some(status) = existing {
+                let status: RuntimeStatus = status.parse().map_err(StoreError::Internal)?;
+                if !status.is_terminal() {
+                    return Err(StoreError::InstanceExists(new.instance_id));
+                }
+                for table in ["history", "messages", "activities", "instances"] {
+                    conn.execute(
+                        &format!("DELETE FROM {table} WHERE instance_id = ?1"),
+                        [&new.instance_id],
+                    )
+                    .map_err(sql_error)?;
+                }
+            }
+            let input = serde_json::to_string(&new.input).map_err(json_error)?;
+            conn.prepare_cached(
+                "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'Pending', ?4, ?5, ?5)",
+            )
+            .map_err(sql_error)?
+            .execute(params![
+                new.instance_id,
+                new.name,
+                new.execution_id,
+                input,
+                millis(new.created_at)
+            ])
+            .map_err(sql_error)?;
+            let started = HistoryEvent::new(
+                new.created_at,
+                EventKind::ExecutionStarted {
+                    name: new.name.clone(),
+                    input: new.input.clone(),
+                    execution_id: new.execution_id.clone(),
+                },
+            );
+            insert_message(conn, &new.instance_id, &new.execution_id, &started, millis(now))
+        })
+        .await?;
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
+    async fn fetch_orchestration(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        self.write(move |conn| {
+            let now_ms = millis(now);
+            let candidate: Option<String> = conn
+                .prepare_cached(
+                    "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
+                     WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
+                     ORDER BY m.id LIMIT 1",
+                )
+                .map_err(sql_error)?
+                .query_row([now_ms], |row| row.get(0))
+                .optional()
+                .map_err(sql_error)?;
+            let Some(instance_id) = candidate else {
+                return Ok(None);
+            };
+            conn.prepare_cached(
+                "UPDATE instances SET lock_owner = ?1, lock_expires = ?2 WHERE instance_id = ?3",
+            )
+            .map_err(sql_error)?
+            .execute(params![owner, lease_expiry(now, lease), instance_id])
+            .map_err(sql_error)?;
+            let Some(instance) = load_instance(conn, &instance_id)? else {
+                return Ok(None);
+            };
+            let history = load_history(conn, &instance_id, &instance.execution_id)?;
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, execution_id, event FROM messages
+                     WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
+                )
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map(params![instance_id, now_ms], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+                })
+                .map_err(sql_error)?;
+            let mut messages = Vec::new();
+            for row in rows {
+                let (id, execution_id, event) = row.map_err(sql_error)?;
+                messages.push(QueuedMessage {
+                    id,
+                    execution_id,
+                    event: serde_json::from_str(&event).map_err(json_error)?,
+                });
+            }
+            Ok(Some(OrchestrationWorkItem {
+                instance,
+                history,
+                messages,
+            }))
+        })
+        .await
+    }
+
+    async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        let scheduled_work = !commit.activities.is_empty();
+        self.write(move |conn| {
+            let row: Option<(Option<String>, Option<i64>, i64, String)> = conn
+                .prepare_cached(
+                    "SELECT lock_owner, lock_expires, history_length, execution_id
+                     FROM instances WHERE instance_id = ?1",
+                )
+                .map_err(sql_error)?
+                .query_row([&commit.instance_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .optional()
+                .map_err(sql_error)?;
+            let held = row.is_some_and(|(lock_owner, expires, length, execution)| {
+                lock_owner.as_deref() == Some(owner.as_str())
+                    && expires.is_some_and(|e| e > millis(now))
+                    && length.max(0) as u64 == commit.expected_history_length
+                    && execution == commit.execution_id
+            });
+            if !held {
+                return Err(StoreError::LeaseLost(commit.instance_id));
+            }
+            let mut delete = conn
+                .prepare_cached("DELETE FROM messages WHERE id = ?1")
+                .map_err(sql_error)?;
+            for id in &commit.consumed {
+                delete.execute([id]).map_err(sql_error)?;
+            }
+            let mut append = conn
+                .prepare_cached(
+                    "INSERT INTO history (instance_id, execution_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(sql_error)?;
+            for (offset, event) in commit.appended.iter().enumerate() {
+                let text = serde_json::to_string(event).map_err(json_error)?;
+                let seq = commit.expected_history_length as i64 + offset as i64;
+                append
+                    .execute(params![commit.instance_id, commit.execution_id, seq, text])
+                    .map_err(sql_error)?;
+            }
+            let output = serde_json::to_string(&commit.output).map_err(json_error)?;
+            let completed_at = commit.status.is_terminal().then_some(millis(now));
+            conn.prepare_cached(
+                "UPDATE instances SET status = ?1, output = ?2, updated_at = ?3,
+                     completed_at = COALESCE(?4, completed_at), history_length = ?5,
+                     lock_owner = NULL, lock_expires = NULL
+                 WHERE instance_id = ?6",
+            )
+            .map_err(sql_error)?
+            .execute(params![
+                commit.status.as_str(),
+                output,
+                millis(now),
+                completed_at,
+                commit.expected_history_length as i64 + commit.appended.len() as i64,
+                commit.instance_id
+            ])
+            .map_err(sql_error)?;
+            let mut schedule = conn
+                .prepare_cached(
+                    "INSERT INTO activities (instance_id, execution_id, task_id, name, input)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(sql_error)?;
+            for activity in &commit.activities {
+                let input = serde_json::to_string(&activity.input).map_err(json_error)?;
+                schedule
+                    .execute(params![
+                        commit.instance_id,
+                        commit.execution_id,
+                        activity.task_id,
+                        activity.name,
+                        input
+                    ])
+                    .map_err(sql_error)?;
+            }
+            Ok(())
+        })
+        .await?;
+        if scheduled_work {
+            self.signals.activities.notify_one();
+        }
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
+    async fn abandon_orchestration(
+        &self,
+        owner: &str,
+        instance_id: &str,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        let instance_id = instance_id.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE instances SET lock_owner = NULL, lock_expires = NULL
+                 WHERE instance_id = ?1 AND lock_owner = ?2",
+                params![instance_id, owner],
+            )
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await?;
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
+    async fn fetch_activity(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<ActivityWorkItem>, StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        self.write(move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "UPDATE activities SET lock_owner = ?1, lock_expires = ?2, dequeue_count = dequeue_count + 1
+                     WHERE id = (SELECT id FROM activities
+                                 WHERE lock_owner IS NULL OR lock_expires <= ?3 ORDER BY id LIMIT 1)
+                     RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count",
+                )
+                .map_err(sql_error)?
+                .query_row(params![owner, lease_expiry(now, lease), millis(now)], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, i64>(6)?,
+                    ))
+                })
+                .optional()
+                .map_err(sql_error)?;
+            let Some((id, instance_id, execution_id, task_id, name, input, count)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(ActivityWorkItem {
+                id,
+                instance_id,
+                execution_id,
+                task_id,
+                name,
+                input: serde_json::from_str::<Value>(&input).map_err(json_error)?,
+                dequeue_count: u32::try_from(count).unwrap_or(u32::MAX),
+            }))
+        })
+        .await
+    }
+
+    async fn renew_activity(
+        &self,
+        owner: &str,
+        id: i64,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        let renewed = self
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE activities SET lock_expires = ?1
+                     WHERE id = ?2 AND lock_owner = ?3 AND lock_expires > ?4",
+                    params![lease_expiry(now, lease), id, owner, millis(now)],
+                )
+                .map_err(sql_error)
+            })
+            .await?;
+        if renewed == 0 {
+            return Err(StoreError::LeaseLost(format!("activity work item {id}")));
+        }
+        Ok(())
+    }
+
+    async fn complete_activity(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        result: HistoryEvent,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        let item = item.clone();
+        let delivered = self
+            .write(move |conn| {
+                let removed = conn
+                    .prepare_cached(
+                        "DELETE FROM activities WHERE id = ?1 AND lock_owner = ?2 AND lock_expires > ?3",
+                    )
+                    .map_err(sql_error)?
+                    .execute(params![item.id, owner, millis(now)])
+                    .map_err(sql_error)?;
+                if removed == 0 {
+                    return Ok(false);
+                }
+                insert_message(conn, &item.instance_id, &item.execution_id, &result, millis(now))?;
+                Ok(true)
+            })
+            .await?;
+        if delivered {
+            self.signals.orchestrations.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn abandon_activity(&self, owner: &str, id: i64) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE activities SET lock_owner = NULL, lock_expires = NULL
+                 WHERE id = ?1 AND lock_owner = ?2",
+                params![id, owner],
+            )
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await?;
+        self.signals.activities.notify_one();
+        Ok(())
+    }
+
+    async fn release_all_leases(&self) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute_batch(
+                "UPDATE instances SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;
+                 UPDATE activities SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;",
+            )
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn get_instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        let instance_id = instance_id.to_owned();
+        self.read(move |conn| load_instance(conn, &instance_id))
+            .await
+    }
+
+    async fn get_history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+        let instance_id = instance_id.to_owned();
+        self.read(move |conn| {
+            let execution: Option<String> = conn
+                .query_row(
+                    "SELECT execution_id FROM instances WHERE instance_id = ?1",
+                    [&instance_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql_error)?;
+            match execution {
+                Some(execution_id) => load_history(conn, &instance_id, &execution_id),
+                None => Ok(Vec::new()),
+            }
+        })
+        .await
+    }
+
+    fn signals(&self) -> &WorkSignals {
+        &self.signals
+    }
+}

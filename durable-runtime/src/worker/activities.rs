@@ -1,0 +1,159 @@
+//! The activity dispatcher: leases activity calls, runs them, reports their results.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{STORE_RETRY_DELAY, Shared, drain, idle, permits};
+use crate::activity::ActivityContext;
+use crate::history::{EventKind, FailureDetails, HistoryEvent};
+use crate::orchestration::replay::panic_failure;
+use crate::registry::InvocationResult;
+use crate::store::{ActivityWorkItem, StoreError};
+
+pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let permits = permits(shared.options.max_concurrent_activities);
+    let mut tasks = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, i64> = HashMap::new();
+    loop {
+        while let Some(done) = tasks.try_join_next_with_id() {
+            if let Ok((id, ())) = done {
+                running.remove(&id);
+            }
+        }
+        if *stopped.borrow() {
+            break;
+        }
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            _ = stopped.changed() => break,
+        };
+        let Ok(permit) = permit else { break };
+        match shared
+            .store
+            .fetch_activity(&shared.owner, shared.options.lease)
+            .await
+        {
+            Ok(Some(item)) => {
+                let item_id = item.id;
+                let task_shared = shared.clone();
+                let handle = tasks.spawn(async move {
+                    execute(&task_shared, item).await;
+                    drop(permit);
+                });
+                running.insert(handle.id(), item_id);
+            }
+            Ok(None) => {
+                drop(permit);
+                idle(
+                    &shared.store.signals().activities,
+                    shared.options.poll_interval,
+                    &mut stopped,
+                )
+                .await;
+            }
+            Err(error) => {
+                drop(permit);
+                tracing::warn!(%error, "fetching activity work failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(STORE_RETRY_DELAY) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        }
+    }
+    for result in drain(&mut tasks, shared.options.drain_timeout).await {
+        if let Err(error) = result
+            && let Some(item_id) = running.get(&error.id())
+        {
+            let _ = shared.store.abandon_activity(&shared.owner, *item_id).await;
+        }
+    }
+}
+
+/// Aborts the activity's task when the dispatcher's task is aborted during shutdown.
+struct AbortOnDrop(JoinHandle<InvocationResult>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs one activity call, renewing its lease while it runs, and reports the result.
+async fn execute(shared: &Shared, item: ActivityWorkItem) {
+    let outcome = match shared.registry.activity(&item.name) {
+        None => Err(FailureDetails::new(
+            "ActivityNotFound",
+            format!(
+                "no activity named `{}` is registered in this host",
+                item.name
+            ),
+        )),
+        Some(descriptor) => {
+            let context = ActivityContext {
+                instance_id: item.instance_id.clone(),
+                name: item.name.clone(),
+                attempt: item.dequeue_count,
+            };
+            let mut task = AbortOnDrop(tokio::spawn((descriptor.invoke)(
+                context,
+                item.input.clone(),
+            )));
+            let renew_every = shared.options.lease / 3;
+            let joined = loop {
+                tokio::select! {
+                    joined = &mut task.0 => break joined,
+                    _ = tokio::time::sleep(renew_every) => {
+                        match shared.store.renew_activity(&shared.owner, item.id, shared.options.lease).await {
+                            Ok(()) => {}
+                            Err(StoreError::LeaseLost(_)) => {
+                                tracing::warn!(activity = %item.name, "activity lease lost; another worker runs it");
+                                return;
+                            }
+                            Err(error) => tracing::warn!(%error, "renewing an activity lease failed"),
+                        }
+                    }
+                }
+            };
+            match joined {
+                Ok(result) => result,
+                Err(error) if error.is_panic() => Err(panic_failure(error.into_panic())),
+                Err(_) => return,
+            }
+        }
+    };
+    let now = shared.clock.now();
+    let event = HistoryEvent::new(
+        now,
+        match outcome {
+            Ok(result) => EventKind::TaskCompleted {
+                task_scheduled_id: item.task_id,
+                result,
+            },
+            Err(failure) => EventKind::TaskFailed {
+                task_scheduled_id: item.task_id,
+                failure,
+            },
+        },
+    );
+    loop {
+        match shared
+            .store
+            .complete_activity(&shared.owner, &item, event.clone())
+            .await
+        {
+            Ok(()) => return,
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%error, "reporting an activity result failed; retrying");
+                tokio::time::sleep(STORE_RETRY_DELAY).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, activity = %item.name, "reporting an activity result failed; it will run again");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The dispatchers that turn queued work into turns and activity runs.
+//!
+//! Two loops, one per queue, each bounded by a semaphore. A loop takes work while it can,
+//! and when the store has none it sleeps until the store signals new work or the poll
+//! interval passes (the fallback for work written by another process).
+
+mod activities;
+mod orchestrations;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::registry::Registry;
+use crate::store::Store;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Turns run at once (`maxConcurrentOrchestratorFunctions`).
+    pub max_concurrent_orchestrations: usize,
+    /// Activities run at once (`maxConcurrentActivityFunctions`).
+    pub max_concurrent_activities: usize,
+    /// How long a lease lasts before another worker may take the work over.
+    pub lease: Duration,
+    /// Longest sleep between polls when no signal arrives.
+    pub poll_interval: Duration,
+    /// How long shutdown waits for running work before abandoning it.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            max_concurrent_orchestrations: 100,
+            max_concurrent_activities: 100,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(500),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the dispatchers share.
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub clock: Arc<dyn Clock>,
+    pub options: WorkerOptions,
+    pub owner: String,
+}
+
+/// Runs orchestrations and activities from a store until shut down.
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    loops: JoinSet<()>,
+}
+
+impl Worker {
+    /// Starts both dispatchers on the current tokio runtime. `owner` names this worker in
+    /// leases; it must be unique among the processes sharing the store.
+    pub fn start(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        options: WorkerOptions,
+        owner: String,
+    ) -> Worker {
+        let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            store,
+            registry,
+            clock,
+            options,
+            owner,
+        });
+        let mut loops = JoinSet::new();
+        loops.spawn(orchestrations::run(shared.clone(), stopped.clone()));
+        loops.spawn(activities::run(shared, stopped));
+        Worker { stop, loops }
+    }
+
+    /// Stops taking work, waits for running work up to the drain timeout, abandons what is
+    /// left (its leases are released so other workers can take it) and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.loops.join_next().await.is_some() {}
+    }
+}
+
+/// Waits for a permit, a signal of new work, or the poll interval.
+pub(crate) async fn idle(
+    signal: &tokio::sync::Notify,
+    poll_interval: Duration,
+    stopped: &mut watch::Receiver<bool>,
+) {
+    tokio::select! {
+        _ = signal.notified() => {}
+        _ = tokio::time::sleep(poll_interval) => {}
+        _ = stopped.changed() => {}
+    }
+}
+
+/// Waits for running tasks during shutdown; after the drain timeout aborts them and lets
+/// the caller abandon their leases.
+pub(crate) async fn drain<T: 'static>(
+    tasks: &mut JoinSet<T>,
+    timeout: Duration,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut finished = Vec::new();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => match next {
+                Some(result) => finished.push(result),
+                None => return finished,
+            },
+            _ = &mut deadline => {
+                tasks.abort_all();
+                while let Some(result) = tasks.join_next().await {
+                    finished.push(result);
+                }
+                return finished;
+            }
+        }
+    }
+}
+
+/// A permit pool sized by an option (at least one).
+pub(crate) fn permits(count: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(count.max(1)))
+}
+
+/// Back-off after a store error, so a broken store is not hammered.
+pub(crate) const STORE_RETRY_DELAY: Duration = Duration::from_millis(500);

@@ -1,0 +1,9 @@
+//! Every scenario from the Durable Functions docs, written with durable-rs.
+//!
+//! The binary `durable-examples` serves them all: `cargo run -p durable-examples`, then start
+//! one with `POST /api/orchestrators/{name}`.
+
+pub mod course_recommendations;
+pub mod hello_cities;
+pub mod http_start;
+pub mod weather;

@@ -1,0 +1,8 @@
+use durable_runtime::prelude::*;
+
+#[client(http(route = "orchestrators/{name}", methods = ["POST", "FETCH"]))]
+async fn http_start(client: DurableClient, Path(name): Path<String>) -> String {
+    name
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use durable_runtime::prelude::*;
+
+#[client(name = "Start")]
+async fn http_start(client: DurableClient) -> &'static str {
+    "started"
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use durable_runtime::prelude::*;
+
+#[orchestration_trigger(name = HelloCities)]
+async fn hello_cities(ctx: OrchestrationContext) {}
+
+fn main() {}

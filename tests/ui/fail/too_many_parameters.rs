@@ -1,0 +1,11 @@
+use durable_runtime::prelude::*;
+
+#[activity_trigger]
+async fn add(ctx: ActivityContext, a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[orchestration_trigger]
+async fn run(ctx: OrchestrationContext, a: i64, b: i64) {}
+
+fn main() {}
