@@ -71,22 +71,27 @@ fn generate(activity: &Activity, original: TokenStream) -> TokenStream {
     let ident = registration.ident();
 
     let decode = activity.input.as_ref().map(|ty| {
+        let decode = emit::turbofish(k, "decode_activity_input", Some(ty), false);
         quote! {
-            let __durable_input: #ty = match #k::decode_activity_input(__durable_input) {
+            let __durable_input: #ty = match #decode(__durable_input) {
                 ::core::result::Result::Ok(input) => input,
                 ::core::result::Result::Err(failure) => return ::core::result::Result::Err(failure),
             };
         }
     });
     let arguments = match (&activity.context, &activity.input) {
-        (Some(_), Some(_)) => quote!(__durable_ctx, __durable_input),
+        (Some(context), Some(_)) => {
+            let context = emit::argument_at(context, quote!(__durable_ctx));
+            quote!(#context, __durable_input)
+        }
         (None, Some(_)) => quote!(__durable_input),
         _ => quote!(),
     };
-    let encode = if activity.output.is_fallible() {
-        quote!(#k::encode_activity_result)
+    let output = &activity.output;
+    let encode = if output.is_fallible() {
+        emit::turbofish(k, "encode_activity_result", output.asserted_type(), true)
     } else {
-        quote!(#k::encode_output)
+        emit::turbofish(k, "encode_output", output.asserted_type(), false)
     };
     let future = quote! {
         async move {
@@ -103,7 +108,7 @@ fn generate(activity: &Activity, original: TokenStream) -> TokenStream {
     if let Some(ty) = &activity.input {
         checks.push(("assert_input", ty));
     }
-    if let Some(ty) = activity.output.asserted_type() {
+    if let Some(ty) = output.asserted_type() {
         checks.push(("assert_output", ty));
     }
     let assertions = emit::assertions(k, &checks);
@@ -112,14 +117,14 @@ fn generate(activity: &Activity, original: TokenStream) -> TokenStream {
     registration.wrap(
         original,
         quote! {
+            #assertions
+
             fn __durable_invoke(
                 __durable_ctx: #k::ActivityContext,
                 __durable_input: #k::Value,
             ) -> #k::BoxFuture<#k::InvocationResult> {
                 #boxed
             }
-
-            #assertions
 
             #descriptor
         },
@@ -135,25 +140,21 @@ mod tests {
 
     #[test]
     fn expands_to_the_function_and_a_descriptor() {
-        let expanded = expand(
-            quote!(name = "SayHello"),
-            quote!(
-                async fn say_hello(city: String) -> String {
-                    format!("Hello {city}!")
-                }
-            ),
-        )
-        .to_string();
-        let expected = quote! {
+        let item = quote!(
             async fn say_hello(city: String) -> String {
                 format!("Hello {city}!")
             }
+        );
+        let expanded = expand(quote!(name = "SayHello"), item.clone()).to_string();
+        let expected = quote! {
+            #item
 
             #[allow(
                 dead_code,
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
+                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,
@@ -162,22 +163,22 @@ mod tests {
             )]
             #[doc(hidden)]
             const _: () = {
+                fn __durable_assertions() {
+                    ::durable_runtime::__private::assert_input::<String>();
+                    ::durable_runtime::__private::assert_output::<String>();
+                }
+
                 fn __durable_invoke(
                     __durable_ctx: ::durable_runtime::__private::ActivityContext,
                     __durable_input: ::durable_runtime::__private::Value,
                 ) -> ::durable_runtime::__private::BoxFuture<::durable_runtime::__private::InvocationResult> {
                     ::std::boxed::Box::pin(async move {
-                        let __durable_input: String = match ::durable_runtime::__private::decode_activity_input(__durable_input) {
+                        let __durable_input: String = match ::durable_runtime::__private::decode_activity_input::<String>(__durable_input) {
                             ::core::result::Result::Ok(input) => input,
                             ::core::result::Result::Err(failure) => return ::core::result::Result::Err(failure),
                         };
-                        ::durable_runtime::__private::encode_output(say_hello(__durable_input).await)
+                        ::durable_runtime::__private::encode_output::<String>(say_hello(__durable_input).await)
                     })
-                }
-
-                fn __durable_assertions() {
-                    ::durable_runtime::__private::assert_input::<String>();
-                    ::durable_runtime::__private::assert_output::<String>();
                 }
 
                 #[::durable_runtime::__private::linkme::distributed_slice(::durable_runtime::__private::ACTIVITIES)]
@@ -222,8 +223,8 @@ mod tests {
         )
         .to_string();
         assert_contains(&expanded, "let __durable_input : (String , u8) =");
-        assert_contains(&expanded, "f (__durable_ctx , __durable_input) . await");
-        assert_contains(&expanded, "encode_activity_result");
+        assert_contains(&expanded, "f ((__durable_ctx) , __durable_input) . await");
+        assert_contains(&expanded, "encode_activity_result :: < u8 , _ > (f (");
         assert_contains(
             &expanded,
             "assert_activity_context :: < ActivityContext > ()",

@@ -93,25 +93,25 @@ mod tests {
 
     #[test]
     fn expands_to_the_function_and_a_descriptor() {
-        let expanded = expand(
-            quote!(http(route = "orchestrators/{name}", methods = ["post"])),
-            quote!(
-                async fn http_start(client: DurableClient, Path(name): Path<String>) -> String {
-                    name
-                }
-            ),
-        )
-        .to_string();
-        let expected = quote! {
+        let item = quote!(
             async fn http_start(client: DurableClient, Path(name): Path<String>) -> String {
                 name
             }
+        );
+        let expanded = expand(
+            quote!(http(route = "orchestrators/{name}", methods = ["post"])),
+            item.clone(),
+        )
+        .to_string();
+        let expected = quote! {
+            #item
 
             #[allow(
                 dead_code,
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
+                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,

@@ -1,7 +1,7 @@
 //! Pieces every expansion shares: the registration block, the descriptor `static`, the
 //! source location, and the error fallback.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{ItemFn, LitStr, Path, Type};
 
@@ -80,6 +80,7 @@ impl Registration {
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
+                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,
@@ -98,9 +99,8 @@ impl Registration {
 /// so an unmet bound is reported there, with the runtime's `on_unimplemented` message.
 pub(crate) fn assertions(private: &TokenStream, checks: &[(&str, &Type)]) -> TokenStream {
     let calls = checks.iter().map(|(function, ty)| {
-        let function = Ident::new(function, proc_macro2::Span::call_site());
-        let span = syn::spanned::Spanned::span(&ty.to_token_stream());
-        quote_spanned! {span=> #private::#function::<#ty>(); }
+        let function = Ident::new(function, Span::call_site());
+        quote_spanned! {spanned(ty)=> #private::#function::<#ty>(); }
     });
     quote! {
         fn __durable_assertions() {
@@ -115,6 +115,38 @@ pub(crate) fn boxed(function: &ItemFn, future: TokenStream) -> TokenStream {
     quote_spanned! {function.sig.ident.span()=>
         ::std::boxed::Box::pin(#future)
     }
+}
+
+/// `#function::<T>` (or `::<T, _>` for `Result`s) when the type can be named, spanned at the
+/// type, so an unmet bound of the runtime function is reported at the user's type too.
+pub(crate) fn turbofish(
+    private: &TokenStream,
+    function: &str,
+    ty: Option<&Type>,
+    fallible: bool,
+) -> TokenStream {
+    let function = Ident::new(function, Span::call_site());
+    match ty {
+        Some(ty) if fallible => {
+            quote_spanned! {spanned(ty)=> #private::#function::<#ty, _> }
+        }
+        Some(ty) => quote_spanned! {spanned(ty)=> #private::#function::<#ty> },
+        None => quote!(#private::#function),
+    }
+}
+
+/// `(value)`, with the parentheses spanned at `at`: a type mismatch of the argument is then
+/// reported there instead of at the attribute. The identifiers inside keep their own spans,
+/// so hygiene is unchanged.
+pub(crate) fn argument_at(at: &Type, value: TokenStream) -> TokenStream {
+    let mut group = Group::new(Delimiter::Parenthesis, value);
+    group.set_span(spanned(at));
+    group.into_token_stream()
+}
+
+/// The span of a type: its first token's on stable Rust.
+fn spanned(ty: &Type) -> Span {
+    syn::spanned::Spanned::span(ty)
 }
 
 /// The user's function unchanged, followed by the errors (as `compile_error!`s), so other

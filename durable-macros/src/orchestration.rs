@@ -84,22 +84,32 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     let k = &registration.private;
     let ident = registration.ident();
 
+    let context = emit::argument_at(&orchestrator.context, quote!(__durable_ctx));
     let (decode, arguments) = match &orchestrator.input {
-        Some(ty) => (
-            quote! {
-                let __durable_input: #ty = match #k::decode_orchestration_input(&__durable_ctx) {
-                    ::core::result::Result::Ok(input) => input,
-                    ::core::result::Result::Err(failure) => return ::core::result::Result::Err(failure),
-                };
-            },
-            quote!(__durable_ctx, __durable_input),
-        ),
-        None => (quote!(), quote!(__durable_ctx)),
+        Some(ty) => {
+            let decode = emit::turbofish(k, "decode_orchestration_input", Some(ty), false);
+            (
+                quote! {
+                    let __durable_input: #ty = match #decode(&__durable_ctx) {
+                        ::core::result::Result::Ok(input) => input,
+                        ::core::result::Result::Err(failure) => return ::core::result::Result::Err(failure),
+                    };
+                },
+                quote!(#context, __durable_input),
+            )
+        }
+        None => (quote!(), context),
     };
-    let encode = if orchestrator.output.is_fallible() {
-        quote!(#k::encode_orchestration_result)
+    let output = &orchestrator.output;
+    let encode = if output.is_fallible() {
+        emit::turbofish(
+            k,
+            "encode_orchestration_result",
+            output.asserted_type(),
+            true,
+        )
     } else {
-        quote!(#k::encode_output)
+        emit::turbofish(k, "encode_output", output.asserted_type(), false)
     };
     let future = quote! {
         async move {
@@ -113,7 +123,7 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     if let Some(ty) = &orchestrator.input {
         checks.push(("assert_input", ty));
     }
-    if let Some(ty) = orchestrator.output.asserted_type() {
+    if let Some(ty) = output.asserted_type() {
         checks.push(("assert_output", ty));
     }
     let assertions = emit::assertions(k, &checks);
@@ -122,13 +132,13 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     registration.wrap(
         original,
         quote! {
+            #assertions
+
             fn __durable_invoke(
                 __durable_ctx: #k::OrchestrationContext,
             ) -> #k::BoxFuture<#k::InvocationResult> {
                 #boxed
             }
-
-            #assertions
 
             #descriptor
         },
@@ -144,27 +154,21 @@ mod tests {
 
     #[test]
     fn expands_to_the_function_and_a_descriptor() {
-        let expanded = expand(
-            quote!(name = "HelloCities"),
-            quote!(
-                async fn hello_cities(
-                    ctx: OrchestrationContext,
-                ) -> Result<Vec<String>, DurableError> {
-                    Ok(Vec::new())
-                }
-            ),
-        )
-        .to_string();
-        let expected = quote! {
+        let item = quote!(
             async fn hello_cities(ctx: OrchestrationContext) -> Result<Vec<String>, DurableError> {
                 Ok(Vec::new())
             }
+        );
+        let expanded = expand(quote!(name = "HelloCities"), item.clone()).to_string();
+        let expected = quote! {
+            #item
 
             #[allow(
                 dead_code,
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
+                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,
@@ -173,17 +177,17 @@ mod tests {
             )]
             #[doc(hidden)]
             const _: () = {
+                fn __durable_assertions() {
+                    ::durable_runtime::__private::assert_orchestration_context::<OrchestrationContext>();
+                    ::durable_runtime::__private::assert_output::<Vec<String> >();
+                }
+
                 fn __durable_invoke(
                     __durable_ctx: ::durable_runtime::__private::OrchestrationContext,
                 ) -> ::durable_runtime::__private::BoxFuture<::durable_runtime::__private::InvocationResult> {
                     ::std::boxed::Box::pin(async move {
-                        ::durable_runtime::__private::encode_orchestration_result(hello_cities(__durable_ctx).await)
+                        ::durable_runtime::__private::encode_orchestration_result::<Vec<String>, _>(hello_cities((__durable_ctx)).await)
                     })
-                }
-
-                fn __durable_assertions() {
-                    ::durable_runtime::__private::assert_orchestration_context::<OrchestrationContext>();
-                    ::durable_runtime::__private::assert_output::<Vec<String> >();
                 }
 
                 #[::durable_runtime::__private::linkme::distributed_slice(::durable_runtime::__private::ORCHESTRATORS)]
@@ -215,11 +219,11 @@ mod tests {
         .to_string();
         assert_contains(
             &expanded,
-            "let __durable_input : Point = match :: durable_runtime :: __private :: decode_orchestration_input (& __durable_ctx)",
+            "let __durable_input : Point = match :: durable_runtime :: __private :: decode_orchestration_input :: < Point > (& __durable_ctx)",
         );
         assert_contains(
             &expanded,
-            ":: durable_runtime :: __private :: encode_output (f (__durable_ctx , __durable_input) . await)",
+            ":: durable_runtime :: __private :: encode_output :: < u8 > (f ((__durable_ctx) , __durable_input) . await)",
         );
         assert_contains(&expanded, "assert_input :: < Point > ()");
         assert_contains(&expanded, "assert_output :: < u8 > ()");

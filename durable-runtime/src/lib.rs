@@ -28,6 +28,7 @@ pub mod clock;
 pub mod error;
 pub mod history;
 pub mod instance_id;
+pub mod json;
 pub mod orchestration;
 pub mod registry;
 pub mod status;
@@ -43,16 +44,16 @@ pub use client::{ClientOptions, DurableClient, HttpManagementPayload};
 pub use durable_macros::{activity_trigger, client, orchestration_trigger};
 pub use error::DurableError;
 pub use history::FailureDetails;
+pub use json::Json;
 pub use orchestration::{DurableFuture, OrchestrationContext};
 pub use status::{OrchestrationStatus, RuntimeStatus};
 
 /// Everything a function author needs: `use durable_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, DurableClient, DurableError, OrchestrationContext, RuntimeStatus,
+        ActivityContext, DurableClient, DurableError, Json, OrchestrationContext, RuntimeStatus,
         activity_trigger, client, orchestration_trigger,
     };
-    pub use axum::Json;
     pub use axum::extract::{Path, Query};
     pub use axum::http::StatusCode;
     pub use axum::response::IntoResponse;

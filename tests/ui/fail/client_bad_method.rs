@@ -1,7 +1,7 @@
 use durable_runtime::prelude::*;
 
 #[client(http(route = "orchestrators/{name}", methods = ["POST", "FETCH"]))]
-async fn http_start(client: DurableClient, Path(name): Path<String>) -> String {
+async fn http_start(_client: DurableClient, Path(name): Path<String>) -> String {
     name
 }
 

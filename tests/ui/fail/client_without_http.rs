@@ -1,7 +1,7 @@
 use durable_runtime::prelude::*;
 
 #[client(name = "Start")]
-async fn http_start(client: DurableClient) -> &'static str {
+async fn http_start(_client: DurableClient) -> &'static str {
     "started"
 }
 

@@ -1,6 +1,6 @@
 use durable_runtime::prelude::*;
 
 #[orchestration_trigger(name = HelloCities)]
-async fn hello_cities(ctx: OrchestrationContext) {}
+async fn hello_cities(_ctx: OrchestrationContext) {}
 
 fn main() {}

@@ -1,0 +1,9 @@
+//! End-to-end tests: each starts the real `test-host` binary on a free loopback port with
+//! its own data folder and talks to it over HTTP, like a user with curl would.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod failures;
+mod hello;
+mod support;

@@ -1,0 +1,242 @@
+//! Starts real host processes and talks HTTP to them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The stores the orchestration tests run on.
+pub const STORES: [Store; 2] = [Store::Sqlite, Store::Memory];
+
+/// Which store a host uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// The default: an SQLite file in the data folder.
+    Sqlite,
+    /// `--store memory:`.
+    Memory,
+}
+
+/// A running host process on a free loopback port.
+pub struct Host {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    http: reqwest::blocking::Client,
+    stderr: PathBuf,
+}
+
+/// A response: status code, headers and the JSON body (null when not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_test-host")
+}
+
+/// Runs the host binary with arguments to completion (CLI commands).
+pub fn cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .current_dir(data_dir)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("DURABLE_STORE")
+        .output()
+        .expect("the host binary runs")
+}
+
+impl Host {
+    /// Starts a host on `data_dir` with the given store.
+    pub fn start(data_dir: &Path, store: Store) -> Host {
+        let mut args = vec![];
+        if store == Store::Memory {
+            args.extend(["--store", "memory:"]);
+        }
+        Host::start_with(data_dir, &args)
+    }
+
+    /// Starts a host on `data_dir` with extra arguments.
+    pub fn start_with(data_dir: &Path, args: &[&str]) -> Host {
+        let stderr = data_dir.join(format!(
+            "host-{}.stderr",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        let mut child = Command::new(binary())
+            .current_dir(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("DURABLE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("the host starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (found, address) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Some(address) = line.strip_prefix("listening on ") {
+                    let _ = found.send(address.to_owned());
+                }
+            }
+        });
+        let base = match address.recv_timeout(Duration::from_secs(30)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "the host did not print its address; stderr:\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+        };
+        Host {
+            child,
+            base,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            stderr,
+        }
+    }
+
+    /// What the host wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Kills the host with SIGKILL and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn reply(response: reqwest::blocking::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// POSTs a JSON body (or nothing) to a path or a full URL.
+    pub fn post(&self, path: &str, body: Option<&Value>) -> Reply {
+        let mut request = self.http.post(self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Host::reply(request.send().expect("POST"))
+    }
+
+    /// POSTs raw bytes with a content type.
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        let request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        Host::reply(request.send().expect("POST"))
+    }
+
+    /// GETs a path or a full URL.
+    pub fn get(&self, path: &str) -> Reply {
+        Host::reply(self.http.get(self.url(path)).send().expect("GET"))
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Starts an orchestrator through the management API and returns the check-status body.
+    pub fn start_orchestration(
+        &self,
+        name: &str,
+        id: Option<&str>,
+        input: Option<&Value>,
+    ) -> Value {
+        let path = match id {
+            Some(id) => format!("/runtime/webhooks/durabletask/orchestrators/{name}/{id}"),
+            None => format!("/runtime/webhooks/durabletask/orchestrators/{name}"),
+        };
+        let reply = self.post(&path, input);
+        assert_eq!(reply.status, 202, "start {name}: {}", reply.body);
+        reply.body
+    }
+
+    /// Polls an instance's status until it is Completed, Failed or Terminated.
+    pub fn wait_for_instance(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply = self.get(&format!("/runtime/webhooks/durabletask/instances/{id}"));
+            if reply.status == 200 {
+                return reply.body;
+            }
+            assert!(
+                reply.status == 202 || reply.status == 404,
+                "unexpected status {} for {id}: {}",
+                reply.status,
+                reply.body
+            );
+            assert!(
+                Instant::now() < deadline,
+                "instance {id} did not finish in {timeout:?}; last status {}\nhost stderr:\n{}",
+                reply.body,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh, empty data folder.
+pub fn data_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
