@@ -121,3 +121,13 @@ pub async fn changes_its_mind(ctx: OrchestrationContext) -> Result<Value, Durabl
     };
     Ok(out)
 }
+
+/// Greets `count` cities at once with `join_all` and returns the greetings in call order.
+#[orchestration_trigger(name = "FanOutGreetings")]
+pub async fn fan_out_greetings(
+    ctx: OrchestrationContext,
+    count: usize,
+) -> Result<Vec<String>, DurableError> {
+    let calls = (0..count).map(|i| ctx.call_activity::<String>("SayHello", format!("city {i}")));
+    futures::future::join_all(calls).await.into_iter().collect()
+}

@@ -79,3 +79,26 @@ fn bad_cli_input_exits_2_with_one_line() {
         }
     }
 }
+
+#[test]
+fn duplicate_names_stop_the_host_naming_both_places() {
+    let dir = data_dir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_duplicate_names"))
+        .current_dir(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`greet` is registered twice"), "{stderr}");
+    assert!(
+        stderr.contains("tests/src/bin/duplicate_names.rs:7"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tests/src/bin/duplicate_names.rs:13"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "it must not serve");
+}

@@ -181,3 +181,29 @@ fn sigterm_drains_and_exits_zero() {
     let status = host.wait_for_instance("drain-1", Duration::from_secs(30));
     assert_eq!(status["output"], "done 1 after 600ms");
 }
+
+#[test]
+fn join_all_fans_out_in_one_turn_and_keeps_call_order() {
+    for store in STORES {
+        let dir = data_dir();
+        let host = Host::start(dir.path(), store);
+        host.start_orchestration("FanOutGreetings", Some("fan"), Some(&json!(40)));
+        let status = host.wait_for_instance("fan", Duration::from_secs(30));
+        assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+        let expected: Vec<String> = (0..40).map(|i| format!("Hello city {i}!")).collect();
+        assert_eq!(status["output"], json!(expected));
+        let history = host.get("/runtime/webhooks/durabletask/instances/fan?showHistory=true");
+        let types = event_types(&history.body);
+        // All 40 calls are scheduled by the first turn, before its OrchestratorCompleted.
+        let first_turn_end = types
+            .iter()
+            .position(|t| t == "OrchestratorCompleted")
+            .expect("a turn");
+        let scheduled_first = types[..first_turn_end]
+            .iter()
+            .filter(|t| *t == "TaskScheduled")
+            .count();
+        assert_eq!(scheduled_first, 40, "{types:?}");
+        assert_eq!(types.iter().filter(|t| *t == "TaskCompleted").count(), 40);
+    }
+}
