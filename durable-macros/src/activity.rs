@@ -81,7 +81,7 @@ fn generate(activity: &Activity, original: TokenStream) -> TokenStream {
     });
     let arguments = match (&activity.context, &activity.input) {
         (Some(context), Some(_)) => {
-            let context = emit::argument_at(context, quote!(__durable_ctx));
+            let context = emit::context_argument(context);
             quote!(#context, __durable_input)
         }
         (None, Some(_)) => quote!(__durable_input),
@@ -154,7 +154,6 @@ mod tests {
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
-                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,
@@ -223,7 +222,7 @@ mod tests {
         )
         .to_string();
         assert_contains(&expanded, "let __durable_input : (String , u8) =");
-        assert_contains(&expanded, "f ((__durable_ctx) , __durable_input) . await");
+        assert_contains(&expanded, "f (__durable_ctx , __durable_input) . await");
         assert_contains(&expanded, "encode_activity_result :: < u8 , _ > (f (");
         assert_contains(
             &expanded,

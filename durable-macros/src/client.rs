@@ -59,7 +59,7 @@ fn generate(client: &Client, original: TokenStream) -> TokenStream {
     let methods = &client.http.methods;
     // Spanned at the function's name: a parameter that is not an extractor, or a future that
     // is not `Send`, is reported there by axum's `Handler` bound.
-    let mount = quote_spanned! {ident.span()=>
+    let mount = quote_spanned! {emit::located_at(ident.span())=>
         #k::mount_http(__durable_router, #route, &[#(#methods),*], #ident)
     };
     let descriptor = registration.descriptor(
@@ -111,7 +111,6 @@ mod tests {
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
-                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,

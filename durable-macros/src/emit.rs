@@ -1,7 +1,7 @@
 //! Pieces every expansion shares: the registration block, the descriptor `static`, the
 //! source location, and the error fallback.
 
-use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{ItemFn, LitStr, Path, Type};
 
@@ -34,6 +34,8 @@ impl Registration {
     }
 
     /// `K::SourceLocation { .. }`, spanned at the function's name so `line!()` is its line.
+    /// (The name's own span, not [`located_at`] it: `line!()` would then report the
+    /// attribute's line, where the expansion comes from. Nothing here is a local variable.)
     pub(crate) fn location(&self) -> TokenStream {
         let k = &self.private;
         quote_spanned! {self.ident().span()=>
@@ -80,7 +82,6 @@ impl Registration {
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
-                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,
@@ -100,7 +101,7 @@ impl Registration {
 pub(crate) fn assertions(private: &TokenStream, checks: &[(&str, &Type)]) -> TokenStream {
     let calls = checks.iter().map(|(function, ty)| {
         let function = Ident::new(function, Span::call_site());
-        quote_spanned! {spanned(ty)=> #private::#function::<#ty>(); }
+        quote_spanned! {type_span(ty)=> #private::#function::<#ty>(); }
     });
     quote! {
         fn __durable_assertions() {
@@ -112,7 +113,7 @@ pub(crate) fn assertions(private: &TokenStream, checks: &[(&str, &Type)]) -> Tok
 /// Boxes the invoker's future. Spanned at the function's name, so a future that is not
 /// `Send` is reported on the user's function.
 pub(crate) fn boxed(function: &ItemFn, future: TokenStream) -> TokenStream {
-    quote_spanned! {function.sig.ident.span()=>
+    quote_spanned! {located_at(function.sig.ident.span())=>
         ::std::boxed::Box::pin(#future)
     }
 }
@@ -128,25 +129,28 @@ pub(crate) fn turbofish(
     let function = Ident::new(function, Span::call_site());
     match ty {
         Some(ty) if fallible => {
-            quote_spanned! {spanned(ty)=> #private::#function::<#ty, _> }
+            quote_spanned! {type_span(ty)=> #private::#function::<#ty, _> }
         }
-        Some(ty) => quote_spanned! {spanned(ty)=> #private::#function::<#ty> },
+        Some(ty) => quote_spanned! {type_span(ty)=> #private::#function::<#ty> },
         None => quote!(#private::#function),
     }
 }
 
-/// `(value)`, with the parentheses spanned at `at`: a type mismatch of the argument is then
-/// reported there instead of at the attribute. The identifiers inside keep their own spans,
-/// so hygiene is unchanged.
-pub(crate) fn argument_at(at: &Type, value: TokenStream) -> TokenStream {
-    let mut group = Group::new(Delimiter::Parenthesis, value);
-    group.set_span(spanned(at));
-    group.into_token_stream()
+/// The context variable, located at the user's parameter type: a type mismatch of the
+/// argument is reported there instead of at the attribute.
+pub(crate) fn context_argument(at: &Type) -> TokenStream {
+    Ident::new("__durable_ctx", type_span(at)).into_token_stream()
 }
 
-/// The span of a type: its first token's on stable Rust.
-fn spanned(ty: &Type) -> Span {
-    syn::spanned::Spanned::span(ty)
+/// A span that resolves names like the macro's own tokens (so hygiene does not depend on
+/// where the user's tokens came from, e.g. a `macro_rules!`) but points at `location`.
+pub(crate) fn located_at(location: Span) -> Span {
+    Span::call_site().located_at(location)
+}
+
+/// Where a type is, for errors about it: its first token on stable Rust.
+fn type_span(ty: &Type) -> Span {
+    located_at(syn::spanned::Spanned::span(ty))
 }
 
 /// The user's function unchanged, followed by the errors (as `compile_error!`s), so other

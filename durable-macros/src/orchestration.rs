@@ -84,7 +84,7 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     let k = &registration.private;
     let ident = registration.ident();
 
-    let context = emit::argument_at(&orchestrator.context, quote!(__durable_ctx));
+    let context = emit::context_argument(&orchestrator.context);
     let (decode, arguments) = match &orchestrator.input {
         Some(ty) => {
             let decode = emit::turbofish(k, "decode_orchestration_input", Some(ty), false);
@@ -168,7 +168,6 @@ mod tests {
                 deprecated,
                 non_snake_case,
                 non_upper_case_globals,
-                unused_parens,
                 unused_qualifications,
                 unused_variables,
                 clippy::all,
@@ -186,7 +185,7 @@ mod tests {
                     __durable_ctx: ::durable_runtime::__private::OrchestrationContext,
                 ) -> ::durable_runtime::__private::BoxFuture<::durable_runtime::__private::InvocationResult> {
                     ::std::boxed::Box::pin(async move {
-                        ::durable_runtime::__private::encode_orchestration_result::<Vec<String>, _>(hello_cities((__durable_ctx)).await)
+                        ::durable_runtime::__private::encode_orchestration_result::<Vec<String>, _>(hello_cities(__durable_ctx).await)
                     })
                 }
 
@@ -223,7 +222,7 @@ mod tests {
         );
         assert_contains(
             &expanded,
-            ":: durable_runtime :: __private :: encode_output :: < u8 > (f ((__durable_ctx) , __durable_input) . await)",
+            ":: durable_runtime :: __private :: encode_output :: < u8 > (f (__durable_ctx , __durable_input) . await)",
         );
         assert_contains(&expanded, "assert_input :: < Point > ()");
         assert_contains(&expanded, "assert_output :: < u8 > ()");

@@ -159,10 +159,37 @@ impl DurableClient {
             execution_id: uuid::Uuid::new_v4().simple().to_string(),
             input,
             created_at: self.inner.clock.now(),
+            parent: None,
         };
         match self.inner.store.create_instance(created).await {
             Ok(()) => Ok(instance_id),
             Err(StoreError::InstanceExists(id)) => Err(DurableError::InstanceAlreadyRunning(id)),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Sends an external event to an instance: it is delivered to the orchestrator's next
+    /// (or current) `wait_for_external_event` with that name. Refused for unknown instances
+    /// ([`DurableError::InstanceNotFound`]) and finished ones
+    /// ([`DurableError::InstanceFinished`]).
+    pub async fn raise_event(
+        &self,
+        instance_id: &str,
+        event_name: &str,
+        data: impl Serialize,
+    ) -> Result<(), DurableError> {
+        let input = serde_json::to_value(data)?;
+        let event = crate::history::HistoryEvent::new(
+            self.inner.clock.now(),
+            crate::history::EventKind::EventRaised {
+                name: event_name.to_owned(),
+                input,
+            },
+        );
+        match self.inner.store.raise_event(instance_id, event).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound(id)) => Err(DurableError::InstanceNotFound(id)),
+            Err(StoreError::Finished(id)) => Err(DurableError::InstanceFinished(id)),
             Err(other) => Err(other.into()),
         }
     }
@@ -314,6 +341,7 @@ impl IntoResponse for DurableError {
             | DurableError::Serialization(_) => StatusCode::BAD_REQUEST,
             DurableError::InstanceNotFound(_) => StatusCode::NOT_FOUND,
             DurableError::InstanceAlreadyRunning(_) => StatusCode::CONFLICT,
+            DurableError::InstanceFinished(_) => StatusCode::GONE,
             DurableError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             DurableError::Store(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

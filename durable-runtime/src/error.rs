@@ -33,6 +33,17 @@ pub enum DurableError {
     /// An instance with that id is still running.
     #[error("an instance with id `{0}` is already running")]
     InstanceAlreadyRunning(String),
+    /// An external event did not arrive before its timeout.
+    #[error("the event `{name}` did not arrive within {timeout:?}")]
+    EventTimeout {
+        /// The event's name.
+        name: String,
+        /// How long the orchestration waited.
+        timeout: std::time::Duration,
+    },
+    /// The instance has finished and takes no more events or commands.
+    #[error("instance `{0}` has already finished")]
+    InstanceFinished(String),
     /// Waiting for an instance took longer than allowed.
     #[error("instance `{0}` did not finish within the timeout")]
     Timeout(String),
@@ -89,6 +100,8 @@ impl FailureDetails {
             DurableError::InstanceNotFound(_) => "InstanceNotFound",
             DurableError::InstanceAlreadyRunning(_) => "InstanceAlreadyRunning",
             DurableError::Timeout(_) => "Timeout",
+            DurableError::EventTimeout { .. } => "EventTimeout",
+            DurableError::InstanceFinished(_) => "InstanceFinished",
             DurableError::Store(_) => "StoreError",
             DurableError::Custom(_) => "OrchestrationError",
         };

@@ -44,6 +44,20 @@ impl std::fmt::Display for FailureDetails {
     }
 }
 
+/// The parent of a sub-orchestration: where its result goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentInstance {
+    /// The parent's instance id.
+    #[serde(rename = "instanceId")]
+    pub instance_id: String,
+    /// The parent's execution that made the call.
+    #[serde(rename = "executionId")]
+    pub execution_id: String,
+    /// The call's sequence number in the parent's history.
+    #[serde(rename = "taskScheduledId")]
+    pub task_scheduled_id: i64,
+}
+
 /// One event of an orchestration's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEvent {
@@ -74,6 +88,13 @@ pub enum EventKind {
         /// Which execution of the instance this starts.
         #[serde(rename = "executionId")]
         execution_id: String,
+        /// The orchestration that started this one as a sub-orchestration.
+        #[serde(
+            rename = "parentInstance",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        parent: Option<ParentInstance>,
     },
     /// A turn began; its timestamp is the orchestration's current time.
     #[serde(rename = "OrchestratorStarted")]
@@ -111,6 +132,79 @@ pub enum EventKind {
         #[serde(rename = "failureDetails")]
         failure: FailureDetails,
     },
+    /// The orchestrator started a sub-orchestration.
+    #[serde(rename = "SubOrchestrationInstanceCreated")]
+    SubOrchestrationInstanceCreated {
+        /// The child orchestrator's name.
+        #[serde(rename = "name")]
+        name: String,
+        /// The child's instance id.
+        #[serde(rename = "instanceId")]
+        instance_id: String,
+        /// The child's input.
+        #[serde(rename = "input")]
+        input: Value,
+    },
+    /// A sub-orchestration completed.
+    #[serde(rename = "SubOrchestrationInstanceCompleted")]
+    SubOrchestrationInstanceCompleted {
+        /// The `event_id` of the matching `SubOrchestrationInstanceCreated`.
+        #[serde(rename = "taskScheduledId")]
+        task_scheduled_id: i64,
+        /// The child's output.
+        #[serde(rename = "result")]
+        result: Value,
+    },
+    /// A sub-orchestration failed.
+    #[serde(rename = "SubOrchestrationInstanceFailed")]
+    SubOrchestrationInstanceFailed {
+        /// The `event_id` of the matching `SubOrchestrationInstanceCreated`.
+        #[serde(rename = "taskScheduledId")]
+        task_scheduled_id: i64,
+        /// Why the child failed.
+        #[serde(rename = "failureDetails")]
+        failure: FailureDetails,
+    },
+    /// The orchestrator created a durable timer.
+    #[serde(rename = "TimerCreated")]
+    TimerCreated {
+        /// When the timer fires.
+        #[serde(rename = "fireAt")]
+        fire_at: DateTime<Utc>,
+    },
+    /// A durable timer fired.
+    #[serde(rename = "TimerFired")]
+    TimerFired {
+        /// The `event_id` of the matching `TimerCreated`.
+        #[serde(rename = "timerId")]
+        timer_id: i64,
+        /// When it was due.
+        #[serde(rename = "fireAt")]
+        fire_at: DateTime<Utc>,
+    },
+    /// An external event arrived.
+    #[serde(rename = "EventRaised")]
+    EventRaised {
+        /// The event's name.
+        #[serde(rename = "name")]
+        name: String,
+        /// The event's data.
+        #[serde(rename = "input")]
+        input: Value,
+    },
+    /// The orchestrator sent an event to another instance.
+    #[serde(rename = "EventSent")]
+    EventSent {
+        /// The receiving instance.
+        #[serde(rename = "instanceId")]
+        instance_id: String,
+        /// The event's name.
+        #[serde(rename = "name")]
+        name: String,
+        /// The event's data.
+        #[serde(rename = "input")]
+        input: Value,
+    },
     /// The orchestration finished.
     #[serde(rename = "ExecutionCompleted")]
     ExecutionCompleted {
@@ -140,6 +234,15 @@ impl EventKind {
             EventKind::TaskScheduled { .. } => "TaskScheduled",
             EventKind::TaskCompleted { .. } => "TaskCompleted",
             EventKind::TaskFailed { .. } => "TaskFailed",
+            EventKind::SubOrchestrationInstanceCreated { .. } => "SubOrchestrationInstanceCreated",
+            EventKind::SubOrchestrationInstanceCompleted { .. } => {
+                "SubOrchestrationInstanceCompleted"
+            }
+            EventKind::SubOrchestrationInstanceFailed { .. } => "SubOrchestrationInstanceFailed",
+            EventKind::TimerCreated { .. } => "TimerCreated",
+            EventKind::TimerFired { .. } => "TimerFired",
+            EventKind::EventRaised { .. } => "EventRaised",
+            EventKind::EventSent { .. } => "EventSent",
             EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",
         }
     }

@@ -45,14 +45,14 @@ pub use durable_macros::{activity_trigger, client, orchestration_trigger};
 pub use error::DurableError;
 pub use history::FailureDetails;
 pub use json::Json;
-pub use orchestration::{DurableFuture, OrchestrationContext};
+pub use orchestration::{DurableFuture, OrchestrationContext, RetryOptions, when_all, when_any};
 pub use status::{OrchestrationStatus, RuntimeStatus};
 
 /// Everything a function author needs: `use durable_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, DurableClient, DurableError, Json, OrchestrationContext, RuntimeStatus,
-        activity_trigger, client, orchestration_trigger,
+        ActivityContext, DurableClient, DurableError, Json, OrchestrationContext, RetryOptions,
+        RuntimeStatus, activity_trigger, client, orchestration_trigger, when_all, when_any,
     };
     pub use axum::extract::{Path, Query};
     pub use axum::http::StatusCode;

@@ -143,7 +143,12 @@ fn wire_timestamp(t: &DateTime<Utc>) -> Value {
 pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value> {
     let scheduled = |id: i64| {
         history.iter().find_map(|e| match &e.kind {
-            EventKind::TaskScheduled { name, .. } if e.event_id == id => Some((name, e.timestamp)),
+            EventKind::TaskScheduled { name, .. }
+            | EventKind::SubOrchestrationInstanceCreated { name, .. }
+                if e.event_id == id =>
+            {
+                Some((name, e.timestamp))
+            }
             _ => None,
         })
     };
@@ -167,7 +172,46 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value
                         obj.insert("Input".into(), input.clone());
                     }
                 }
+                EventKind::SubOrchestrationInstanceCreated {
+                    name,
+                    instance_id,
+                    input,
+                } => {
+                    obj.insert("FunctionName".into(), name.clone().into());
+                    obj.insert("InstanceId".into(), instance_id.clone().into());
+                    if show_output {
+                        obj.insert("Input".into(), input.clone());
+                    }
+                }
+                EventKind::TimerCreated { fire_at } => {
+                    obj.insert("FireAt".into(), wire_timestamp(fire_at));
+                }
+                EventKind::TimerFired { timer_id, fire_at } => {
+                    obj.insert("TimerId".into(), (*timer_id).into());
+                    obj.insert("FireAt".into(), wire_timestamp(fire_at));
+                }
+                EventKind::EventRaised { name, input } => {
+                    obj.insert("Name".into(), name.clone().into());
+                    if show_output {
+                        obj.insert("Input".into(), input.clone());
+                    }
+                }
+                EventKind::EventSent {
+                    instance_id,
+                    name,
+                    input,
+                } => {
+                    obj.insert("Name".into(), name.clone().into());
+                    obj.insert("InstanceId".into(), instance_id.clone().into());
+                    if show_output {
+                        obj.insert("Input".into(), input.clone());
+                    }
+                }
                 EventKind::TaskCompleted {
+                    task_scheduled_id,
+                    result,
+                }
+                | EventKind::SubOrchestrationInstanceCompleted {
                     task_scheduled_id,
                     result,
                 } => {
@@ -181,6 +225,10 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value
                     }
                 }
                 EventKind::TaskFailed {
+                    task_scheduled_id,
+                    failure,
+                }
+                | EventKind::SubOrchestrationInstanceFailed {
                     task_scheduled_id,
                     failure,
                 } => {

@@ -3,7 +3,12 @@
 //! The binary `durable-examples` serves them all: `cargo run -p durable-examples`, then start
 //! one with `POST /api/orchestrators/{name}`.
 
+pub mod approval;
 pub mod course_recommendations;
+pub mod fan_out_fan_in;
 pub mod hello_cities;
 pub mod http_start;
+pub mod monitor;
+pub mod provisioning;
+pub mod saga;
 pub mod weather;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +19,10 @@ pub(super) fn routes() -> Router {
         .route("/orchestrators/{name}", post(start))
         .route("/orchestrators/{name}/{instance_id}", post(start_with_id))
         .route("/instances/{instance_id}", get(status))
+        .route(
+            "/instances/{instance_id}/raiseEvent/{event_name}",
+            post(raise_event),
+        )
 }
 
 /// Reads an optional JSON body: empty means null; anything else must be JSON.
@@ -116,4 +120,15 @@ async fn status(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     Ok(response)
+}
+
+async fn raise_event(
+    client: DurableClient,
+    Path((instance_id, event_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let data = json_body(&headers, &body)?;
+    client.raise_event(&instance_id, &event_name, data).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -1,15 +1,22 @@
 //! `OrchestrationContext`: the orchestrator's only door to the outside world.
 
+use std::future::Future;
 use std::panic::Location;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::future::DurableFuture;
-use super::state::{Action, ActionKind, OpenTask, SharedState, lock};
+use super::retry::RetryOptions;
+use super::state::{
+    Action, ActionKind, ContinueAsNew, OpenTask, SharedState, TaskKey, TaskOutcome, lock,
+};
 use crate::error::DurableError;
+use crate::instance_id::validate_instance_id;
 
 /// Namespace of the name-based ids [`OrchestrationContext::new_guid`] makes.
 const GUID_NAMESPACE: Uuid = Uuid::from_u128(0x9e95_2958_5e33_4daf_827f_2fa1_2937_b875);
@@ -22,6 +29,12 @@ const GUID_NAMESPACE: Uuid = Uuid::from_u128(0x9e95_2958_5e33_4daf_827f_2fa1_293
 #[derive(Clone)]
 pub struct OrchestrationContext {
     state: SharedState,
+}
+
+fn serialize_input(what: &str, input: impl Serialize) -> Result<Value, DurableError> {
+    serde_json::to_value(input).map_err(|e| {
+        DurableError::Serialization(format!("the input of {what} cannot be serialized: {e}"))
+    })
 }
 
 impl OrchestrationContext {
@@ -73,6 +86,13 @@ impl OrchestrationContext {
         Uuid::new_v5(&GUID_NAMESPACE, name.as_bytes())
     }
 
+    /// Sets the custom status that the status API shows while the instance runs.
+    pub fn set_custom_status(&self, status: impl Serialize) {
+        let value = serde_json::to_value(status)
+            .unwrap_or_else(|e| Value::String(format!("custom status cannot be serialized: {e}")));
+        lock(&self.state).custom_status = value;
+    }
+
     /// Calls the activity registered as `name` with `input` and returns its result as `R`.
     ///
     /// The call is scheduled when this method runs, not when the future is first polled,
@@ -90,26 +110,258 @@ impl OrchestrationContext {
         name: &str,
         input: impl Serialize,
     ) -> DurableFuture<R> {
-        let location = Location::caller();
-        let input = match serde_json::to_value(input) {
-            Ok(input) => input,
-            Err(e) => {
-                return DurableFuture::failed(DurableError::Serialization(format!(
-                    "the input of activity `{name}` cannot be serialized: {e}"
-                )));
-            }
-        };
-        let sequence = self.schedule(
-            ActionKind::CallActivity {
-                name: name.to_owned(),
-                input,
-            },
-            location,
-        );
-        DurableFuture::scheduled(self.state.clone(), sequence, name.to_owned())
+        self.call_activity_at(
+            name,
+            serialize_input(&format!("activity `{name}`"), input),
+            Location::caller(),
+        )
     }
 
-    fn schedule(&self, kind: ActionKind, location: &'static Location<'static>) -> i64 {
+    fn call_activity_at<R>(
+        &self,
+        name: &str,
+        input: Result<Value, DurableError>,
+        location: &'static Location<'static>,
+    ) -> DurableFuture<R> {
+        match input {
+            Ok(input) => self.schedule(
+                ActionKind::CallActivity {
+                    name: name.to_owned(),
+                    input,
+                },
+                name,
+                location,
+            ),
+            Err(error) => DurableFuture::failed(error),
+        }
+    }
+
+    /// Calls an activity, retrying failures as `retry` says. Each wait between attempts is
+    /// a durable timer.
+    #[track_caller]
+    pub fn call_activity_with_retry<R: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        retry: &RetryOptions,
+        input: impl Serialize,
+    ) -> impl Future<Output = Result<R, DurableError>> + Send + 'static {
+        let location = Location::caller();
+        let input = serialize_input(&format!("activity `{name}`"), input);
+        let context = self.clone();
+        let name = name.to_owned();
+        let retry = retry.clone();
+        async move {
+            context
+                .with_retry(&retry, || {
+                    context.call_activity_at::<R>(&name, input.clone(), location)
+                })
+                .await
+        }
+    }
+
+    /// Starts the orchestrator `name` as a child of this one and returns its output. The
+    /// child's id is derived from this instance's id and the call's position, so it is the
+    /// same on replay.
+    #[track_caller]
+    pub fn call_sub_orchestrator<R: DeserializeOwned>(
+        &self,
+        name: &str,
+        input: impl Serialize,
+    ) -> DurableFuture<R> {
+        let input = serialize_input(&format!("sub-orchestration `{name}`"), input);
+        self.call_sub_orchestrator_at(name, None, input, Location::caller())
+    }
+
+    /// Starts the orchestrator `name` as a child with the given instance id.
+    #[track_caller]
+    pub fn call_sub_orchestrator_with_instance_id<R: DeserializeOwned>(
+        &self,
+        name: &str,
+        instance_id: &str,
+        input: impl Serialize,
+    ) -> DurableFuture<R> {
+        let input = serialize_input(&format!("sub-orchestration `{name}`"), input);
+        self.call_sub_orchestrator_at(name, Some(instance_id), input, Location::caller())
+    }
+
+    /// Starts a child orchestration, retrying failures as `retry` says. Without an
+    /// instance id each attempt is a new child; with one, each attempt reuses it.
+    #[track_caller]
+    pub fn call_sub_orchestrator_with_retry<R: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        retry: &RetryOptions,
+        input: impl Serialize,
+    ) -> impl Future<Output = Result<R, DurableError>> + Send + 'static {
+        let location = Location::caller();
+        let input = serialize_input(&format!("sub-orchestration `{name}`"), input);
+        let context = self.clone();
+        let name = name.to_owned();
+        let instance_id = instance_id.map(str::to_owned);
+        let retry = retry.clone();
+        async move {
+            context
+                .with_retry(&retry, || {
+                    context.call_sub_orchestrator_at::<R>(
+                        &name,
+                        instance_id.as_deref(),
+                        input.clone(),
+                        location,
+                    )
+                })
+                .await
+        }
+    }
+
+    fn call_sub_orchestrator_at<R>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        input: Result<Value, DurableError>,
+        location: &'static Location<'static>,
+    ) -> DurableFuture<R> {
+        let input = match input {
+            Ok(input) => input,
+            Err(error) => return DurableFuture::failed(error),
+        };
+        let instance_id = match instance_id {
+            Some(id) => {
+                if let Err(error) = validate_instance_id(id) {
+                    return DurableFuture::failed(error.into());
+                }
+                id.to_owned()
+            }
+            None => {
+                let state = lock(&self.state);
+                format!("{}:{}", state.instance_id, state.next_sequence)
+            }
+        };
+        self.schedule(
+            ActionKind::CallSubOrchestrator {
+                name: name.to_owned(),
+                instance_id,
+                input,
+            },
+            name,
+            location,
+        )
+    }
+
+    /// A durable timer: resolves at `fire_at` (orchestration time). Nothing is held while
+    /// it waits; it survives restarts.
+    #[track_caller]
+    pub fn create_timer(&self, fire_at: DateTime<Utc>) -> DurableFuture<()> {
+        self.schedule(
+            ActionKind::CreateTimer { fire_at },
+            "timer",
+            Location::caller(),
+        )
+    }
+
+    /// A durable timer that fires `duration` after the current orchestration time.
+    #[track_caller]
+    pub fn sleep(&self, duration: Duration) -> DurableFuture<()> {
+        let fire_at = self.current_utc_datetime()
+            + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
+        self.schedule(
+            ActionKind::CreateTimer { fire_at },
+            "timer",
+            Location::caller(),
+        )
+    }
+
+    /// Waits for the next external event named `name` (names ignore case) and decodes its
+    /// data as `T`. Events that arrived before the wait are buffered and delivered in
+    /// arrival order; two waits on one name get successive events.
+    pub fn wait_for_external_event<T: DeserializeOwned>(&self, name: &str) -> DurableFuture<T> {
+        let folded = name.to_lowercase();
+        let mut state = lock(&self.state);
+        let waiter = state.next_waiter;
+        state.next_waiter += 1;
+        let key = TaskKey::Event(waiter);
+        let buffered = state
+            .event_buffer
+            .iter()
+            .position(|(event, _, _)| *event == folded);
+        let mut task = OpenTask::default();
+        match buffered.and_then(|index| state.event_buffer.remove(index)) {
+            Some((_, _, data)) => task.outcome = Some(TaskOutcome::Completed(data)),
+            None => state
+                .event_waiters
+                .entry(folded)
+                .or_default()
+                .push_back(waiter),
+        }
+        state.open_tasks.insert(key, task);
+        drop(state);
+        DurableFuture::open(self.state.clone(), key, format!("event `{name}`"))
+    }
+
+    /// Waits for an external event, but no longer than `timeout` (a durable timer); fails
+    /// with [`DurableError::EventTimeout`] when the timer wins.
+    #[track_caller]
+    pub fn wait_for_external_event_with_timeout<T: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, DurableError>> + Send + 'static {
+        let timer = self.sleep(timeout);
+        let event = self.wait_for_external_event::<T>(name);
+        let name = name.to_owned();
+        async move {
+            match futures::future::select(event, timer).await {
+                futures::future::Either::Left((result, _timer)) => result,
+                futures::future::Either::Right((fired, _event)) => {
+                    fired?;
+                    Err(DurableError::EventTimeout { name, timeout })
+                }
+            }
+        }
+    }
+
+    /// Sends an event to another orchestration instance (one-way). Events to instances that
+    /// do not exist or have finished are dropped.
+    #[track_caller]
+    pub fn raise_event(&self, instance_id: &str, name: &str, data: impl Serialize) {
+        let Ok(input) = serialize_input(&format!("event `{name}`"), data) else {
+            tracing::warn!(
+                event = name,
+                "event data cannot be serialized; event not sent"
+            );
+            return;
+        };
+        let action = ActionKind::SendEvent {
+            instance_id: instance_id.to_owned(),
+            name: name.to_owned(),
+            input,
+        };
+        self.push_action(action, Location::caller());
+    }
+
+    /// Ends this execution and starts the next one of the same instance with `input`, with
+    /// a fresh history (eternal orchestrations). Return from the orchestrator right after;
+    /// its return value is not used. Events that arrived but were not consumed are dropped.
+    pub fn continue_as_new(&self, input: impl Serialize) {
+        self.request_continue_as_new(input, false);
+    }
+
+    /// Like [`continue_as_new`](Self::continue_as_new), but external events that arrived
+    /// and were not consumed are carried over to the next execution.
+    pub fn continue_as_new_preserving_events(&self, input: impl Serialize) {
+        self.request_continue_as_new(input, true);
+    }
+
+    fn request_continue_as_new(&self, input: impl Serialize, preserve_unprocessed_events: bool) {
+        let input = serde_json::to_value(input).unwrap_or(Value::Null);
+        lock(&self.state).continue_as_new = Some(ContinueAsNew {
+            input,
+            preserve_unprocessed_events,
+        });
+    }
+
+    /// Records a call and returns its sequence number.
+    fn push_action(&self, kind: ActionKind, location: &'static Location<'static>) -> i64 {
         let mut state = lock(&self.state);
         let sequence = state.next_sequence;
         state.next_sequence += 1;
@@ -118,7 +370,51 @@ impl OrchestrationContext {
             kind,
             location,
         });
-        state.open_tasks.insert(sequence, OpenTask::default());
         sequence
+    }
+
+    /// Records a call that has a result and returns the future of that result.
+    fn schedule<R>(
+        &self,
+        kind: ActionKind,
+        name: &str,
+        location: &'static Location<'static>,
+    ) -> DurableFuture<R> {
+        let key = TaskKey::Call(self.push_action(kind, location));
+        lock(&self.state)
+            .open_tasks
+            .insert(key, OpenTask::default());
+        DurableFuture::open(self.state.clone(), key, name.to_owned())
+    }
+
+    async fn with_retry<R, F>(
+        &self,
+        retry: &RetryOptions,
+        mut attempt: F,
+    ) -> Result<R, DurableError>
+    where
+        R: DeserializeOwned,
+        F: FnMut() -> DurableFuture<R>,
+    {
+        let first_started = self.current_utc_datetime();
+        let mut number = 1;
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let Some(failure) = error.task_failure() else {
+                return Err(error);
+            };
+            let delay = retry.delay_after(number);
+            let retry_at = self.current_utc_datetime()
+                + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+            let elapsed = (retry_at - first_started).to_std().unwrap_or_default();
+            if !retry.should_retry(number, failure, elapsed) {
+                return Err(error);
+            }
+            self.create_timer(retry_at).await?;
+            number += 1;
+        }
     }
 }

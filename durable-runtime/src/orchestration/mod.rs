@@ -1,9 +1,17 @@
 //! Orchestrations: the context user code talks to, and the replay engine that drives it.
 
+mod combinators;
 mod context;
 mod future;
 pub(crate) mod replay;
+mod retry;
 mod state;
 
+#[cfg(test)]
+mod replay_tests;
+
+pub use combinators::{when_all, when_any};
 pub use context::OrchestrationContext;
 pub use future::DurableFuture;
+pub use replay::is_replaying_on_this_thread;
+pub use retry::RetryOptions;

@@ -10,6 +10,7 @@
 //! polling the orchestrator after each, and then checks that the calls it made are the ones
 //! the turn recorded.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::context::OrchestrationContext;
-use super::state::{Action, ActionKind, ReplayState, SharedState, TaskOutcome, lock};
+use super::state::{Action, ActionKind, ReplayState, SharedState, TaskKey, TaskOutcome, lock};
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::registry::{BoxFuture, InvocationResult};
 use crate::status::RuntimeStatus;
@@ -35,6 +36,31 @@ pub(crate) struct ScheduledActivity {
     pub input: Value,
 }
 
+/// A sub-orchestration started in the turn.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScheduledChild {
+    pub task_id: i64,
+    pub name: String,
+    pub instance_id: String,
+    pub input: Value,
+}
+
+/// An event sent to another instance in the turn.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SentEvent {
+    pub instance_id: String,
+    pub name: String,
+    pub input: Value,
+}
+
+/// The next execution, when the orchestration continued as new.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NextExecution {
+    pub input: Value,
+    /// Unconsumed external events carried over (`EventRaised`), in arrival order.
+    pub carried_events: Vec<HistoryEvent>,
+}
+
 /// What one live turn produced.
 #[derive(Debug)]
 pub(crate) struct TurnOutput {
@@ -42,10 +68,48 @@ pub(crate) struct TurnOutput {
     pub appended: Vec<HistoryEvent>,
     /// Activities to run.
     pub activities: Vec<ScheduledActivity>,
+    /// Durable timers: (timer id, fire time).
+    pub timers: Vec<(i64, DateTime<Utc>)>,
+    /// Sub-orchestrations to start.
+    pub children: Vec<ScheduledChild>,
+    /// Events to send to other instances.
+    pub events: Vec<SentEvent>,
+    /// Set when the orchestration continues as new.
+    pub continue_as_new: Option<NextExecution>,
     /// The instance's status after the turn.
     pub status: RuntimeStatus,
     /// The output (or failure details) when the orchestration finished.
     pub output: Value,
+    /// The custom status after the turn.
+    pub custom_status: Value,
+}
+
+impl TurnOutput {
+    /// A turn that changes nothing but the given events, status and output.
+    pub fn finished(appended: Vec<HistoryEvent>, status: RuntimeStatus, output: Value) -> Self {
+        TurnOutput {
+            appended,
+            activities: Vec::new(),
+            timers: Vec::new(),
+            children: Vec::new(),
+            events: Vec::new(),
+            continue_as_new: None,
+            status,
+            output,
+            custom_status: Value::Null,
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is polling an orchestrator through recorded history.
+    static REPLAYING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the current thread runs orchestrator code over already recorded history.
+/// A log filter can use it to keep replayed log lines out (see `durable-host`).
+pub fn is_replaying_on_this_thread() -> bool {
+    REPLAYING.with(Cell::get)
 }
 
 /// One execution of an orchestrator, rebuilt from history or kept alive between turns.
@@ -60,17 +124,7 @@ impl Execution {
     /// A fresh execution that has seen no history yet.
     pub fn new(instance_id: &str, invoke: Invoker) -> Self {
         Execution {
-            state: Arc::new(Mutex::new(ReplayState {
-                instance_id: instance_id.to_owned(),
-                execution_id: String::new(),
-                input: Value::Null,
-                current_time: DateTime::<Utc>::UNIX_EPOCH,
-                is_replaying: false,
-                next_sequence: 0,
-                pending: Vec::new(),
-                open_tasks: Default::default(),
-                guid_counter: 0,
-            })),
+            state: Arc::new(Mutex::new(ReplayState::new(instance_id))),
             invoke,
             future: None,
             outcome: None,
@@ -115,56 +169,80 @@ impl Execution {
             }
         }
         appended.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
-        let mut activities = Vec::new();
-        let pending = std::mem::take(&mut lock(&self.state).pending);
-        let (status, output) = match &self.outcome {
+        let (pending, custom_status, continue_as_new) = {
+            let mut state = lock(&self.state);
+            (
+                std::mem::take(&mut state.pending),
+                state.custom_status.clone(),
+                state.continue_as_new.clone(),
+            )
+        };
+        let mut turn = TurnOutput::finished(Vec::new(), RuntimeStatus::Running, Value::Null);
+        turn.custom_status = custom_status;
+        match self.outcome.clone() {
             None => {
                 for action in pending {
-                    match action.kind {
-                        ActionKind::CallActivity { name, input } => {
-                            appended.push(HistoryEvent {
-                                event_id: action.sequence,
-                                timestamp: now,
-                                kind: EventKind::TaskScheduled {
-                                    name: name.clone(),
-                                    input: input.clone(),
-                                },
-                            });
-                            activities.push(ScheduledActivity {
-                                task_id: action.sequence,
-                                name,
-                                input,
-                            });
-                        }
-                    }
+                    appended.push(record_action(&mut turn, action, now));
                 }
-                (RuntimeStatus::Running, Value::Null)
             }
             // Calls made in the same poll that finished the orchestration are never awaited,
             // so they are not scheduled.
-            Some(Ok(output)) => {
-                appended.push(HistoryEvent::new(
-                    now,
-                    EventKind::ExecutionCompleted {
-                        status: RuntimeStatus::Completed,
-                        result: output.clone(),
-                        failure: None,
-                    },
-                ));
-                (RuntimeStatus::Completed, output.clone())
-            }
+            Some(Ok(output)) => match continue_as_new {
+                Some(next) => {
+                    appended.push(HistoryEvent::new(
+                        now,
+                        EventKind::ExecutionCompleted {
+                            status: RuntimeStatus::ContinuedAsNew,
+                            result: next.input.clone(),
+                            failure: None,
+                        },
+                    ));
+                    let carried_events = if next.preserve_unprocessed_events {
+                        let state = lock(&self.state);
+                        state
+                            .event_buffer
+                            .iter()
+                            .map(|(_, name, input)| {
+                                HistoryEvent::new(
+                                    now,
+                                    EventKind::EventRaised {
+                                        name: name.clone(),
+                                        input: input.clone(),
+                                    },
+                                )
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    turn.status = RuntimeStatus::ContinuedAsNew;
+                    turn.continue_as_new = Some(NextExecution {
+                        input: next.input,
+                        carried_events,
+                    });
+                }
+                None => {
+                    appended.push(HistoryEvent::new(
+                        now,
+                        EventKind::ExecutionCompleted {
+                            status: RuntimeStatus::Completed,
+                            result: output.clone(),
+                            failure: None,
+                        },
+                    ));
+                    turn.status = RuntimeStatus::Completed;
+                    turn.output = output;
+                }
+            },
             Some(Err(failure)) => {
-                appended.push(failed_event(now, failure));
-                (RuntimeStatus::Failed, failure_output(failure))
+                appended.push(failed_event(now, &failure));
+                turn.status = RuntimeStatus::Failed;
+                turn.output = failure_output(&failure);
             }
-        };
-        appended.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
-        TurnOutput {
-            appended,
-            activities,
-            status,
-            output,
         }
+        appended.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+        turn.appended = appended;
+        turn
     }
 
     fn begin_turn(&mut self, at: DateTime<Utc>, replaying: bool) {
@@ -205,9 +283,53 @@ impl Execution {
             EventKind::TaskFailed {
                 task_scheduled_id,
                 failure,
+            }
+            | EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id,
+                failure,
             } => self.deliver(*task_scheduled_id, TaskOutcome::Failed(failure.clone())),
+            EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id,
+                result,
+            } => self.deliver(*task_scheduled_id, TaskOutcome::Completed(result.clone())),
+            EventKind::TimerFired { timer_id, .. } => {
+                self.deliver(*timer_id, TaskOutcome::Completed(Value::Null))
+            }
+            EventKind::EventRaised { name, input } => self.raise(name, input),
             _ => false,
         }
+    }
+
+    /// Hands an external event to the oldest wait on its name, or buffers it.
+    fn raise(&mut self, name: &str, input: &Value) -> bool {
+        if self.outcome.is_some() {
+            return false;
+        }
+        let folded = name.to_lowercase();
+        let waker = {
+            let mut state = lock(&self.state);
+            let waiter = state
+                .event_waiters
+                .get_mut(&folded)
+                .and_then(|waiters| waiters.pop_front());
+            match waiter.and_then(|w| state.open_tasks.get_mut(&TaskKey::Event(w))) {
+                Some(task) => {
+                    task.outcome = Some(TaskOutcome::Completed(input.clone()));
+                    task.waker.take()
+                }
+                None => {
+                    state
+                        .event_buffer
+                        .push_back((folded, name.to_owned(), input.clone()));
+                    None
+                }
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        self.poll();
+        true
     }
 
     fn deliver(&mut self, sequence: i64, outcome: TaskOutcome) -> bool {
@@ -217,7 +339,7 @@ impl Execution {
         let waker = {
             let mut state = lock(&self.state);
             let recorded = !state.pending.iter().any(|a| a.sequence == sequence);
-            match state.open_tasks.get_mut(&sequence) {
+            match state.open_tasks.get_mut(&TaskKey::Call(sequence)) {
                 Some(task) if recorded && task.outcome.is_none() => {
                     task.outcome = Some(outcome);
                     task.waker.take()
@@ -237,7 +359,11 @@ impl Execution {
             return;
         };
         let mut cx = Context::from_waker(Waker::noop());
-        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        let replaying = lock(&self.state).is_replaying;
+        REPLAYING.with(|flag| flag.set(replaying));
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        REPLAYING.with(|flag| flag.set(false));
+        match polled {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(result)) => {
                 self.outcome = Some(result);
@@ -255,34 +381,29 @@ impl Execution {
         let made: Vec<Action> = std::mem::take(&mut lock(&self.state).pending);
         let mut made: BTreeMap<i64, Action> = made.into_iter().map(|a| (a.sequence, a)).collect();
         for event in recorded {
-            match &event.kind {
-                EventKind::TaskScheduled { name, .. } => {
-                    let expected = format!("call_activity(\"{name}\")");
-                    match made.remove(&event.event_id) {
-                        None => {
-                            return Err(non_determinism(format!(
-                                "history recorded call #{} as {expected}, but on replay the \
-                                 orchestrator did not make that call",
-                                event.event_id
-                            )));
-                        }
-                        Some(action) => {
-                            let matches = matches!(
-                                &action.kind,
-                                ActionKind::CallActivity { name: actual, .. } if actual == name
-                            );
-                            if !matches {
-                                return Err(non_determinism(format!(
-                                    "history recorded call #{} as {expected}, but on replay the \
-                                     orchestrator called {} at {}",
-                                    event.event_id,
-                                    action.kind.describe(),
-                                    action.location
-                                )));
-                            }
-                        }
+            if let Some(expected) = recorded_call(&event.kind) {
+                match made.remove(&event.event_id) {
+                    None => {
+                        return Err(non_determinism(format!(
+                            "history recorded call #{} as {expected}, but on replay the \
+                             orchestrator did not make that call",
+                            event.event_id
+                        )));
                     }
+                    Some(action) if action.kind.describe() != expected => {
+                        return Err(non_determinism(format!(
+                            "history recorded call #{} as {expected}, but on replay the \
+                             orchestrator called {} at {}",
+                            event.event_id,
+                            action.kind.describe(),
+                            action.location
+                        )));
+                    }
+                    Some(_) => {}
                 }
+                continue;
+            }
+            match &event.kind {
                 EventKind::ExecutionCompleted { .. } if self.outcome.is_none() => {
                     return Err(non_determinism(
                         "history recorded that the orchestration finished, but on replay it \
@@ -316,19 +437,106 @@ impl Execution {
     }
 }
 
+/// The call a recorded action event stands for, described as [`ActionKind::describe`]
+/// does, or `None` for events that are not calls.
+fn recorded_call(kind: &EventKind) -> Option<String> {
+    let call = match kind {
+        EventKind::TaskScheduled { name, input } => ActionKind::CallActivity {
+            name: name.clone(),
+            input: input.clone(),
+        },
+        EventKind::SubOrchestrationInstanceCreated {
+            name,
+            instance_id,
+            input,
+        } => ActionKind::CallSubOrchestrator {
+            name: name.clone(),
+            instance_id: instance_id.clone(),
+            input: input.clone(),
+        },
+        EventKind::TimerCreated { fire_at } => ActionKind::CreateTimer { fire_at: *fire_at },
+        EventKind::EventSent {
+            instance_id,
+            name,
+            input,
+        } => ActionKind::SendEvent {
+            instance_id: instance_id.clone(),
+            name: name.clone(),
+            input: input.clone(),
+        },
+        _ => return None,
+    };
+    Some(call.describe())
+}
+
+/// Writes a new call into the turn: its history event and the work it asks for.
+fn record_action(turn: &mut TurnOutput, action: Action, now: DateTime<Utc>) -> HistoryEvent {
+    let kind = match action.kind {
+        ActionKind::CallActivity { name, input } => {
+            turn.activities.push(ScheduledActivity {
+                task_id: action.sequence,
+                name: name.clone(),
+                input: input.clone(),
+            });
+            EventKind::TaskScheduled { name, input }
+        }
+        ActionKind::CallSubOrchestrator {
+            name,
+            instance_id,
+            input,
+        } => {
+            turn.children.push(ScheduledChild {
+                task_id: action.sequence,
+                name: name.clone(),
+                instance_id: instance_id.clone(),
+                input: input.clone(),
+            });
+            EventKind::SubOrchestrationInstanceCreated {
+                name,
+                instance_id,
+                input,
+            }
+        }
+        ActionKind::CreateTimer { fire_at } => {
+            turn.timers.push((action.sequence, fire_at));
+            EventKind::TimerCreated { fire_at }
+        }
+        ActionKind::SendEvent {
+            instance_id,
+            name,
+            input,
+        } => {
+            turn.events.push(SentEvent {
+                instance_id: instance_id.clone(),
+                name: name.clone(),
+                input: input.clone(),
+            });
+            EventKind::EventSent {
+                instance_id,
+                name,
+                input,
+            }
+        }
+    };
+    HistoryEvent {
+        event_id: action.sequence,
+        timestamp: now,
+        kind,
+    }
+}
+
 /// The events of a turn that ends the instance with a failure found before running user
 /// code (non-determinism, an unknown orchestrator).
 pub(crate) fn failed_turn(now: DateTime<Utc>, failure: &FailureDetails) -> TurnOutput {
-    TurnOutput {
-        appended: vec![
+    TurnOutput::finished(
+        vec![
             HistoryEvent::new(now, EventKind::OrchestratorStarted),
             failed_event(now, failure),
             HistoryEvent::new(now, EventKind::OrchestratorCompleted),
         ],
-        activities: Vec::new(),
-        status: RuntimeStatus::Failed,
-        output: failure_output(failure),
-    }
+        RuntimeStatus::Failed,
+        failure_output(failure),
+    )
 }
 
 fn failed_event(now: DateTime<Utc>, failure: &FailureDetails) -> HistoryEvent {

@@ -1,6 +1,6 @@
 //! The state an orchestration's context shares with the replay engine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -21,7 +21,23 @@ pub(crate) struct Action {
 /// What a scheduling call asked for.
 #[derive(Debug, Clone)]
 pub(crate) enum ActionKind {
-    CallActivity { name: String, input: Value },
+    CallActivity {
+        name: String,
+        input: Value,
+    },
+    CallSubOrchestrator {
+        name: String,
+        instance_id: String,
+        input: Value,
+    },
+    CreateTimer {
+        fire_at: DateTime<Utc>,
+    },
+    SendEvent {
+        instance_id: String,
+        name: String,
+        input: Value,
+    },
 }
 
 impl ActionKind {
@@ -29,6 +45,13 @@ impl ActionKind {
     pub fn describe(&self) -> String {
         match self {
             ActionKind::CallActivity { name, .. } => format!("call_activity(\"{name}\")"),
+            ActionKind::CallSubOrchestrator { name, .. } => {
+                format!("call_sub_orchestrator(\"{name}\")")
+            }
+            ActionKind::CreateTimer { .. } => "create_timer(..)".to_owned(),
+            ActionKind::SendEvent {
+                instance_id, name, ..
+            } => format!("raise_event(\"{instance_id}\", \"{name}\")"),
         }
     }
 }
@@ -40,11 +63,25 @@ pub(crate) enum TaskOutcome {
     Failed(FailureDetails),
 }
 
-/// A scheduled task whose outcome the orchestrator has not taken yet.
+/// What a durable future waits for: a numbered call, or an external event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum TaskKey {
+    Call(i64),
+    Event(u64),
+}
+
+/// A task whose outcome the orchestrator has not taken yet.
 #[derive(Debug, Default)]
 pub(crate) struct OpenTask {
     pub outcome: Option<TaskOutcome>,
     pub waker: Option<Waker>,
+}
+
+/// A request to start the next execution when this one returns.
+#[derive(Debug, Clone)]
+pub(crate) struct ContinueAsNew {
+    pub input: Value,
+    pub preserve_unprocessed_events: bool,
 }
 
 /// Everything the context knows; the engine writes it, durable futures read it.
@@ -57,8 +94,37 @@ pub(crate) struct ReplayState {
     pub is_replaying: bool,
     pub next_sequence: i64,
     pub pending: Vec<Action>,
-    pub open_tasks: HashMap<i64, OpenTask>,
+    pub open_tasks: HashMap<TaskKey, OpenTask>,
+    /// External events that arrived before anyone waited for them, in arrival order, with
+    /// their names folded to lower case (event names ignore case).
+    pub event_buffer: VecDeque<(String, String, Value)>,
+    /// Waits on external events, per folded name, oldest first.
+    pub event_waiters: HashMap<String, VecDeque<u64>>,
+    pub next_waiter: u64,
     pub guid_counter: u64,
+    pub custom_status: Value,
+    pub continue_as_new: Option<ContinueAsNew>,
+}
+
+impl ReplayState {
+    pub fn new(instance_id: &str) -> Self {
+        ReplayState {
+            instance_id: instance_id.to_owned(),
+            execution_id: String::new(),
+            input: Value::Null,
+            current_time: DateTime::<Utc>::UNIX_EPOCH,
+            is_replaying: false,
+            next_sequence: 0,
+            pending: Vec::new(),
+            open_tasks: HashMap::new(),
+            event_buffer: VecDeque::new(),
+            event_waiters: HashMap::new(),
+            next_waiter: 0,
+            guid_counter: 0,
+            custom_status: Value::Null,
+            continue_as_new: None,
+        }
+    }
 }
 
 /// The shared handle to [`ReplayState`].

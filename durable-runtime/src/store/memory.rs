@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use super::{
-    ActivityWorkItem, InstanceRecord, NewInstance, OrchestrationWorkItem, QueuedMessage, Store,
-    StoreError, TurnCommit, WorkSignals,
+    ActivityWorkItem, InstanceRecord, NewInstance, OrchestrationWorkItem, OutboundMessage,
+    QueuedMessage, Store, StoreError, TurnCommit, WorkSignals, child_conflict, execution_started,
+    timer_fired,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::history::{EventKind, HistoryEvent};
+use crate::history::HistoryEvent;
 use crate::status::RuntimeStatus;
 
 #[derive(Debug, Clone)]
@@ -34,11 +36,18 @@ struct Activity {
     lease: Option<Lease>,
 }
 
+#[derive(Debug)]
+struct Message {
+    instance_id: String,
+    visible_at: DateTime<Utc>,
+    queued: QueuedMessage,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     instances: HashMap<String, Instance>,
     /// Messages by id; ids grow, so iteration is arrival order.
-    messages: BTreeMap<i64, (String, QueuedMessage)>,
+    messages: BTreeMap<i64, Message>,
     activities: BTreeMap<i64, Activity>,
     next_id: i64,
 }
@@ -47,6 +56,76 @@ impl Inner {
     fn next_id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    fn enqueue(
+        &mut self,
+        instance_id: &str,
+        execution_id: &str,
+        event: HistoryEvent,
+        visible_at: DateTime<Utc>,
+    ) {
+        let id = self.next_id();
+        self.messages.insert(
+            id,
+            Message {
+                instance_id: instance_id.to_owned(),
+                visible_at,
+                queued: QueuedMessage {
+                    id,
+                    execution_id: execution_id.to_owned(),
+                    event,
+                },
+            },
+        );
+    }
+
+    /// Creates or replaces an instance; false when a running one holds the id.
+    fn create(&mut self, new: NewInstance, now: DateTime<Utc>) -> bool {
+        if let Some(existing) = self.instances.get(&new.instance_id)
+            && !existing.record.status.is_terminal()
+        {
+            return false;
+        }
+        self.messages
+            .retain(|_, m| m.instance_id != new.instance_id);
+        self.activities
+            .retain(|_, a| a.item.instance_id != new.instance_id);
+        let started = execution_started(&new);
+        self.enqueue(&new.instance_id, &new.execution_id, started, now);
+        self.instances.insert(
+            new.instance_id.clone(),
+            Instance {
+                record: InstanceRecord {
+                    instance_id: new.instance_id,
+                    name: new.name,
+                    execution_id: new.execution_id,
+                    status: RuntimeStatus::Pending,
+                    input: new.input,
+                    output: Value::Null,
+                    custom_status: Value::Null,
+                    created_at: new.created_at,
+                    updated_at: new.created_at,
+                    history_length: 0,
+                    parent: new.parent,
+                },
+                history: Vec::new(),
+                lease: None,
+            },
+        );
+        true
+    }
+
+    /// Delivers a message to a live instance; drops it otherwise.
+    fn send(&mut self, message: OutboundMessage, now: DateTime<Utc>) {
+        let live = self
+            .instances
+            .get(&message.instance_id)
+            .is_some_and(|i| !i.record.status.is_terminal());
+        if live {
+            let execution_id = message.execution_id.unwrap_or_default();
+            self.enqueue(&message.instance_id, &execution_id, message.event, now);
+        }
     }
 }
 
@@ -64,7 +143,7 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store whose leases follow `clock`.
+    /// An empty store whose leases and timers follow `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         MemoryStore {
             inner: Mutex::new(Inner::default()),
@@ -95,56 +174,10 @@ fn expiry(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
-        {
-            let mut inner = self.lock();
-            if let Some(existing) = inner.instances.get(&new.instance_id)
-                && !existing.record.status.is_terminal()
-            {
-                return Err(StoreError::InstanceExists(new.instance_id));
-            }
-            inner.messages.retain(|_, (id, _)| *id != new.instance_id);
-            inner
-                .activities
-                .retain(|_, a| a.item.instance_id != new.instance_id);
-            let started = HistoryEvent::new(
-                new.created_at,
-                EventKind::ExecutionStarted {
-                    name: new.name.clone(),
-                    input: new.input.clone(),
-                    execution_id: new.execution_id.clone(),
-                },
-            );
-            let id = inner.next_id();
-            inner.messages.insert(
-                id,
-                (
-                    new.instance_id.clone(),
-                    QueuedMessage {
-                        id,
-                        execution_id: new.execution_id.clone(),
-                        event: started,
-                    },
-                ),
-            );
-            inner.instances.insert(
-                new.instance_id.clone(),
-                Instance {
-                    record: InstanceRecord {
-                        instance_id: new.instance_id,
-                        name: new.name,
-                        execution_id: new.execution_id,
-                        status: RuntimeStatus::Pending,
-                        input: new.input,
-                        output: serde_json::Value::Null,
-                        custom_status: serde_json::Value::Null,
-                        created_at: new.created_at,
-                        updated_at: new.created_at,
-                        history_length: 0,
-                    },
-                    history: Vec::new(),
-                    lease: None,
-                },
-            );
+        let now = self.clock.now();
+        let id = new.instance_id.clone();
+        if !self.lock().create(new, now) {
+            return Err(StoreError::InstanceExists(id));
         }
         self.signals.orchestrations.notify_one();
         Ok(())
@@ -158,12 +191,13 @@ impl Store for MemoryStore {
         let now = self.clock.now();
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let candidate = inner.messages.values().find_map(|(id, _)| {
-            let free = inner
-                .instances
-                .get(id)
-                .is_some_and(|i| lease_free(&i.lease, now));
-            free.then(|| id.clone())
+        let candidate = inner.messages.values().find_map(|m| {
+            let free = m.visible_at <= now
+                && inner
+                    .instances
+                    .get(&m.instance_id)
+                    .is_some_and(|i| lease_free(&i.lease, now));
+            free.then(|| m.instance_id.clone())
         });
         let Some(instance_id) = candidate else {
             return Ok(None);
@@ -171,8 +205,8 @@ impl Store for MemoryStore {
         let messages: Vec<QueuedMessage> = inner
             .messages
             .values()
-            .filter(|(id, _)| *id == instance_id)
-            .map(|(_, m)| m.clone())
+            .filter(|m| m.instance_id == instance_id && m.visible_at <= now)
+            .map(|m| m.queued.clone())
             .collect();
         let Some(instance) = inner.instances.get_mut(&instance_id) else {
             return Ok(None);
@@ -202,14 +236,43 @@ impl Store for MemoryStore {
             {
                 return Err(StoreError::LeaseLost(commit.instance_id));
             }
-            instance.history.extend(commit.appended.iter().cloned());
-            instance.record.history_length = instance.history.len() as u64;
-            instance.record.status = commit.status;
-            instance.record.output = commit.output;
-            instance.record.updated_at = now;
             instance.lease = None;
+            instance.record.updated_at = now;
+            instance.record.custom_status = commit.custom_status;
+            let mut restart = None;
+            match commit.continue_as_new {
+                Some(next) => {
+                    instance.history.clear();
+                    instance.record.history_length = 0;
+                    instance.record.status = RuntimeStatus::ContinuedAsNew;
+                    instance.record.execution_id = next.execution_id.clone();
+                    instance.record.input = next.input.clone();
+                    instance.record.output = Value::Null;
+                    let started = execution_started(&NewInstance {
+                        instance_id: commit.instance_id.clone(),
+                        name: instance.record.name.clone(),
+                        execution_id: next.execution_id.clone(),
+                        input: next.input,
+                        created_at: now,
+                        parent: instance.record.parent.clone(),
+                    });
+                    restart = Some((next.execution_id, started, next.carried_events));
+                }
+                None => {
+                    instance.history.extend(commit.appended.iter().cloned());
+                    instance.record.history_length = instance.history.len() as u64;
+                    instance.record.status = commit.status;
+                    instance.record.output = commit.output;
+                }
+            }
             for id in &commit.consumed {
                 inner.messages.remove(id);
+            }
+            if let Some((execution_id, started, carried)) = restart {
+                inner.enqueue(&commit.instance_id, &execution_id, started, now);
+                for event in carried {
+                    inner.enqueue(&commit.instance_id, "", event, now);
+                }
             }
             for activity in commit.activities {
                 let id = inner.next_id();
@@ -228,6 +291,25 @@ impl Store for MemoryStore {
                         lease: None,
                     },
                 );
+            }
+            for timer in &commit.timers {
+                inner.enqueue(
+                    &commit.instance_id,
+                    &commit.execution_id,
+                    timer_fired(timer),
+                    timer.fire_at,
+                );
+            }
+            for child in commit.children {
+                let conflict = child_conflict(&child, now);
+                if !inner.create(child, now)
+                    && let Some(message) = conflict
+                {
+                    inner.send(message, now);
+                }
+            }
+            for message in commit.messages {
+                inner.send(message, now);
             }
         }
         if scheduled_work {
@@ -314,18 +396,7 @@ impl Store for MemoryStore {
                 return Ok(());
             }
             inner.activities.remove(&item.id);
-            let id = inner.next_id();
-            inner.messages.insert(
-                id,
-                (
-                    item.instance_id.clone(),
-                    QueuedMessage {
-                        id,
-                        execution_id: item.execution_id.clone(),
-                        event: result,
-                    },
-                ),
-            );
+            inner.enqueue(&item.instance_id, &item.execution_id, result, now);
         }
         self.signals.orchestrations.notify_one();
         Ok(())
@@ -353,6 +424,33 @@ impl Store for MemoryStore {
             activity.lease = None;
         }
         Ok(())
+    }
+
+    async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        {
+            let mut inner = self.lock();
+            match inner.instances.get(instance_id) {
+                None => return Err(StoreError::NotFound(instance_id.to_owned())),
+                Some(i) if i.record.status.is_terminal() => {
+                    return Err(StoreError::Finished(instance_id.to_owned()));
+                }
+                Some(_) => inner.enqueue(instance_id, "", event, now),
+            }
+        }
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .lock()
+            .messages
+            .values()
+            .map(|m| m.visible_at)
+            .filter(|at| *at > now)
+            .min())
     }
 
     async fn get_instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
-use crate::history::HistoryEvent;
+use crate::history::{HistoryEvent, ParentInstance};
 use crate::status::RuntimeStatus;
 
 /// Why a store operation failed.
@@ -36,6 +36,12 @@ pub enum StoreError {
     /// The store cannot be reached or is busy; trying again later may work.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// No instance has this id.
+    #[error("no instance with id `{0}` exists")]
+    NotFound(String),
+    /// The instance has finished and takes no more events.
+    #[error("instance `{0}` has finished")]
+    Finished(String),
     /// The stored data or the request is not what the store expects.
     #[error("store error: {0}")]
     Internal(String),
@@ -71,6 +77,8 @@ pub struct InstanceRecord {
     pub updated_at: DateTime<Utc>,
     /// How many events the current execution's history has.
     pub history_length: u64,
+    /// The orchestration that started this one, for a sub-orchestration.
+    pub parent: Option<ParentInstance>,
 }
 
 /// A request to create (or replace a finished) instance.
@@ -86,6 +94,8 @@ pub struct NewInstance {
     pub input: Value,
     /// The creation time.
     pub created_at: DateTime<Utc>,
+    /// The orchestration that starts this one, for a sub-orchestration.
+    pub parent: Option<ParentInstance>,
 }
 
 /// A message waiting for an instance: an event to feed its next turn.
@@ -93,7 +103,8 @@ pub struct NewInstance {
 pub struct QueuedMessage {
     /// The store's id of the message, to consume it at commit.
     pub id: i64,
-    /// The execution the message is for; messages for an older execution are stale.
+    /// The execution the message is for (messages for an older execution are stale); empty
+    /// for messages to whichever execution is current (external events).
     pub execution_id: String,
     /// The event to deliver.
     pub event: HistoryEvent,
@@ -139,8 +150,52 @@ pub struct TurnCommit {
     pub status: RuntimeStatus,
     /// The output (or failure details) when finished.
     pub output: Value,
+    /// The custom status the orchestrator set.
+    pub custom_status: Value,
     /// Activities to run.
     pub activities: Vec<NewActivity>,
+    /// Durable timers: `TimerFired` events delivered to this instance at their `fire_at`.
+    pub timers: Vec<NewTimer>,
+    /// Sub-orchestrations to create. One whose id is taken by a running instance is not
+    /// created; the caller gets `SubOrchestrationInstanceFailed` instead.
+    pub children: Vec<NewInstance>,
+    /// Messages to other instances (events, results to a parent). Messages to instances
+    /// that do not exist or have finished are dropped.
+    pub messages: Vec<OutboundMessage>,
+    /// Set when the orchestration continues as new: its history is reset and this
+    /// execution starts.
+    pub continue_as_new: Option<NewExecution>,
+}
+
+/// A durable timer a turn created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTimer {
+    /// The `TimerCreated` event id.
+    pub timer_id: i64,
+    /// When it fires.
+    pub fire_at: DateTime<Utc>,
+}
+
+/// A message from one instance to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundMessage {
+    /// The receiving instance.
+    pub instance_id: String,
+    /// The receiving execution, when the message is an answer to one (a child's result).
+    pub execution_id: Option<String>,
+    /// The event to deliver.
+    pub event: HistoryEvent,
+}
+
+/// The next execution of an instance that continues as new.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewExecution {
+    /// Its id.
+    pub execution_id: String,
+    /// Its input.
+    pub input: Value,
+    /// External events the last execution received but did not consume, carried over.
+    pub carried_events: Vec<HistoryEvent>,
 }
 
 /// An activity call leased to a worker.
@@ -160,6 +215,53 @@ pub struct ActivityWorkItem {
     pub input: Value,
     /// How many times it has been leased, counting this one.
     pub dequeue_count: u32,
+}
+
+/// The `ExecutionStarted` event that begins an instance's execution.
+pub(crate) fn execution_started(instance: &NewInstance) -> HistoryEvent {
+    HistoryEvent::new(
+        instance.created_at,
+        crate::history::EventKind::ExecutionStarted {
+            name: instance.name.clone(),
+            input: instance.input.clone(),
+            execution_id: instance.execution_id.clone(),
+            parent: instance.parent.clone(),
+        },
+    )
+}
+
+/// What a parent receives when a sub-orchestration cannot be created because its id is
+/// taken by a running instance.
+pub(crate) fn child_conflict(child: &NewInstance, now: DateTime<Utc>) -> Option<OutboundMessage> {
+    let parent = child.parent.as_ref()?;
+    Some(OutboundMessage {
+        instance_id: parent.instance_id.clone(),
+        execution_id: Some(parent.execution_id.clone()),
+        event: HistoryEvent::new(
+            now,
+            crate::history::EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id: parent.task_scheduled_id,
+                failure: crate::history::FailureDetails::new(
+                    "InstanceAlreadyRunning",
+                    format!(
+                        "cannot start sub-orchestration `{}`: an instance with id `{}` is already running",
+                        child.name, child.instance_id
+                    ),
+                ),
+            },
+        ),
+    })
+}
+
+/// The `TimerFired` message of a timer.
+pub(crate) fn timer_fired(timer: &NewTimer) -> HistoryEvent {
+    HistoryEvent::new(
+        timer.fire_at,
+        crate::history::EventKind::TimerFired {
+            timer_id: timer.timer_id,
+            fire_at: timer.fire_at,
+        },
+    )
 }
 
 /// Wakes idle dispatchers when a store has new work, so polling is only a fallback.
@@ -220,6 +322,13 @@ pub trait Store: Send + Sync + 'static {
     /// Releases every lease. Only for stores that one host owns alone (embedded SQLite), at
     /// start-up: leases found then belong to a process that died.
     async fn release_all_leases(&self) -> Result<(), StoreError>;
+
+    /// Queues an external event (`EventRaised`) for an instance; refused with
+    /// [`StoreError::NotFound`] or [`StoreError::Finished`].
+    async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError>;
+
+    /// When the earliest message that is not yet visible (a timer) becomes visible.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// One instance's row.
     async fn get_instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError>;

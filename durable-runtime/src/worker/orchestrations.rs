@@ -7,9 +7,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::{STORE_RETRY_DELAY, Shared, drain, idle, permits};
-use crate::history::FailureDetails;
+use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::replay::{Execution, TurnOutput, failed_turn};
-use crate::store::{NewActivity, OrchestrationWorkItem, StoreError, TurnCommit};
+use crate::status::RuntimeStatus;
+use crate::store::{
+    InstanceRecord, NewActivity, NewExecution, NewInstance, NewTimer, OrchestrationWorkItem,
+    OutboundMessage, StoreError, TurnCommit,
+};
 
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let permits = permits(shared.options.max_concurrent_orchestrations);
@@ -45,12 +49,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
             }
             Ok(None) => {
                 drop(permit);
-                idle(
-                    &shared.store.signals().orchestrations,
-                    shared.options.poll_interval,
-                    &mut stopped,
-                )
-                .await;
+                // Sleep no longer than until the next timer is due.
+                let mut wait = shared.options.poll_interval;
+                if let Ok(Some(due)) = shared.store.next_due().await {
+                    let until_due = (due - shared.clock.now()).to_std().unwrap_or_default();
+                    wait = wait.min(until_due);
+                }
+                idle(&shared.store.signals().orchestrations, wait, &mut stopped).await;
             }
             Err(error) => {
                 drop(permit);
@@ -79,21 +84,19 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
     let instance = item.instance;
     let now = shared.clock.now();
     let consumed: Vec<i64> = item.messages.iter().map(|m| m.id).collect();
-    // Messages for an earlier execution (a replaced instance) are consumed unread.
+    // Messages for an earlier execution (a replaced instance, a continued-as-new one) are
+    // consumed unread; external events (no execution) go to the current one.
     let messages = item
         .messages
         .into_iter()
-        .filter(|m| m.execution_id == instance.execution_id)
+        .filter(|m| m.execution_id.is_empty() || m.execution_id == instance.execution_id)
         .map(|m| m.event)
         .collect();
     let turn = if instance.status.is_terminal() {
         // A finished instance takes no more events; late results are dropped.
-        TurnOutput {
-            appended: Vec::new(),
-            activities: Vec::new(),
-            status: instance.status,
-            output: instance.output.clone(),
-        }
+        let mut turn = TurnOutput::finished(Vec::new(), instance.status, instance.output.clone());
+        turn.custom_status = instance.custom_status.clone();
+        turn
     } else {
         match shared.registry.orchestrator(&instance.name) {
             None => failed_turn(
@@ -118,24 +121,7 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
             }
         }
     };
-    let commit = TurnCommit {
-        instance_id: instance.instance_id.clone(),
-        execution_id: instance.execution_id.clone(),
-        expected_history_length: instance.history_length,
-        consumed,
-        appended: turn.appended,
-        status: turn.status,
-        output: turn.output,
-        activities: turn
-            .activities
-            .into_iter()
-            .map(|a| NewActivity {
-                task_id: a.task_id,
-                name: a.name,
-                input: a.input,
-            })
-            .collect(),
-    };
+    let commit = to_commit(&instance, consumed, turn, now);
     match shared.store.commit_turn(&shared.owner, commit).await {
         Ok(()) => {}
         Err(StoreError::LeaseLost(_)) => {
@@ -148,5 +134,102 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
                 .abandon_orchestration(&shared.owner, &instance.instance_id)
                 .await;
         }
+    }
+}
+
+/// Turns what the engine produced into the store's commit: work, timers, children,
+/// messages, and the result for a parent when the instance finished.
+fn to_commit(
+    instance: &InstanceRecord,
+    consumed: Vec<i64>,
+    turn: TurnOutput,
+    now: chrono::DateTime<chrono::Utc>,
+) -> TurnCommit {
+    let finished = turn.status.is_terminal() && !instance.status.is_terminal();
+    let mut messages: Vec<OutboundMessage> = turn
+        .events
+        .into_iter()
+        .map(|sent| OutboundMessage {
+            instance_id: sent.instance_id,
+            execution_id: None,
+            event: HistoryEvent::new(
+                now,
+                EventKind::EventRaised {
+                    name: sent.name,
+                    input: sent.input,
+                },
+            ),
+        })
+        .collect();
+    if finished && let Some(parent) = &instance.parent {
+        let kind = match turn.status {
+            RuntimeStatus::Completed => EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id: parent.task_scheduled_id,
+                result: turn.output.clone(),
+            },
+            _ => EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id: parent.task_scheduled_id,
+                failure: serde_json::from_value(turn.output.clone()).unwrap_or_else(|_| {
+                    FailureDetails::new(
+                        "SubOrchestrationFailed",
+                        format!(
+                            "sub-orchestration `{}` ended {}",
+                            instance.instance_id, turn.status
+                        ),
+                    )
+                }),
+            },
+        };
+        messages.push(OutboundMessage {
+            instance_id: parent.instance_id.clone(),
+            execution_id: Some(parent.execution_id.clone()),
+            event: HistoryEvent::new(now, kind),
+        });
+    }
+    TurnCommit {
+        instance_id: instance.instance_id.clone(),
+        execution_id: instance.execution_id.clone(),
+        expected_history_length: instance.history_length,
+        consumed,
+        appended: turn.appended,
+        status: turn.status,
+        output: turn.output,
+        custom_status: turn.custom_status,
+        activities: turn
+            .activities
+            .into_iter()
+            .map(|a| NewActivity {
+                task_id: a.task_id,
+                name: a.name,
+                input: a.input,
+            })
+            .collect(),
+        timers: turn
+            .timers
+            .into_iter()
+            .map(|(timer_id, fire_at)| NewTimer { timer_id, fire_at })
+            .collect(),
+        children: turn
+            .children
+            .into_iter()
+            .map(|child| NewInstance {
+                instance_id: child.instance_id,
+                name: child.name,
+                execution_id: uuid::Uuid::new_v4().simple().to_string(),
+                input: child.input,
+                created_at: now,
+                parent: Some(ParentInstance {
+                    instance_id: instance.instance_id.clone(),
+                    execution_id: instance.execution_id.clone(),
+                    task_scheduled_id: child.task_id,
+                }),
+            })
+            .collect(),
+        messages,
+        continue_as_new: turn.continue_as_new.map(|next| NewExecution {
+            execution_id: uuid::Uuid::new_v4().simple().to_string(),
+            input: next.input,
+            carried_events: next.carried_events,
+        }),
     }
 }

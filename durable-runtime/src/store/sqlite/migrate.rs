@@ -7,8 +7,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::store::StoreError;
 
 /// The migrations, in order. Append only.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "parent_instance",
+        include_str!("migrations/0002_parent_instance.sql"),
+    ),
+];
 
 /// FNV-1a over the migration text: enough to notice an edited file.
 fn checksum(sql: &str) -> String {

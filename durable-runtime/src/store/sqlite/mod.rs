@@ -21,12 +21,18 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
-    ActivityWorkItem, InstanceRecord, NewInstance, OrchestrationWorkItem, QueuedMessage, Store,
-    StoreError, TurnCommit, WorkSignals,
+    ActivityWorkItem, InstanceRecord, NewInstance, OrchestrationWorkItem, OutboundMessage,
+    QueuedMessage, Store, StoreError, TurnCommit, WorkSignals, child_conflict, execution_started,
+    timer_fired,
 };
 use crate::clock::Clock;
-use crate::history::{EventKind, HistoryEvent};
+use crate::history::HistoryEvent;
 use crate::status::RuntimeStatus;
+
+/// Frees every lease in the file.
+const RELEASE_ALL_LEASES: &str = "
+    UPDATE instances SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;
+    UPDATE activities SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;";
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -161,11 +167,7 @@ impl SqliteStore {
         migrate::run(&mut conn)?;
         if options.exclusive {
             // Leases in the file belong to a process that died: only one host uses it.
-            conn.execute_batch(
-                "UPDATE instances SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;
-                 UPDATE activities SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;",
-            )
-            .map_err(sql_error)?;
+            conn.execute_batch(RELEASE_ALL_LEASES).map_err(sql_error)?;
         }
         let (writer, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
         std::thread::Builder::new()
@@ -264,13 +266,14 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<()
 }
 
 const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, status, input, output, \
-     custom_status, created_at, updated_at, history_length";
+     custom_status, created_at, updated_at, history_length, parent";
 
 fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<Result<InstanceRecord, StoreError>> {
     let status: String = row.get(3)?;
     let input: String = row.get(4)?;
     let output: String = row.get(5)?;
     let custom_status: String = row.get(6)?;
+    let parent: Option<String> = row.get(10)?;
     let record = (|| {
         Ok(InstanceRecord {
             instance_id: row.get(0).map_err(sql_error)?,
@@ -283,6 +286,10 @@ fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<Result<InstanceRecord, S
             created_at: from_millis(row.get(7).map_err(sql_error)?),
             updated_at: from_millis(row.get(8).map_err(sql_error)?),
             history_length: row.get::<_, i64>(9).map_err(sql_error)?.max(0) as u64,
+            parent: parent
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(json_error)?,
         })
     })();
     Ok(record)
@@ -336,53 +343,99 @@ fn insert_message(
     Ok(())
 }
 
+/// Creates or replaces an instance; false when a running one holds the id.
+fn create(conn: &Connection, new: &NewInstance, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
+        .map_err(sql_error)?
+        .query_row([&new.instance_id], |row| row.get(0))
+        .optional()
+        .map_err(sql_error)?;
+    if let Some(status) = existing {
+        let status: RuntimeStatus = status.parse().map_err(StoreError::Internal)?;
+        if !status.is_terminal() {
+            return Ok(false);
+        }
+        for table in ["history", "messages", "activities", "instances"] {
+            conn.prepare_cached(&format!("DELETE FROM {table} WHERE instance_id = ?1"))
+                .map_err(sql_error)?
+                .execute([&new.instance_id])
+                .map_err(sql_error)?;
+        }
+    }
+    let input = serde_json::to_string(&new.input).map_err(json_error)?;
+    let parent = new
+        .parent
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(json_error)?;
+    conn.prepare_cached(
+        "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at, parent)
+         VALUES (?1, ?2, ?3, 'Pending', ?4, ?5, ?5, ?6)",
+    )
+    .map_err(sql_error)?
+    .execute(params![
+        new.instance_id,
+        new.name,
+        new.execution_id,
+        input,
+        millis(new.created_at),
+        parent
+    ])
+    .map_err(sql_error)?;
+    insert_message(
+        conn,
+        &new.instance_id,
+        &new.execution_id,
+        &execution_started(new),
+        millis(now),
+    )?;
+    Ok(true)
+}
+
+/// The status of an instance, or `None` when it does not exist.
+fn status_of(conn: &Connection, instance_id: &str) -> Result<Option<RuntimeStatus>, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
+        .map_err(sql_error)?
+        .query_row([instance_id], |row| row.get(0))
+        .optional()
+        .map_err(sql_error)?;
+    status
+        .map(|s| s.parse().map_err(StoreError::Internal))
+        .transpose()
+}
+
+/// Delivers a message to a live instance; drops it otherwise.
+fn send(
+    conn: &Connection,
+    message: &OutboundMessage,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match status_of(conn, &message.instance_id)? {
+        Some(status) if !status.is_terminal() => insert_message(
+            conn,
+            &message.instance_id,
+            message.execution_id.as_deref().unwrap_or_default(),
+            &message.event,
+            millis(now),
+        ),
+        _ => Ok(()),
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
         let now = self.clock.now();
         self.write(move |conn| {
-            let existing: Option<String> = conn
-                .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
-                .map_err(sql_error)?
-                .query_row([&new.instance_id], |row| row.get(0))
-                .optional()
-                .map_err(sql_error)?;
-            if let Some(status) = existing {
-                let status: RuntimeStatus = status.parse().map_err(StoreError::Internal)?;
-                if !status.is_terminal() {
-                    return Err(StoreError::InstanceExists(new.instance_id));
-                }
-                for table in ["history", "messages", "activities", "instances"] {
-                    conn.execute(
-                        &format!("DELETE FROM {table} WHERE instance_id = ?1"),
-                        [&new.instance_id],
-                    )
-                    .map_err(sql_error)?;
-                }
+            let id = new.instance_id.clone();
+            if create(conn, &new, now)? {
+                Ok(())
+            } else {
+                Err(StoreError::InstanceExists(id))
             }
-            let input = serde_json::to_string(&new.input).map_err(json_error)?;
-            conn.prepare_cached(
-                "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'Pending', ?4, ?5, ?5)",
-            )
-            .map_err(sql_error)?
-            .execute(params![
-                new.instance_id,
-                new.name,
-                new.execution_id,
-                input,
-                millis(new.created_at)
-            ])
-            .map_err(sql_error)?;
-            let started = HistoryEvent::new(
-                new.created_at,
-                EventKind::ExecutionStarted {
-                    name: new.name.clone(),
-                    input: new.input.clone(),
-                    execution_id: new.execution_id.clone(),
-                },
-            );
-            insert_message(conn, &new.instance_id, &new.execution_id, &started, millis(now))
         })
         .await?;
         self.signals.orchestrations.notify_one();
@@ -481,36 +534,75 @@ impl Store for SqliteStore {
             for id in &commit.consumed {
                 delete.execute([id]).map_err(sql_error)?;
             }
-            let mut append = conn
-                .prepare_cached(
-                    "INSERT INTO history (instance_id, execution_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(sql_error)?;
-            for (offset, event) in commit.appended.iter().enumerate() {
-                let text = serde_json::to_string(event).map_err(json_error)?;
-                let seq = commit.expected_history_length as i64 + offset as i64;
-                append
-                    .execute(params![commit.instance_id, commit.execution_id, seq, text])
+            let custom_status = serde_json::to_string(&commit.custom_status).map_err(json_error)?;
+            if let Some(next) = &commit.continue_as_new {
+                conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
+                    .map_err(sql_error)?
+                    .execute([&commit.instance_id])
                     .map_err(sql_error)?;
+                let input = serde_json::to_string(&next.input).map_err(json_error)?;
+                conn.prepare_cached(
+                    "UPDATE instances SET status = 'ContinuedAsNew', execution_id = ?1, input = ?2,
+                         output = 'null', custom_status = ?3, updated_at = ?4, history_length = 0,
+                         lock_owner = NULL, lock_expires = NULL
+                     WHERE instance_id = ?5",
+                )
+                .map_err(sql_error)?
+                .execute(params![
+                    next.execution_id,
+                    input,
+                    custom_status,
+                    millis(now),
+                    commit.instance_id
+                ])
+                .map_err(sql_error)?;
+                let instance = load_instance(conn, &commit.instance_id)?
+                    .ok_or_else(|| StoreError::LeaseLost(commit.instance_id.clone()))?;
+                let started = execution_started(&NewInstance {
+                    instance_id: instance.instance_id,
+                    name: instance.name,
+                    execution_id: next.execution_id.clone(),
+                    input: next.input.clone(),
+                    created_at: now,
+                    parent: instance.parent,
+                });
+                insert_message(conn, &commit.instance_id, &next.execution_id, &started, millis(now))?;
+                for event in &next.carried_events {
+                    insert_message(conn, &commit.instance_id, "", event, millis(now))?;
+                }
+            } else {
+                let mut append = conn
+                    .prepare_cached(
+                        "INSERT INTO history (instance_id, execution_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(sql_error)?;
+                for (offset, event) in commit.appended.iter().enumerate() {
+                    let text = serde_json::to_string(event).map_err(json_error)?;
+                    let seq = commit.expected_history_length as i64 + offset as i64;
+                    append
+                        .execute(params![commit.instance_id, commit.execution_id, seq, text])
+                        .map_err(sql_error)?;
+                }
+                let output = serde_json::to_string(&commit.output).map_err(json_error)?;
+                let completed_at = commit.status.is_terminal().then_some(millis(now));
+                conn.prepare_cached(
+                    "UPDATE instances SET status = ?1, output = ?2, custom_status = ?3, updated_at = ?4,
+                         completed_at = COALESCE(?5, completed_at), history_length = ?6,
+                         lock_owner = NULL, lock_expires = NULL
+                     WHERE instance_id = ?7",
+                )
+                .map_err(sql_error)?
+                .execute(params![
+                    commit.status.as_str(),
+                    output,
+                    custom_status,
+                    millis(now),
+                    completed_at,
+                    commit.expected_history_length as i64 + commit.appended.len() as i64,
+                    commit.instance_id
+                ])
+                .map_err(sql_error)?;
             }
-            let output = serde_json::to_string(&commit.output).map_err(json_error)?;
-            let completed_at = commit.status.is_terminal().then_some(millis(now));
-            conn.prepare_cached(
-                "UPDATE instances SET status = ?1, output = ?2, updated_at = ?3,
-                     completed_at = COALESCE(?4, completed_at), history_length = ?5,
-                     lock_owner = NULL, lock_expires = NULL
-                 WHERE instance_id = ?6",
-            )
-            .map_err(sql_error)?
-            .execute(params![
-                commit.status.as_str(),
-                output,
-                millis(now),
-                completed_at,
-                commit.expected_history_length as i64 + commit.appended.len() as i64,
-                commit.instance_id
-            ])
-            .map_err(sql_error)?;
             let mut schedule = conn
                 .prepare_cached(
                     "INSERT INTO activities (instance_id, execution_id, task_id, name, input)
@@ -528,6 +620,25 @@ impl Store for SqliteStore {
                         input
                     ])
                     .map_err(sql_error)?;
+            }
+            for timer in &commit.timers {
+                insert_message(
+                    conn,
+                    &commit.instance_id,
+                    &commit.execution_id,
+                    &timer_fired(timer),
+                    millis(timer.fire_at),
+                )?;
+            }
+            for child in &commit.children {
+                if !create(conn, child, now)?
+                    && let Some(message) = child_conflict(child, now)
+                {
+                    send(conn, &message, now)?;
+                }
+            }
+            for message in &commit.messages {
+                send(conn, message, now)?;
             }
             Ok(())
         })
@@ -677,12 +788,32 @@ impl Store for SqliteStore {
     }
 
     async fn release_all_leases(&self) -> Result<(), StoreError> {
-        self.write(|conn| {
-            conn.execute_batch(
-                "UPDATE instances SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;
-                 UPDATE activities SET lock_owner = NULL, lock_expires = NULL WHERE lock_owner IS NOT NULL;",
-            )
-            .map_err(sql_error)
+        self.write(|conn| conn.execute_batch(RELEASE_ALL_LEASES).map_err(sql_error))
+            .await
+    }
+
+    async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let instance_id = instance_id.to_owned();
+        self.write(move |conn| match status_of(conn, &instance_id)? {
+            None => Err(StoreError::NotFound(instance_id)),
+            Some(status) if status.is_terminal() => Err(StoreError::Finished(instance_id)),
+            Some(_) => insert_message(conn, &instance_id, "", &event, millis(now)),
+        })
+        .await?;
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let now = millis(self.clock.now());
+        self.read(move |conn| {
+            let due: Option<i64> = conn
+                .prepare_cached("SELECT MIN(visible_at) FROM messages WHERE visible_at > ?1")
+                .map_err(sql_error)?
+                .query_row([now], |row| row.get(0))
+                .map_err(sql_error)?;
+            Ok(due.map(from_millis))
         })
         .await
     }

@@ -1,0 +1,20 @@
+//! Fan-out/fan-in: n activities at once, then their sum.
+
+use durable_runtime::prelude::*;
+
+/// Returns its index (the unit of parallel work).
+#[activity_trigger(name = "ProcessItem")]
+pub async fn process_item(index: u64) -> u64 {
+    index
+}
+
+/// Starts `ProcessItem` for 0..n in one turn and outputs the sum of the results.
+#[orchestration_trigger(name = "FanOutFanIn")]
+pub async fn fan_out_fan_in(ctx: OrchestrationContext, n: u64) -> Result<u64, DurableError> {
+    let calls = (0..n).map(|i| ctx.call_activity::<u64>("ProcessItem", i));
+    let results: Vec<u64> = when_all(calls)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(results.into_iter().sum())
+}
