@@ -131,8 +131,7 @@ pub(crate) fn function_name(
         errors.push(syn::Error::new(
             ident.span(),
             format!(
-                "the function name `{name}` cannot be registered by {kind}: {reason}; expected `name = \"...\"` with a valid name, or {}",
-                NAME_RULE
+                "the function name `{name}` cannot be registered by {kind}: {reason}; rename the function or give a valid `name = \"...\"` ({NAME_RULE})"
             ),
         ));
     }
@@ -623,7 +622,7 @@ mod tests {
         let message = errors.finish().expect_err("invalid name").to_string();
         assert_eq!(
             message,
-            "the function name `_private` cannot be registered by `#[activity_trigger]`: it must start with an ASCII letter; expected `name = \"...\"` with a valid name, or an ASCII letter followed by ASCII letters, digits, `_` or `-`, at most 128 characters"
+            "the function name `_private` cannot be registered by `#[activity_trigger]`: it must start with an ASCII letter; rename the function or give a valid `name = \"...\"` (an ASCII letter followed by ASCII letters, digits, `_` or `-`, at most 128 characters)"
         );
     }
 }

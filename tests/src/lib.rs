@@ -131,3 +131,131 @@ pub async fn fan_out_greetings(
     let calls = (0..count).map(|i| ctx.call_activity::<String>("SayHello", format!("city {i}")));
     futures::future::join_all(calls).await.into_iter().collect()
 }
+
+static FLAKY_CALLS: Mutex<Option<std::collections::HashMap<String, u32>>> = Mutex::new(None);
+
+/// Input of `Flaky` and `RetryFlaky`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlakyInput {
+    /// How many calls fail before one succeeds.
+    pub fail_times: u32,
+    /// Retry policy: attempts in all.
+    #[serde(default)]
+    pub max_attempts: u32,
+    /// Retry policy: first wait, in milliseconds.
+    #[serde(default)]
+    pub first_retry_ms: u64,
+    /// Retry policy: backoff coefficient.
+    #[serde(default)]
+    pub backoff: f64,
+}
+
+/// Fails its first `fail_times` calls per calling instance, then returns the call count.
+#[activity_trigger(name = "Flaky")]
+pub async fn flaky(ctx: ActivityContext, input: FlakyInput) -> Result<u32, String> {
+    let calls = {
+        let mut calls = FLAKY_CALLS.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = calls
+            .get_or_insert_with(Default::default)
+            .entry(ctx.instance_id().to_owned())
+            .or_insert(0);
+        *count += 1;
+        *count
+    };
+    if calls <= input.fail_times {
+        Err(format!("transient failure {calls}"))
+    } else {
+        Ok(calls)
+    }
+}
+
+/// Calls `Flaky` with the retry policy from its input.
+#[orchestration_trigger(name = "RetryFlaky")]
+pub async fn retry_flaky(
+    ctx: OrchestrationContext,
+    input: FlakyInput,
+) -> Result<u32, DurableError> {
+    let retry = RetryOptions::new(
+        Duration::from_millis(input.first_retry_ms),
+        input.max_attempts,
+    )
+    .with_backoff_coefficient(input.backoff);
+    ctx.call_activity_with_retry("Flaky", &retry, &input).await
+}
+
+/// Sleeps first, then takes three `Item` events: events raised before the wait are kept
+/// and delivered in arrival order.
+#[orchestration_trigger(name = "EventsInOrder")]
+pub async fn events_in_order(ctx: OrchestrationContext) -> Result<Vec<Value>, DurableError> {
+    let _: u64 = ctx.call_activity("Sleep", 300).await?;
+    let mut items = Vec::new();
+    for _ in 0..3 {
+        items.push(ctx.wait_for_external_event::<Value>("Item").await?);
+    }
+    Ok(items)
+}
+
+/// Races a slow and a fast `Sleep`, then calls one more activity so the race is replayed;
+/// outputs the winner's index (1, the fast one).
+#[orchestration_trigger(name = "RaceTwo")]
+pub async fn race_two(ctx: OrchestrationContext) -> Result<usize, DurableError> {
+    let slow = ctx.call_activity::<u64>("Sleep", 600);
+    let fast = ctx.call_activity::<u64>("Sleep", 20);
+    let (winner, result) = when_any([slow, fast]).await;
+    result?;
+    let _: Value = ctx.call_activity("Echo", winner).await?;
+    Ok(winner)
+}
+
+/// Calls `ChangesItsMind` as a sub-orchestration: the child's non-determinism reaches the
+/// parent as a failed call.
+#[orchestration_trigger(name = "ParentOfChangingChild")]
+pub async fn parent_of_changing_child(ctx: OrchestrationContext) -> Result<Value, DurableError> {
+    ctx.call_sub_orchestrator("ChangesItsMind", ()).await
+}
+
+/// Runs HelloCities twice as sub-orchestrations with default (derived) instance ids.
+#[orchestration_trigger(name = "TwoChildren")]
+pub async fn two_children(ctx: OrchestrationContext) -> Result<Vec<Vec<String>>, DurableError> {
+    let first = ctx.call_sub_orchestrator::<Vec<String>>("HelloCities", ());
+    let second = ctx.call_sub_orchestrator::<Vec<String>>("HelloCities", ());
+    when_all([first, second]).await.into_iter().collect()
+}
+
+/// Sends `Approval: true` to the instance named by its input.
+#[orchestration_trigger(name = "SendApproval")]
+pub async fn send_approval(ctx: OrchestrationContext, target: String) -> String {
+    ctx.raise_event(&target, "Approval", true);
+    target
+}
+
+/// Input of `Accumulate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccumulateState {
+    /// Sum so far.
+    pub total: i64,
+    /// Events still to take.
+    pub remaining: u32,
+}
+
+/// Takes one `Add` event per execution and continues as new, keeping unprocessed events;
+/// outputs the sum once `remaining` events were taken.
+#[orchestration_trigger(name = "Accumulate")]
+pub async fn accumulate(
+    ctx: OrchestrationContext,
+    state: AccumulateState,
+) -> Result<i64, DurableError> {
+    if state.remaining == 0 {
+        return Ok(state.total);
+    }
+    if state.total == 0 {
+        let _: u64 = ctx.call_activity("Sleep", 300).await?;
+    }
+    let add: i64 = ctx.wait_for_external_event("Add").await?;
+    ctx.continue_as_new_preserving_events(AccumulateState {
+        total: state.total + add,
+        remaining: state.remaining - 1,
+    });
+    Ok(0)
+}

@@ -179,14 +179,13 @@ impl Execution {
         };
         let mut turn = TurnOutput::finished(Vec::new(), RuntimeStatus::Running, Value::Null);
         turn.custom_status = custom_status;
+        // Every call is recorded, also one made in the poll that finished the orchestration
+        // (an event sent on the way out).
+        for action in pending {
+            appended.push(record_action(&mut turn, action, now));
+        }
         match self.outcome.clone() {
-            None => {
-                for action in pending {
-                    appended.push(record_action(&mut turn, action, now));
-                }
-            }
-            // Calls made in the same poll that finished the orchestration are never awaited,
-            // so they are not scheduled.
+            None => {}
             Some(Ok(output)) => match continue_as_new {
                 Some(next) => {
                     appended.push(HistoryEvent::new(
@@ -302,10 +301,22 @@ impl Execution {
 
     /// Hands an external event to the oldest wait on its name, or buffers it.
     fn raise(&mut self, name: &str, input: &Value) -> bool {
+        let folded = name.to_lowercase();
         if self.outcome.is_some() {
+            // Events behind the one that ended the execution are unprocessed: kept only
+            // for a `continue_as_new` that preserves them.
+            let mut state = lock(&self.state);
+            if state
+                .continue_as_new
+                .as_ref()
+                .is_some_and(|next| next.preserve_unprocessed_events)
+            {
+                state
+                    .event_buffer
+                    .push_back((folded, name.to_owned(), input.clone()));
+            }
             return false;
         }
-        let folded = name.to_lowercase();
         let waker = {
             let mut state = lock(&self.state);
             let waiter = state

@@ -431,6 +431,19 @@ fn gate_then_race(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     })
 }
 
+/// Starts A and B, waits for Gate, and only then races A and B with `select_all`.
+fn gate_then_race_all(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        let calls = vec![
+            ctx.call_activity::<String>("A", ()),
+            ctx.call_activity::<String>("B", ()),
+        ];
+        ctx.call_activity::<Value>("Gate", ()).await?;
+        let (result, index, _rest) = select_all(calls).await;
+        Ok(format!("{index}:{}", result?))
+    })
+}
+
 /// Calls Flaky and reports how it failed.
 fn catches_failure(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     orchestration(async move {
@@ -500,6 +513,14 @@ fn fire_and_forget(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     orchestration(async move {
         let _ = ctx.call_activity::<Value>("Forgotten", ());
         Ok("done")
+    })
+}
+
+/// Sends an event to another instance and returns.
+fn notifies_and_returns(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        ctx.raise_event("other-instance", "Ping", 1);
+        Ok("sent")
     })
 }
 
@@ -931,10 +952,30 @@ fn races_replay_like_the_live_run() {
     }
 }
 
-/// When both calls finished before the orchestrator selects, `select` is already ready on
-/// both sides and takes its first argument, whatever the history order; replay agrees.
+/// Finishes every call but Gate first, newest first, and Gate last.
+fn gate_last(outstanding: &mut Vec<ScheduledActivity>) -> Vec<ScheduledActivity> {
+    let next = outstanding
+        .iter()
+        .rposition(|a| a.name != "Gate")
+        .unwrap_or(outstanding.len() - 1);
+    vec![outstanding.remove(next)]
+}
+
 #[test]
-fn select_over_calls_that_both_finished_earlier_takes_its_first_argument() {
+fn a_race_over_calls_that_already_finished_is_the_same_live_and_on_replay() {
+    for orchestrator in [gate_then_race as Invoker, gate_then_race_all] {
+        let turns = drive(orchestrator, Value::Null, gate_last);
+        assert_eq!(turns.len(), 4);
+        assert_eq!(turns[3].status, RuntimeStatus::Completed);
+    }
+}
+
+/// A and B both finished (B first) while the orchestrator waited for Gate; when it then
+/// races them, both are ready at once and the combinator takes its first argument, A,
+/// though B's completion comes first in history (`when_any` promises the latter).
+#[test]
+#[ignore = "bug: select/select_all over calls that already finished take the first argument, not the first completion in history"]
+fn a_race_over_calls_that_already_finished_takes_the_first_completion_in_history() {
     let history = vec![
         started(Value::Null),
         turn_start(1),
@@ -947,20 +988,25 @@ fn select_over_calls_that_both_finished_earlier_takes_its_first_argument() {
         turn_start(2),
         turn_end(2),
     ];
-    check(Case {
-        orchestrator: gate_then_race,
-        history,
-        now: 3,
-        messages: vec![completed(2, Value::Null)],
-        appended: vec![
-            completed(2, Value::Null),
-            turn_start(3),
-            finished(json!("A:a")),
-            turn_end(3),
-        ],
-        status: RuntimeStatus::Completed,
-        output: json!("A:a"),
-    });
+    for (orchestrator, winner) in [
+        (gate_then_race as Invoker, json!("B:b")),
+        (gate_then_race_all, json!("1:b")),
+    ] {
+        check(Case {
+            orchestrator,
+            history: history.clone(),
+            now: 3,
+            messages: vec![completed(2, Value::Null)],
+            appended: vec![
+                completed(2, Value::Null),
+                turn_start(3),
+                finished(winner.clone()),
+                turn_end(3),
+            ],
+            status: RuntimeStatus::Completed,
+            output: winner,
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1112,6 +1158,22 @@ fn a_history_with_an_unawaited_call_in_the_finishing_turn_replays() {
     ];
     let replayed = Execution::new(INSTANCE, fire_and_forget).replay(&stamp(history));
     assert!(replayed.is_ok(), "{replayed:?}");
+}
+
+/// `raise_event` has no result to await, so "send, then return" is its ordinary use.
+#[test]
+#[ignore = "bug: an event raised in the poll that finishes the orchestration is never sent"]
+fn an_event_raised_just_before_returning_is_sent() {
+    let turn = run(notifies_and_returns, &[], 1, &[started(Value::Null)]);
+    assert_eq!(turn.status, RuntimeStatus::Completed);
+    assert!(
+        turn.appended
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::EventSent { .. })),
+        "no EventSent in {:?}",
+        turn.appended
+    );
+    assert_eq!(turn.events.len(), 1, "events to send");
 }
 
 // ---------------------------------------------------------------------------------------

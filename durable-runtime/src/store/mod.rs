@@ -8,6 +8,8 @@
 //!   whose lease was lost is rejected;
 //! - leased work whose lease expires is handed out again (activities run at least once).
 
+#[cfg(test)]
+mod conformance;
 mod memory;
 mod sqlite;
 

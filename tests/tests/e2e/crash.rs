@@ -52,3 +52,49 @@ fn fifty_instances_survive_kill_9() {
         assert_eq!(status["output"], format!("done {n} after 800ms"));
     }
 }
+
+#[test]
+fn timers_event_waits_and_backoffs_survive_kill_9() {
+    let dir = data_dir();
+    let mut host = Host::start(dir.path(), Store::Sqlite);
+    host.start_orchestration(
+        "ApprovalWorkflow",
+        Some("timer"),
+        Some(&json!({"timeoutSeconds": 2})),
+    );
+    host.start_orchestration(
+        "ApprovalWorkflow",
+        Some("event"),
+        Some(&json!({"timeoutSeconds": 600})),
+    );
+    let retry = json!({"failTimes": 1, "maxAttempts": 3, "firstRetryMs": 1500, "backoff": 1.0});
+    host.start_orchestration("RetryFlaky", Some("backoff"), Some(&retry));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host
+        .get("/runtime/webhooks/durabletask/instances/event")
+        .body["customStatus"]
+        != "Waiting for approval"
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    host.kill9();
+
+    let host = Host::start(dir.path(), Store::Sqlite);
+    let raised = host.post(
+        "/runtime/webhooks/durabletask/instances/event/raiseEvent/Approval",
+        Some(&json!(true)),
+    );
+    assert_eq!(raised.status, 202);
+    assert_eq!(
+        host.wait_for_instance("event", Duration::from_secs(30))["output"],
+        "Approved"
+    );
+    assert_eq!(
+        host.wait_for_instance("timer", Duration::from_secs(30))["output"],
+        "TimedOut"
+    );
+    let status = host.wait_for_instance("backoff", Duration::from_secs(30));
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+}

@@ -6,4 +6,5 @@ mod cli;
 mod crash;
 mod failures;
 mod hello;
+mod orchestration_api;
 mod support;
