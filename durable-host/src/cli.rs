@@ -132,13 +132,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr, filtered by `DURABLE_LOG` (default `info`). Lines that orchestrator
+/// code logs while it replays recorded history are dropped, so each appears once.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DURABLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, filter};
+
+    let levels = EnvFilter::try_from_env("DURABLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Dynamic: the answer changes from poll to poll, so it must not be cached per callsite.
+    let replay_safe = filter::dynamic_filter_fn(|_, _| {
+        !durable_runtime::orchestration::is_replaying_on_this_thread()
+    });
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter(replay_safe)
+        .with_filter(levels);
+    let _ = tracing_subscriber::registry().with(output).try_init();
 }
 
 fn print_functions(registry: &Registry) {

@@ -259,3 +259,13 @@ pub async fn accumulate(
     });
     Ok(0)
 }
+
+/// Logs a line before each of three steps; replayed steps must not log again.
+#[orchestration_trigger(name = "LoggingChain")]
+pub async fn logging_chain(ctx: OrchestrationContext) -> Result<u32, DurableError> {
+    for step in 1..=3u32 {
+        tracing::info!("logging chain step {step} of {}", ctx.instance_id());
+        let _: Value = ctx.call_activity("Echo", step).await?;
+    }
+    Ok(3)
+}

@@ -118,7 +118,11 @@ fn stamp(mut events: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
     for event in &mut events {
         match event.kind {
             EventKind::OrchestratorStarted => turn_time = Some(event.timestamp),
-            EventKind::TaskScheduled { .. } | EventKind::ExecutionCompleted { .. } => {
+            EventKind::TaskScheduled { .. }
+            | EventKind::SubOrchestrationInstanceCreated { .. }
+            | EventKind::TimerCreated { .. }
+            | EventKind::EventSent { .. }
+            | EventKind::ExecutionCompleted { .. } => {
                 event.timestamp = turn_time.expect("an action outside a turn");
             }
             _ => {}
@@ -162,7 +166,8 @@ struct Case {
 }
 
 /// Replays the case's history on a fresh execution, runs the next turn and compares it.
-/// The scheduled activities must be exactly the appended TaskScheduled events.
+/// The scheduled activities must be exactly the appended TaskScheduled events, and as the
+/// orchestrators here only call activities, there is no other work.
 #[track_caller]
 fn check(case: Case) {
     let turn = run(case.orchestrator, &case.history, case.now, &case.messages);
@@ -172,6 +177,10 @@ fn check(case: Case) {
         activities_in(&turn.appended),
         "scheduled activities"
     );
+    assert!(turn.timers.is_empty(), "timers: {:?}", turn.timers);
+    assert!(turn.children.is_empty(), "children: {:?}", turn.children);
+    assert!(turn.events.is_empty(), "events: {:?}", turn.events);
+    assert_eq!(turn.continue_as_new, None, "continue as new");
     assert_eq!(turn.status, case.status, "status");
     assert_eq!(turn.output, case.output, "output");
 }
@@ -511,7 +520,7 @@ fn returns_at_once(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
 /// Calls an activity without awaiting it and returns.
 fn fire_and_forget(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     orchestration(async move {
-        let _ = ctx.call_activity::<Value>("Forgotten", ());
+        drop(ctx.call_activity::<Value>("Forgotten", ()));
         Ok("done")
     })
 }
@@ -1125,10 +1134,10 @@ fn completions_after_the_orchestration_finished_are_not_appended() {
     });
 }
 
-/// Calls made in the poll that finishes the orchestration are never awaited and are not
-/// scheduled.
+/// Calls made in the poll that finishes the orchestration are recorded and scheduled too,
+/// before the end.
 #[test]
-fn a_call_not_awaited_by_a_finishing_orchestrator_is_not_scheduled() {
+fn a_call_made_by_a_finishing_orchestrator_is_still_scheduled() {
     check(Case {
         orchestrator: fire_and_forget,
         history: vec![],
@@ -1137,6 +1146,7 @@ fn a_call_not_awaited_by_a_finishing_orchestrator_is_not_scheduled() {
         appended: vec![
             started(Value::Null),
             turn_start(1),
+            scheduled(0, "Forgotten", Value::Null),
             finished(json!("done")),
             turn_end(1),
         ],
@@ -1145,24 +1155,16 @@ fn a_call_not_awaited_by_a_finishing_orchestrator_is_not_scheduled() {
     });
 }
 
-/// Whatever a live turn recorded must replay; here the last turn dropped the unawaited
-/// call, but replay counts it as an extra call.
+/// Whatever a live turn recorded must replay, also a call made on the way out.
 #[test]
-#[ignore = "bug: replay rejects a history whose finishing turn made a call it did not await"]
-fn a_history_with_an_unawaited_call_in_the_finishing_turn_replays() {
-    let history = vec![
-        started(Value::Null),
-        turn_start(1),
-        finished(json!("done")),
-        turn_end(1),
-    ];
-    let replayed = Execution::new(INSTANCE, fire_and_forget).replay(&stamp(history));
+fn a_history_with_a_call_in_the_finishing_turn_replays() {
+    let turn = run(fire_and_forget, &[], 1, &[started(Value::Null)]);
+    let replayed = Execution::new(INSTANCE, fire_and_forget).replay(&turn.appended);
     assert!(replayed.is_ok(), "{replayed:?}");
 }
 
 /// `raise_event` has no result to await, so "send, then return" is its ordinary use.
 #[test]
-#[ignore = "bug: an event raised in the poll that finishes the orchestration is never sent"]
 fn an_event_raised_just_before_returning_is_sent() {
     let turn = run(notifies_and_returns, &[], 1, &[started(Value::Null)]);
     assert_eq!(turn.status, RuntimeStatus::Completed);
@@ -1174,6 +1176,8 @@ fn an_event_raised_just_before_returning_is_sent() {
         turn.appended
     );
     assert_eq!(turn.events.len(), 1, "events to send");
+    let replayed = Execution::new(INSTANCE, notifies_and_returns).replay(&turn.appended);
+    assert!(replayed.is_ok(), "{replayed:?}");
 }
 
 // ---------------------------------------------------------------------------------------

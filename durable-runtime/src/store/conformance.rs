@@ -1047,6 +1047,24 @@ async fn a_timer_message_is_invisible_until_it_is_due(store: &dyn Store, clock: 
         .expect("commits");
     assert!(fetch_none(store, "worker-1").await, "not due yet");
     assert_eq!(store.next_due().await, Ok(Some(fire_at)));
+    // A turn for another message neither sees nor consumes the timer.
+    let ping = event_raised("Ping", json!(1), clock.now());
+    store.raise_event("i1", ping.clone()).await.expect("raises");
+    let item = fetch(store, "worker-1").await;
+    assert_eq!(events_of(&item.messages), [ping]);
+    store
+        .commit_turn(
+            "worker-1",
+            turn(
+                &item,
+                turn_events(&item, clock.now(), &[]),
+                RuntimeStatus::Running,
+            ),
+        )
+        .await
+        .expect("commits");
+    assert!(fetch_none(store, "worker-1").await, "still not due");
+    assert_eq!(store.next_due().await, Ok(Some(fire_at)));
     clock.advance(seconds(59));
     assert!(fetch_none(store, "worker-1").await, "due in a second");
     clock.advance(seconds(1));

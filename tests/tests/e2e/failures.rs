@@ -88,3 +88,17 @@ fn a_changed_orchestrator_fails_with_a_non_determinism_error() {
         assert!(message.contains("tests/src/lib.rs:"), "{message}");
     }
 }
+
+#[test]
+fn orchestrator_logs_are_not_repeated_on_replay() {
+    let dir = data_dir();
+    let host = crate::support::Host::start_logging(dir.path(), "info");
+    host.start_orchestration("LoggingChain", Some("logs"), None);
+    let status = host.wait_for_instance("logs", Duration::from_secs(30));
+    assert_eq!(status["output"], 3);
+    let stderr = host.stderr();
+    for step in 1..=3 {
+        let line = format!("logging chain step {step} of logs");
+        assert_eq!(stderr.matches(&line).count(), 1, "{line:?} in:\n{stderr}");
+    }
+}

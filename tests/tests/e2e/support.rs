@@ -64,6 +64,15 @@ impl Host {
 
     /// Starts a host on `data_dir` with extra arguments.
     pub fn start_with(data_dir: &Path, args: &[&str]) -> Host {
+        Host::launch(data_dir, args, "warn")
+    }
+
+    /// Starts a host on `data_dir` that logs at `level`.
+    pub fn start_logging(data_dir: &Path, level: &str) -> Host {
+        Host::launch(data_dir, &[], level)
+    }
+
+    fn launch(data_dir: &Path, args: &[&str], log_level: &str) -> Host {
         let stderr = data_dir.join(format!(
             "host-{}.stderr",
             std::time::SystemTime::now()
@@ -76,7 +85,7 @@ impl Host {
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
-            .env("DURABLE_LOG", "warn")
+            .env("DURABLE_LOG", log_level)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
