@@ -283,10 +283,13 @@ impl OrchestrationContext {
         let buffered = state
             .event_buffer
             .iter()
-            .position(|(event, _, _)| *event == folded);
+            .position(|event| event.folded == folded);
         let mut task = OpenTask::default();
         match buffered.and_then(|index| state.event_buffer.remove(index)) {
-            Some((_, _, data)) => task.outcome = Some(TaskOutcome::Completed(data)),
+            Some(event) => {
+                task.outcome = Some(TaskOutcome::Completed(event.input));
+                task.delivered = event.delivered;
+            }
             None => state
                 .event_waiters
                 .entry(folded)

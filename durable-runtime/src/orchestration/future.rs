@@ -48,6 +48,22 @@ impl<T> DurableFuture<T> {
     }
 }
 
+impl<T> DurableFuture<T> {
+    /// When this future's outcome arrived, if it has: its place among delivered messages
+    /// (0 for a call that failed before it was scheduled).
+    pub(crate) fn ready_order(&self) -> Option<u64> {
+        match &self.inner {
+            Inner::Failed(_) => Some(0),
+            Inner::Done => None,
+            Inner::Open { state, key, .. } => {
+                let guard = lock(state);
+                let task = guard.open_tasks.get(key)?;
+                task.outcome.as_ref().map(|_| task.delivered)
+            }
+        }
+    }
+}
+
 impl<T: DeserializeOwned> Future for DurableFuture<T> {
     type Output = Result<T, DurableError>;
 

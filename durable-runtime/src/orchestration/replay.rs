@@ -20,7 +20,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::context::OrchestrationContext;
-use super::state::{Action, ActionKind, ReplayState, SharedState, TaskKey, TaskOutcome, lock};
+use super::state::{
+    Action, ActionKind, BufferedEvent, ReplayState, SharedState, TaskKey, TaskOutcome, lock,
+};
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::registry::{BoxFuture, InvocationResult};
 use crate::status::RuntimeStatus;
@@ -201,12 +203,12 @@ impl Execution {
                         state
                             .event_buffer
                             .iter()
-                            .map(|(_, name, input)| {
+                            .map(|event| {
                                 HistoryEvent::new(
                                     now,
                                     EventKind::EventRaised {
-                                        name: name.clone(),
-                                        input: input.clone(),
+                                        name: event.name.clone(),
+                                        input: event.input.clone(),
                                     },
                                 )
                             })
@@ -302,40 +304,46 @@ impl Execution {
     /// Hands an external event to the oldest wait on its name, or buffers it.
     fn raise(&mut self, name: &str, input: &Value) -> bool {
         let folded = name.to_lowercase();
+        let mut state = lock(&self.state);
+        let buffered = |state: &mut ReplayState, folded: String| {
+            let delivered = state.deliveries;
+            state.event_buffer.push_back(BufferedEvent {
+                folded,
+                name: name.to_owned(),
+                input: input.clone(),
+                delivered,
+            });
+        };
         if self.outcome.is_some() {
             // Events behind the one that ended the execution are unprocessed: kept only
             // for a `continue_as_new` that preserves them.
-            let mut state = lock(&self.state);
-            if state
+            let preserve = state
                 .continue_as_new
                 .as_ref()
-                .is_some_and(|next| next.preserve_unprocessed_events)
-            {
-                state
-                    .event_buffer
-                    .push_back((folded, name.to_owned(), input.clone()));
+                .is_some_and(|next| next.preserve_unprocessed_events);
+            if preserve {
+                buffered(&mut state, folded);
             }
             return false;
         }
-        let waker = {
-            let mut state = lock(&self.state);
-            let waiter = state
-                .event_waiters
-                .get_mut(&folded)
-                .and_then(|waiters| waiters.pop_front());
-            match waiter.and_then(|w| state.open_tasks.get_mut(&TaskKey::Event(w))) {
-                Some(task) => {
-                    task.outcome = Some(TaskOutcome::Completed(input.clone()));
-                    task.waker.take()
-                }
-                None => {
-                    state
-                        .event_buffer
-                        .push_back((folded, name.to_owned(), input.clone()));
-                    None
-                }
+        state.deliveries += 1;
+        let delivered = state.deliveries;
+        let waiter = state
+            .event_waiters
+            .get_mut(&folded)
+            .and_then(|waiters| waiters.pop_front());
+        let waker = match waiter.and_then(|w| state.open_tasks.get_mut(&TaskKey::Event(w))) {
+            Some(task) => {
+                task.outcome = Some(TaskOutcome::Completed(input.clone()));
+                task.delivered = delivered;
+                task.waker.take()
+            }
+            None => {
+                buffered(&mut state, folded);
+                None
             }
         };
+        drop(state);
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -350,10 +358,14 @@ impl Execution {
         let waker = {
             let mut state = lock(&self.state);
             let recorded = !state.pending.iter().any(|a| a.sequence == sequence);
+            let delivered = state.deliveries + 1;
             match state.open_tasks.get_mut(&TaskKey::Call(sequence)) {
                 Some(task) if recorded && task.outcome.is_none() => {
                     task.outcome = Some(outcome);
-                    task.waker.take()
+                    task.delivered = delivered;
+                    let waker = task.waker.take();
+                    state.deliveries = delivered;
+                    waker
                 }
                 _ => return false,
             }
@@ -392,37 +404,27 @@ impl Execution {
         let made: Vec<Action> = std::mem::take(&mut lock(&self.state).pending);
         let mut made: BTreeMap<i64, Action> = made.into_iter().map(|a| (a.sequence, a)).collect();
         for event in recorded {
-            if let Some(expected) = recorded_call(&event.kind) {
-                match made.remove(&event.event_id) {
-                    None => {
-                        return Err(non_determinism(format!(
-                            "history recorded call #{} as {expected}, but on replay the \
-                             orchestrator did not make that call",
-                            event.event_id
-                        )));
-                    }
-                    Some(action) if action.kind.describe() != expected => {
-                        return Err(non_determinism(format!(
-                            "history recorded call #{} as {expected}, but on replay the \
-                             orchestrator called {} at {}",
-                            event.event_id,
-                            action.kind.describe(),
-                            action.location
-                        )));
-                    }
-                    Some(_) => {}
-                }
+            let Some(expected) = recorded_call(&event.kind) else {
                 continue;
-            }
-            match &event.kind {
-                EventKind::ExecutionCompleted { .. } if self.outcome.is_none() => {
-                    return Err(non_determinism(
-                        "history recorded that the orchestration finished, but on replay it \
-                         did not finish"
-                            .to_owned(),
-                    ));
+            };
+            match made.remove(&event.event_id) {
+                None => {
+                    return Err(non_determinism(format!(
+                        "history recorded call #{} as {expected}, but on replay the \
+                         orchestrator did not make that call",
+                        event.event_id
+                    )));
                 }
-                _ => {}
+                Some(action) if action.kind.describe() != expected => {
+                    return Err(non_determinism(format!(
+                        "history recorded call #{} as {expected}, but on replay the \
+                         orchestrator called {} at {}",
+                        event.event_id,
+                        action.kind.describe(),
+                        action.location
+                    )));
+                }
+                Some(_) => {}
             }
         }
         if let Some(action) = made.into_values().next() {
@@ -434,11 +436,17 @@ impl Execution {
                 action.sequence
             )));
         }
-        if self.outcome.is_some()
-            && !recorded
-                .iter()
-                .any(|e| matches!(e.kind, EventKind::ExecutionCompleted { .. }))
-        {
+        let finished_in_history = recorded
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ExecutionCompleted { .. }));
+        if finished_in_history && self.outcome.is_none() {
+            return Err(non_determinism(
+                "history recorded that the orchestration finished, but on replay it did not \
+                 finish"
+                    .to_owned(),
+            ));
+        }
+        if self.outcome.is_some() && !finished_in_history {
             return Err(non_determinism(
                 "on replay the orchestration finished at a point where its history continues"
                     .to_owned(),

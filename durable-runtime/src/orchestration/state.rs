@@ -75,6 +75,21 @@ pub(crate) enum TaskKey {
 pub(crate) struct OpenTask {
     pub outcome: Option<TaskOutcome>,
     pub waker: Option<Waker>,
+    /// When the outcome arrived, counted in delivered messages: `when_any` picks the
+    /// earliest among ready tasks, as history orders them.
+    pub delivered: u64,
+}
+
+/// An external event that arrived before anyone waited for it.
+#[derive(Debug, Clone)]
+pub(crate) struct BufferedEvent {
+    /// The name folded to lower case (event names ignore case).
+    pub folded: String,
+    /// The name as sent.
+    pub name: String,
+    pub input: Value,
+    /// Its place among delivered messages.
+    pub delivered: u64,
 }
 
 /// A request to start the next execution when this one returns.
@@ -95,9 +110,10 @@ pub(crate) struct ReplayState {
     pub next_sequence: i64,
     pub pending: Vec<Action>,
     pub open_tasks: HashMap<TaskKey, OpenTask>,
-    /// External events that arrived before anyone waited for them, in arrival order, with
-    /// their names folded to lower case (event names ignore case).
-    pub event_buffer: VecDeque<(String, String, Value)>,
+    /// External events that arrived before anyone waited for them, in arrival order.
+    pub event_buffer: VecDeque<BufferedEvent>,
+    /// Messages delivered so far, to order outcomes.
+    pub deliveries: u64,
     /// Waits on external events, per folded name, oldest first.
     pub event_waiters: HashMap<String, VecDeque<u64>>,
     pub next_waiter: u64,
@@ -118,6 +134,7 @@ impl ReplayState {
             pending: Vec::new(),
             open_tasks: HashMap::new(),
             event_buffer: VecDeque::new(),
+            deliveries: 0,
             event_waiters: HashMap::new(),
             next_waiter: 0,
             guid_counter: 0,
