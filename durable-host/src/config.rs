@@ -24,6 +24,19 @@ pub struct ConfigArgs {
     /// The host.json file to read [default: ./host.json when present].
     #[arg(long, env = "DURABLE_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// `keys` (default) requires the system key on the management API; `none` turns key
+    /// checks off and is only allowed on a loopback address.
+    #[arg(long, env = "DURABLE_AUTH", global = true, value_name = "MODE")]
+    pub auth: Option<String>,
+}
+
+/// Whether the host checks keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Management routes need the system key; triggers need the key their level asks for.
+    Keys,
+    /// No key checks (loopback only).
+    None,
 }
 
 /// Which store the host uses.
@@ -54,6 +67,10 @@ pub struct HostConfig {
     pub max_concurrent_orchestrations: usize,
     /// Largest accepted request body, in bytes.
     pub max_request_body: usize,
+    /// Whether keys are checked.
+    pub auth: AuthMode,
+    /// Which existing instance a start with the same id may replace.
+    pub replace: durable_runtime::store::ReplacePolicy,
 }
 
 /// Why the configuration cannot be used; the message names the setting.
@@ -82,6 +99,7 @@ struct DurableTaskSection {
     max_concurrent_activity_functions: Option<usize>,
     max_concurrent_orchestrator_functions: Option<usize>,
     storage_provider: Option<StorageProvider>,
+    overridable_existing_instance_states: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +207,36 @@ impl HostConfig {
                 _ => StoreUrl::Sqlite(data_dir.join(format!("{hub}.db"))),
             },
         };
+        let auth = match args.auth.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("keys") | Some("key") => AuthMode::Keys,
+            Some("none") => {
+                if !listen.ip().is_loopback() {
+                    return Err(ConfigError(format!(
+                        "--auth none is refused with a non-loopback --listen address ({listen}); anyone on the network could manage instances"
+                    )));
+                }
+                AuthMode::None
+            }
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "--auth `{other}` is not a mode; expected keys or none"
+                )));
+            }
+        };
+        let replace = match durable.overridable_existing_instance_states.as_deref() {
+            None => durable_runtime::store::ReplacePolicy::NonRunning,
+            Some(s) if s.eq_ignore_ascii_case("NonRunningStates") => {
+                durable_runtime::store::ReplacePolicy::NonRunning
+            }
+            Some(s) if s.eq_ignore_ascii_case("AnyState") => {
+                durable_runtime::store::ReplacePolicy::Any
+            }
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "host.json overridableExistingInstanceStates `{other}` is not valid; expected NonRunningStates or AnyState"
+                )));
+            }
+        };
         let route_prefix = json
             .extensions
             .http
@@ -207,6 +255,8 @@ impl HostConfig {
                 .max_concurrent_orchestrator_functions
                 .unwrap_or(100),
             max_request_body: 16 * 1024 * 1024,
+            auth,
+            replace,
         })
     }
 }

@@ -10,8 +10,9 @@ use durable_runtime::store::{MemoryStore, SqliteOptions, SqliteStore, Store};
 use durable_runtime::worker::{Worker, WorkerOptions};
 use tokio::net::TcpListener;
 
-use crate::config::{HostConfig, StoreUrl};
+use crate::config::{AuthMode, HostConfig, StoreUrl};
 use crate::http;
+use crate::keys::HostKeys;
 
 /// Opens the configured store. `exclusive` takes an SQLite file for this process alone.
 pub fn open_store(
@@ -69,6 +70,10 @@ async fn shutdown_signal() {
 /// Runs the host until a stop signal; returns an error message when it cannot start.
 pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let keys = match config.auth {
+        AuthMode::Keys => Some(HostKeys::load_or_create(&config.data_dir)?),
+        AuthMode::None => None,
+    };
     let store = open_store(&config, clock.clone(), true)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -83,6 +88,8 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         ClientOptions {
             hub: config.hub.clone(),
             base_url: format!("http://{address}"),
+            system_key: keys.as_ref().map(|k| k.system_key.clone()),
+            replace: config.replace,
             ..ClientOptions::default()
         },
     );
@@ -102,6 +109,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         &registry,
         &config.route_prefix,
         config.max_request_body,
+        keys.map(http::KeyCheck::new),
     );
     println!("listening on http://{address}");
     tracing::info!(%address, hub = %config.hub, store = ?config.store, "host started");

@@ -7,14 +7,71 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::error::DurableError;
+use crate::history::{EventKind, HistoryEvent};
 use crate::instance_id::validate_instance_id;
 use crate::registry::Registry;
 use crate::status::{OrchestrationStatus, RuntimeStatus, history_to_wire};
-use crate::store::{NewInstance, Store, StoreError};
+use crate::store::{
+    InstanceQuery, InstanceRecord, NewInstance, PurgeFilter, ReplacePolicy, Store, StoreError,
+};
+
+/// How to start an instance.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The instance id; a new random one when `None`.
+    pub instance_id: Option<String>,
+    /// Begin at this time instead of now; until then the instance is Pending.
+    pub start_at: Option<DateTime<Utc>>,
+    /// Which existing instance with the same id may be replaced; the client's default
+    /// (only finished ones, unless configured) when `None`.
+    pub replace: Option<ReplacePolicy>,
+}
+
+/// One page of a listing of instances.
+#[derive(Debug, Clone)]
+pub struct StatusPage {
+    /// The instances, oldest first.
+    pub instances: Vec<OrchestrationStatus>,
+    /// Pass this back to get the next page; `None` on the last page.
+    pub continuation_token: Option<String>,
+}
+
+/// What a store error means to a caller of the client.
+fn client_error(error: StoreError) -> DurableError {
+    match error {
+        StoreError::NotFound(id) => DurableError::InstanceNotFound(id),
+        StoreError::Finished(id) => DurableError::InstanceFinished(id),
+        StoreError::InstanceExists(id) => DurableError::InstanceAlreadyRunning(id),
+        StoreError::WrongStatus {
+            instance_id,
+            status,
+        } => DurableError::InvalidStatus(format!("instance `{instance_id}` is {status}")),
+        other => DurableError::Store(other),
+    }
+}
+
+fn to_status(record: InstanceRecord, show_input: bool) -> OrchestrationStatus {
+    OrchestrationStatus {
+        name: record.name,
+        instance_id: record.instance_id,
+        runtime_status: record.status,
+        input: if show_input {
+            record.input
+        } else {
+            serde_json::Value::Null
+        },
+        custom_status: record.custom_status,
+        output: record.output,
+        created_time: record.created_at,
+        last_updated_time: record.updated_at,
+        history_events: None,
+    }
+}
 
 /// Where the client's management URLs point and which task hub they name.
 #[derive(Debug, Clone)]
@@ -27,6 +84,9 @@ pub struct ClientOptions {
     pub webhook_path: String,
     /// The system key that management URLs carry, when keys are enforced.
     pub system_key: Option<String>,
+    /// Which existing instance a start with the same id may replace, unless the start
+    /// says otherwise.
+    pub replace: ReplacePolicy,
 }
 
 impl Default for ClientOptions {
@@ -36,6 +96,7 @@ impl Default for ClientOptions {
             base_url: "http://127.0.0.1:7071".to_owned(),
             webhook_path: "/runtime/webhooks/durabletask".to_owned(),
             system_key: None,
+            replace: ReplacePolicy::NonRunning,
         }
     }
 }
@@ -142,13 +203,28 @@ impl DurableClient {
         instance_id: Option<&str>,
         input: impl Serialize,
     ) -> Result<String, DurableError> {
+        let options = StartOptions {
+            instance_id: instance_id.map(str::to_owned),
+            ..StartOptions::default()
+        };
+        self.start_new_with_options(name, options, input).await
+    }
+
+    /// Starts a new instance with options: its id, a scheduled start time, and which
+    /// existing instance it may replace.
+    pub async fn start_new_with_options(
+        &self,
+        name: &str,
+        options: StartOptions,
+        input: impl Serialize,
+    ) -> Result<String, DurableError> {
         if self.inner.registry.orchestrator(name).is_none() {
             return Err(DurableError::UnknownOrchestrator(name.to_owned()));
         }
-        let instance_id = match instance_id {
+        let instance_id = match options.instance_id {
             Some(id) => {
-                validate_instance_id(id)?;
-                id.to_owned()
+                validate_instance_id(&id)?;
+                id
             }
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
@@ -160,12 +236,146 @@ impl DurableClient {
             input,
             created_at: self.inner.clock.now(),
             parent: None,
+            scheduled_start: options.start_at,
+            replace: options.replace.unwrap_or(self.inner.options.replace),
         };
-        match self.inner.store.create_instance(created).await {
-            Ok(()) => Ok(instance_id),
-            Err(StoreError::InstanceExists(id)) => Err(DurableError::InstanceAlreadyRunning(id)),
-            Err(other) => Err(other.into()),
-        }
+        self.inner
+            .store
+            .create_instance(created)
+            .await
+            .map_err(client_error)?;
+        Ok(instance_id)
+    }
+
+    /// One page of instances that match `query`, oldest first. Pass the returned
+    /// continuation token back in `query.after` (see [`crate::store::PageCursor`]) or use
+    /// [`DurableClient::list_instances_after`].
+    pub async fn list_instances(
+        &self,
+        query: &InstanceQuery,
+        show_input: bool,
+    ) -> Result<StatusPage, DurableError> {
+        let page = self.inner.store.list_instances(query).await?;
+        Ok(StatusPage {
+            instances: page
+                .instances
+                .into_iter()
+                .map(|record| to_status(record, show_input))
+                .collect(),
+            continuation_token: page.next.map(|cursor| cursor.to_token()),
+        })
+    }
+
+    /// The page after a continuation token from an earlier page.
+    pub async fn list_instances_after(
+        &self,
+        query: &InstanceQuery,
+        continuation_token: &str,
+        show_input: bool,
+    ) -> Result<StatusPage, DurableError> {
+        let cursor = crate::store::PageCursor::from_token(continuation_token).ok_or_else(|| {
+            DurableError::InvalidStatus(
+                "the continuation token is not one this host gave out".to_owned(),
+            )
+        })?;
+        let query = InstanceQuery {
+            after: Some(cursor),
+            ..query.clone()
+        };
+        self.list_instances(&query, show_input).await
+    }
+
+    async fn control(&self, instance_id: &str, kind: EventKind) -> Result<(), DurableError> {
+        let event = HistoryEvent::new(self.inner.clock.now(), kind);
+        self.inner
+            .store
+            .send_control(instance_id, event)
+            .await
+            .map_err(client_error)
+    }
+
+    /// Stops a running, pending or suspended instance; it ends as Terminated with `reason`
+    /// as its output. With `recursive`, its running sub-orchestrations are terminated too.
+    pub async fn terminate(
+        &self,
+        instance_id: &str,
+        reason: &str,
+        recursive: bool,
+    ) -> Result<(), DurableError> {
+        let kind = EventKind::ExecutionTerminated {
+            reason: reason.to_owned(),
+            recursive,
+        };
+        self.control(instance_id, kind).await
+    }
+
+    /// Pauses an instance: events and results that arrive are kept, not applied.
+    pub async fn suspend(&self, instance_id: &str, reason: &str) -> Result<(), DurableError> {
+        let kind = EventKind::ExecutionSuspended {
+            reason: reason.to_owned(),
+        };
+        self.control(instance_id, kind).await
+    }
+
+    /// Resumes a suspended instance; what arrived meanwhile is applied in order.
+    pub async fn resume(&self, instance_id: &str, reason: &str) -> Result<(), DurableError> {
+        let kind = EventKind::ExecutionResumed {
+            reason: reason.to_owned(),
+        };
+        self.control(instance_id, kind).await
+    }
+
+    /// Retries a Failed instance from its point of failure: failed activities run again,
+    /// failed sub-orchestrations are rewound, the rest of its history stays.
+    pub async fn rewind(&self, instance_id: &str, reason: &str) -> Result<(), DurableError> {
+        let kind = EventKind::ExecutionRewound {
+            reason: reason.to_owned(),
+        };
+        self.control(instance_id, kind)
+            .await
+            .map_err(|error| match error {
+                DurableError::InvalidStatus(message) => DurableError::InvalidStatus(format!(
+                    "{message}; only Failed instances can be rewound"
+                )),
+                other => other,
+            })
+    }
+
+    /// Starts the instance's orchestrator again with its original input, under a new id
+    /// or (`new_instance_id == false`) the same id once it has finished. Returns the id.
+    pub async fn restart(
+        &self,
+        instance_id: &str,
+        new_instance_id: bool,
+    ) -> Result<String, DurableError> {
+        let record = self
+            .inner
+            .store
+            .get_instance(instance_id)
+            .await?
+            .ok_or_else(|| DurableError::InstanceNotFound(instance_id.to_owned()))?;
+        let options = StartOptions {
+            instance_id: (!new_instance_id).then(|| instance_id.to_owned()),
+            ..StartOptions::default()
+        };
+        self.start_new_with_options(&record.name, options, record.input)
+            .await
+    }
+
+    /// Removes a finished instance's history, messages and work; returns how many
+    /// instances were removed (0 when there is no such instance). A running instance is
+    /// refused with [`DurableError::InvalidStatus`].
+    pub async fn purge_instance(&self, instance_id: &str) -> Result<u64, DurableError> {
+        self.inner
+            .store
+            .purge_instance(instance_id)
+            .await
+            .map_err(client_error)
+    }
+
+    /// Removes every finished instance that matches `filter`; returns how many.
+    pub async fn purge_instances(&self, filter: &PurgeFilter) -> Result<u64, DurableError> {
+        Ok(self.inner.store.purge_instances(filter).await?)
     }
 
     /// Sends an external event to an instance: it is delivered to the orchestrator's next
@@ -186,12 +396,11 @@ impl DurableClient {
                 input,
             },
         );
-        match self.inner.store.raise_event(instance_id, event).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::NotFound(id)) => Err(DurableError::InstanceNotFound(id)),
-            Err(StoreError::Finished(id)) => Err(DurableError::InstanceFinished(id)),
-            Err(other) => Err(other.into()),
-        }
+        self.inner
+            .store
+            .raise_event(instance_id, event)
+            .await
+            .map_err(client_error)
     }
 
     /// The status of an instance, or `None` when there is no such instance.
@@ -214,19 +423,8 @@ impl DurableClient {
             None
         };
         Ok(Some(OrchestrationStatus {
-            name: record.name,
-            instance_id: record.instance_id,
-            runtime_status: record.status,
-            input: if show_input {
-                record.input
-            } else {
-                serde_json::Value::Null
-            },
-            custom_status: record.custom_status,
-            output: record.output,
-            created_time: record.created_at,
-            last_updated_time: record.updated_at,
             history_events,
+            ..to_status(record, show_input)
         }))
     }
 
@@ -342,6 +540,7 @@ impl IntoResponse for DurableError {
             DurableError::InstanceNotFound(_) => StatusCode::NOT_FOUND,
             DurableError::InstanceAlreadyRunning(_) => StatusCode::CONFLICT,
             DurableError::InstanceFinished(_) => StatusCode::GONE,
+            DurableError::InvalidStatus(_) => StatusCode::CONFLICT,
             DurableError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             DurableError::Store(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -41,6 +41,9 @@ pub enum DurableError {
         /// How long the orchestration waited.
         timeout: std::time::Duration,
     },
+    /// The instance's status does not allow the request (rewinding a running instance).
+    #[error("{0}")]
+    InvalidStatus(String),
     /// The instance has finished and takes no more events or commands.
     #[error("instance `{0}` has already finished")]
     InstanceFinished(String),
@@ -102,6 +105,7 @@ impl FailureDetails {
             DurableError::Timeout(_) => "Timeout",
             DurableError::EventTimeout { .. } => "EventTimeout",
             DurableError::InstanceFinished(_) => "InstanceFinished",
+            DurableError::InvalidStatus(_) => "InvalidStatus",
             DurableError::Store(_) => "StoreError",
             DurableError::Custom(_) => "OrchestrationError",
         };

@@ -95,6 +95,44 @@ pub enum EventKind {
             skip_serializing_if = "Option::is_none"
         )]
         parent: Option<ParentInstance>,
+        /// When a scheduled start was asked for, the time the instance begins.
+        #[serde(
+            rename = "scheduledStartTime",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        scheduled_start: Option<DateTime<Utc>>,
+    },
+    /// A terminate request arrived.
+    #[serde(rename = "ExecutionTerminated")]
+    ExecutionTerminated {
+        /// Why, as the requester said.
+        #[serde(rename = "reason")]
+        reason: String,
+        /// Whether sub-orchestrations are terminated too.
+        #[serde(rename = "recursive", default)]
+        recursive: bool,
+    },
+    /// A suspend request arrived.
+    #[serde(rename = "ExecutionSuspended")]
+    ExecutionSuspended {
+        /// Why, as the requester said.
+        #[serde(rename = "reason")]
+        reason: String,
+    },
+    /// A resume request arrived.
+    #[serde(rename = "ExecutionResumed")]
+    ExecutionResumed {
+        /// Why, as the requester said.
+        #[serde(rename = "reason")]
+        reason: String,
+    },
+    /// A rewind request arrived: the failed instance retries from its point of failure.
+    #[serde(rename = "ExecutionRewound")]
+    ExecutionRewound {
+        /// Why, as the requester said.
+        #[serde(rename = "reason")]
+        reason: String,
     },
     /// A turn began; its timestamp is the orchestration's current time.
     #[serde(rename = "OrchestratorStarted")]
@@ -225,10 +263,26 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Requests about the instance itself (terminate, suspend, resume, rewind): they reach
+    /// a suspended instance, and a rewind reaches a failed one.
+    pub fn is_control(&self) -> bool {
+        matches!(
+            self,
+            EventKind::ExecutionTerminated { .. }
+                | EventKind::ExecutionSuspended { .. }
+                | EventKind::ExecutionResumed { .. }
+                | EventKind::ExecutionRewound { .. }
+        )
+    }
+
     /// The Durable Task Framework name of the event type.
     pub fn type_name(&self) -> &'static str {
         match self {
             EventKind::ExecutionStarted { .. } => "ExecutionStarted",
+            EventKind::ExecutionTerminated { .. } => "ExecutionTerminated",
+            EventKind::ExecutionSuspended { .. } => "ExecutionSuspended",
+            EventKind::ExecutionResumed { .. } => "ExecutionResumed",
+            EventKind::ExecutionRewound { .. } => "ExecutionRewound",
             EventKind::OrchestratorStarted => "OrchestratorStarted",
             EventKind::OrchestratorCompleted => "OrchestratorCompleted",
             EventKind::TaskScheduled { .. } => "TaskScheduled",

@@ -40,7 +40,7 @@ pub mod worker;
 pub mod __private;
 
 pub use activity::ActivityContext;
-pub use client::{ClientOptions, DurableClient, HttpManagementPayload};
+pub use client::{ClientOptions, DurableClient, HttpManagementPayload, StartOptions, StatusPage};
 pub use durable_macros::{activity_trigger, client, orchestration_trigger};
 pub use error::DurableError;
 pub use history::FailureDetails;

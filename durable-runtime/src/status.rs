@@ -162,9 +162,17 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value
             }
             obj.insert("Timestamp".into(), wire_timestamp(&event.timestamp));
             match &event.kind {
-                EventKind::ExecutionStarted { name, input, .. } => {
+                EventKind::ExecutionStarted {
+                    name,
+                    input,
+                    scheduled_start,
+                    ..
+                } => {
                     obj.insert("FunctionName".into(), name.clone().into());
                     obj.insert("Input".into(), input.clone());
+                    if let Some(at) = scheduled_start {
+                        obj.insert("ScheduledStartTime".into(), wire_timestamp(at));
+                    }
                 }
                 EventKind::TaskScheduled { name, input } => {
                     obj.insert("FunctionName".into(), name.clone().into());
@@ -258,6 +266,12 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value
                             serde_json::to_value(failure).unwrap_or(Value::Null),
                         );
                     }
+                }
+                EventKind::ExecutionTerminated { reason, .. }
+                | EventKind::ExecutionSuspended { reason }
+                | EventKind::ExecutionResumed { reason }
+                | EventKind::ExecutionRewound { reason } => {
+                    obj.insert("Reason".into(), reason.clone().into());
                 }
                 EventKind::OrchestratorStarted | EventKind::OrchestratorCompleted => {}
             }

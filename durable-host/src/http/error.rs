@@ -29,6 +29,16 @@ impl ApiError {
         }
     }
 
+    /// 401: a key is missing or wrong; says nothing more.
+    pub fn unauthorized() -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message:
+                "a valid key is required (the code query parameter or the x-functions-key header)"
+                    .to_owned(),
+        }
+    }
+
     /// 415 with a message.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         ApiError {
@@ -50,7 +60,11 @@ impl From<DurableError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "message": self.message });
+        // `ExceptionMessage` is where Durable Functions clients look for the reason.
+        let body = serde_json::json!({
+            "message": self.message,
+            "ExceptionMessage": self.message,
+        });
         (self.status, Json(body)).into_response()
     }
 }

@@ -1,7 +1,9 @@
 //! The Durable Functions HTTP management API (routes, query parameters, status codes and
-//! JSON names as Durable Functions has them).
+//! JSON names as Durable Functions has them). Handlers are thin: each reads the request,
+//! calls one `DurableClient` operation and shapes the answer.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
@@ -9,20 +11,96 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use durable_runtime::DurableClient;
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use durable_runtime::store::{InstanceQuery, PurgeFilter};
+use durable_runtime::{DurableClient, DurableError, RuntimeStatus, StartOptions};
+use serde_json::{Value, json};
 
 use super::ApiError;
+
+/// Header that carries the continuation token of a listing, both ways.
+const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
+
+/// Largest page of a listing.
+const MAX_PAGE: usize = 1000;
 
 pub(super) fn routes() -> Router {
     Router::new()
         .route("/orchestrators/{name}", post(start))
         .route("/orchestrators/{name}/{instance_id}", post(start_with_id))
-        .route("/instances/{instance_id}", get(status))
+        .route("/instances", get(list).delete(purge_many))
+        .route("/instances/{instance_id}", get(status).delete(purge_one))
         .route(
             "/instances/{instance_id}/raiseEvent/{event_name}",
             post(raise_event),
         )
+        .route("/instances/{instance_id}/terminate", post(terminate))
+        .route("/instances/{instance_id}/suspend", post(suspend))
+        .route("/instances/{instance_id}/resume", post(resume))
+        .route("/instances/{instance_id}/rewind", post(rewind))
+        .route("/instances/{instance_id}/restart", post(restart))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// A query parameter, its name compared ignoring case.
+fn param<'a>(query: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Reads a boolean query parameter (`true`/`false`, any case).
+fn flag(query: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, ApiError> {
+    match param(query, name).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "query parameter `{name}` must be true or false"
+        ))),
+    }
+}
+
+/// Reads a whole number of seconds.
+fn seconds(query: &HashMap<String, String>, name: &str) -> Result<Option<Duration>, ApiError> {
+    param(query, name)
+        .map(|text| {
+            text.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "query parameter `{name}` must be a whole number of seconds, not `{text}`"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Reads an RFC 3339 time.
+fn time(query: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    param(query, name)
+        .map(|text| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "query parameter `{name}` must be an ISO 8601 time like 2024-01-31T12:00:00Z, not `{text}`"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+/// Reads `runtimeStatus=a,b`.
+fn statuses(query: &HashMap<String, String>) -> Result<Vec<RuntimeStatus>, ApiError> {
+    let Some(text) = param(query, "runtimeStatus") else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(ApiError::bad_request))
+        .collect()
 }
 
 /// Reads an optional JSON body: empty means null; anything else must be JSON.
@@ -49,57 +127,79 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
 async fn start(
     client: DurableClient,
     Path(name): Path<String>,
+    Query(query): Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    start_instance(client, name, None, &headers, &body).await
+    start_instance(client, name, None, &query, &headers, &body).await
 }
 
 async fn start_with_id(
     client: DurableClient,
     Path((name, instance_id)): Path<(String, String)>,
+    Query(query): Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    start_instance(client, name, Some(instance_id), &headers, &body).await
+    start_instance(client, name, Some(instance_id), &query, &headers, &body).await
 }
 
+/// Starts an instance; with `timeout` (and `pollingInterval`) waits for it and answers 200
+/// with its output when it finishes in time.
 async fn start_instance(
     client: DurableClient,
     name: String,
     instance_id: Option<String>,
+    query: &HashMap<String, String>,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let input = json_body(headers, body)?;
-    let id = client
-        .start_new(&name, instance_id.as_deref(), input)
-        .await?;
+    let timeout = seconds(query, "timeout")?;
+    let polling = seconds(query, "pollingInterval")?.unwrap_or(Duration::from_secs(1));
+    let options = StartOptions {
+        instance_id,
+        ..StartOptions::default()
+    };
+    let id = client.start_new_with_options(&name, options, input).await?;
+    if let Some(timeout) = timeout {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Some(status) = client.get_status(&id, false, false, false).await? else {
+                break;
+            };
+            if status.runtime_status.is_terminal() {
+                return Ok((StatusCode::OK, Json(status.output)).into_response());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(polling.min(deadline - now).max(Duration::from_millis(10))).await;
+        }
+    }
     Ok(client.create_check_status_response(&id))
 }
 
-/// Reads a boolean query parameter (`true`/`false`, any case).
-fn flag(query: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, ApiError> {
-    let Some((_, value)) = query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) else {
-        return Ok(default);
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(ApiError::bad_request(format!(
-            "query parameter `{name}` must be true or false, not `{value}`"
-        ))),
+fn add_polling_headers(response: &mut Response, client: &DurableClient, instance_id: &str) {
+    let payload = client.create_http_management_payload(instance_id);
+    if let Ok(location) = HeaderValue::from_str(&payload.status_query_get_uri) {
+        response.headers_mut().insert(header::LOCATION, location);
     }
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
 }
 
 async fn status(
     client: DurableClient,
     Path(instance_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Params,
 ) -> Result<Response, ApiError> {
     let show_history = flag(&query, "showHistory", false)?;
     let show_history_output = flag(&query, "showHistoryOutput", false)?;
     let show_input = flag(&query, "showInput", true)?;
+    let fail_as_500 = flag(&query, "returnInternalServerErrorOnFailure", false)?;
     let Some(status) = client
         .get_status(&instance_id, show_history, show_history_output, show_input)
         .await?
@@ -108,18 +208,103 @@ async fn status(
             "no instance with id `{instance_id}` exists"
         )));
     };
-    let code = status.runtime_status.http_status();
+    let code = match status.runtime_status {
+        RuntimeStatus::Failed if fail_as_500 => StatusCode::INTERNAL_SERVER_ERROR,
+        other => other.http_status(),
+    };
     let mut response = (code, Json(&status)).into_response();
     if !status.runtime_status.is_terminal() {
-        let payload = client.create_http_management_payload(&instance_id);
-        if let Ok(location) = HeaderValue::from_str(&payload.status_query_get_uri) {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        add_polling_headers(&mut response, &client, &instance_id);
     }
     Ok(response)
+}
+
+async fn list(
+    client: DurableClient,
+    Query(query): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let top = match param(&query, "top") {
+        None => 100,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "query parameter `top` must be a number from 1 to {MAX_PAGE}, not `{text}`"
+                ))
+            })?,
+    };
+    let filter = InstanceQuery {
+        instance_id_prefix: param(&query, "instanceIdPrefix").map(str::to_owned),
+        created_from: time(&query, "createdTimeFrom")?,
+        created_to: time(&query, "createdTimeTo")?,
+        statuses: statuses(&query)?,
+        page_size: top,
+        after: None,
+    };
+    let show_input = flag(&query, "showInput", true)?;
+    let token = headers
+        .get(CONTINUATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty());
+    let page = match token {
+        Some(token) => client
+            .list_instances_after(&filter, token, show_input)
+            .await
+            .map_err(|e| match e {
+                DurableError::InvalidStatus(message) => ApiError::bad_request(message),
+                other => other.into(),
+            })?,
+        None => client.list_instances(&filter, show_input).await?,
+    };
+    let mut response = (StatusCode::OK, Json(&page.instances)).into_response();
+    if let Some(next) = page
+        .continuation_token
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+    {
+        response.headers_mut().insert(CONTINUATION_HEADER, next);
+    }
+    Ok(response)
+}
+
+fn deleted(count: u64) -> Response {
+    (StatusCode::OK, Json(json!({ "instancesDeleted": count }))).into_response()
+}
+
+async fn purge_one(
+    client: DurableClient,
+    Path(instance_id): Path<String>,
+) -> Result<Response, ApiError> {
+    match client.purge_instance(&instance_id).await {
+        Ok(0) => Err(ApiError::not_found(format!(
+            "no instance with id `{instance_id}` exists"
+        ))),
+        Ok(count) => Ok(deleted(count)),
+        // Durable Functions answers 404 when nothing was purged; say why.
+        Err(DurableError::InvalidStatus(message)) => Err(ApiError::not_found(format!(
+            "{message}; only Completed, Failed or Terminated instances can be purged"
+        ))),
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn purge_many(client: DurableClient, Query(query): Params) -> Result<Response, ApiError> {
+    let created_from = time(&query, "createdTimeFrom")?.ok_or_else(|| {
+        ApiError::bad_request("query parameter `createdTimeFrom` is required to purge by filter")
+    })?;
+    let filter = PurgeFilter {
+        created_from,
+        created_to: time(&query, "createdTimeTo")?,
+        statuses: statuses(&query)?,
+    };
+    match client.purge_instances(&filter).await? {
+        0 => Err(ApiError::not_found(
+            "no finished instance matches the filter",
+        )),
+        count => Ok(deleted(count)),
+    }
 }
 
 async fn raise_event(
@@ -131,4 +316,57 @@ async fn raise_event(
     let data = json_body(&headers, &body)?;
     client.raise_event(&instance_id, &event_name, data).await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+fn reason(query: &HashMap<String, String>) -> String {
+    param(query, "reason").unwrap_or_default().to_owned()
+}
+
+async fn terminate(
+    client: DurableClient,
+    Path(instance_id): Path<String>,
+    Query(query): Params,
+) -> Result<Response, ApiError> {
+    let recursive = flag(&query, "recursive", false)?;
+    client
+        .terminate(&instance_id, &reason(&query), recursive)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn suspend(
+    client: DurableClient,
+    Path(instance_id): Path<String>,
+    Query(query): Params,
+) -> Result<Response, ApiError> {
+    client.suspend(&instance_id, &reason(&query)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn resume(
+    client: DurableClient,
+    Path(instance_id): Path<String>,
+    Query(query): Params,
+) -> Result<Response, ApiError> {
+    client.resume(&instance_id, &reason(&query)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn rewind(
+    client: DurableClient,
+    Path(instance_id): Path<String>,
+    Query(query): Params,
+) -> Result<Response, ApiError> {
+    client.rewind(&instance_id, &reason(&query)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn restart(
+    client: DurableClient,
+    Path(instance_id): Path<String>,
+    Query(query): Params,
+) -> Result<Response, ApiError> {
+    let new_id = flag(&query, "restartWithNewInstanceId", true)?;
+    let id = client.restart(&instance_id, new_id).await?;
+    Ok(client.create_check_status_response(&id))
 }

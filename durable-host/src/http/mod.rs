@@ -1,6 +1,7 @@
 //! The HTTP server's routes: client functions under the route prefix, the Durable
-//! Functions management API under `/runtime/webhooks/durabletask`.
+//! Functions management API under `/runtime/webhooks/durabletask`, and the key checks.
 
+mod auth;
 mod error;
 mod management;
 
@@ -9,17 +10,19 @@ use axum::extract::{DefaultBodyLimit, Extension};
 use durable_runtime::DurableClient;
 use durable_runtime::registry::{ClientTrigger, Registry};
 
+pub use auth::KeyCheck;
 pub use error::ApiError;
 
 /// Path of the management API.
 pub const WEBHOOK_PATH: &str = "/runtime/webhooks/durabletask";
 
-/// Builds the host's router.
+/// Builds the host's router. `keys` is `None` when key checks are off.
 pub fn router(
     client: DurableClient,
     registry: &Registry,
     route_prefix: &str,
     max_body: usize,
+    keys: Option<KeyCheck>,
 ) -> Router {
     let mut functions = Router::new();
     for function in registry.clients() {
@@ -27,12 +30,19 @@ pub fn router(
             ClientTrigger::Http { mount, .. } => functions = mount(functions),
         }
     }
+    let mut management = management::routes();
+    if let Some(keys) = keys {
+        management = management.layer(axum::middleware::from_fn_with_state(
+            keys,
+            auth::require_system_key,
+        ));
+    }
     let app = if route_prefix.is_empty() {
         Router::new().merge(functions)
     } else {
         Router::new().nest(&format!("/{route_prefix}"), functions)
     };
-    app.nest(WEBHOOK_PATH, management::routes())
+    app.nest(WEBHOOK_PATH, management)
         .fallback(|| async { ApiError::not_found("no route matches this path") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(Extension(client))

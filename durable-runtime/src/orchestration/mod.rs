@@ -3,6 +3,7 @@
 mod combinators;
 mod context;
 mod future;
+pub(crate) mod lifecycle;
 pub(crate) mod replay;
 mod retry;
 mod state;

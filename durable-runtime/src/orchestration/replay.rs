@@ -84,6 +84,14 @@ pub(crate) struct TurnOutput {
     pub output: Value,
     /// The custom status after the turn.
     pub custom_status: Value,
+    /// Requests to other instances (terminate or rewind children).
+    pub control: Vec<(String, HistoryEvent)>,
+    /// Messages queued again for this instance (a rewind).
+    pub requeued: Vec<HistoryEvent>,
+    /// Activities that run again with their old task ids (a rewind).
+    pub retried_activities: Vec<crate::store::NewActivity>,
+    /// Cut the history to this many events before appending (a rewind).
+    pub truncate_history_to: Option<u64>,
 }
 
 impl TurnOutput {
@@ -99,6 +107,10 @@ impl TurnOutput {
             status,
             output,
             custom_status: Value::Null,
+            control: Vec::new(),
+            requeued: Vec::new(),
+            retried_activities: Vec::new(),
+            truncate_history_to: None,
         }
     }
 }
@@ -297,6 +309,10 @@ impl Execution {
                 self.deliver(*timer_id, TaskOutcome::Completed(Value::Null))
             }
             EventKind::EventRaised { name, input } => self.raise(name, input),
+            // Suspend, resume and rewind are recorded; the worker acted on them.
+            EventKind::ExecutionSuspended { .. }
+            | EventKind::ExecutionResumed { .. }
+            | EventKind::ExecutionRewound { .. } => true,
             _ => false,
         }
     }
@@ -546,16 +562,19 @@ fn record_action(turn: &mut TurnOutput, action: Action, now: DateTime<Utc>) -> H
 
 /// The events of a turn that ends the instance with a failure found before running user
 /// code (non-determinism, an unknown orchestrator).
-pub(crate) fn failed_turn(now: DateTime<Utc>, failure: &FailureDetails) -> TurnOutput {
-    TurnOutput::finished(
-        vec![
-            HistoryEvent::new(now, EventKind::OrchestratorStarted),
-            failed_event(now, failure),
-            HistoryEvent::new(now, EventKind::OrchestratorCompleted),
-        ],
-        RuntimeStatus::Failed,
-        failure_output(failure),
-    )
+/// The messages the turn consumed are recorded, so a rewind can deliver them again.
+pub(crate) fn failed_turn(
+    now: DateTime<Utc>,
+    messages: Vec<HistoryEvent>,
+    failure: &FailureDetails,
+) -> TurnOutput {
+    let mut appended = messages;
+    appended.extend([
+        HistoryEvent::new(now, EventKind::OrchestratorStarted),
+        failed_event(now, failure),
+        HistoryEvent::new(now, EventKind::OrchestratorCompleted),
+    ]);
+    TurnOutput::finished(appended, RuntimeStatus::Failed, failure_output(failure))
 }
 
 fn failed_event(now: DateTime<Utc>, failure: &FailureDetails) -> HistoryEvent {

@@ -46,6 +46,7 @@ fn started(input: Value) -> HistoryEvent {
         input,
         execution_id: "execution-1".to_owned(),
         parent: None,
+        scheduled_start: None,
     })
 }
 
@@ -1349,7 +1350,7 @@ fn a_recorded_failure_replays() {
 #[test]
 fn failed_turn_ends_the_instance_with_the_failure() {
     let failure = FailureDetails::new("OrchestratorNotFound", "no orchestrator named `X`");
-    let turn = failed_turn(at(5), &failure);
+    let turn = failed_turn(at(5), Vec::new(), &failure);
     assert_eq!(
         turn.appended,
         stamp(vec![

@@ -14,8 +14,8 @@ use tempfile::TempDir;
 
 use super::{
     ActivityWorkItem, InstanceRecord, MemoryStore, NewActivity, NewExecution, NewInstance,
-    NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage, SqliteOptions, SqliteStore,
-    Store, StoreError, TurnCommit,
+    NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage, ReplacePolicy, SqliteOptions,
+    SqliteStore, Store, StoreError, TurnCommit,
 };
 use crate::clock::Clock;
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
@@ -102,6 +102,8 @@ fn new_instance(clock: &ManualClock, instance_id: &str, execution_id: &str) -> N
         input: json!(["Tokyo", "Seattle"]),
         created_at: clock.now(),
         parent: None,
+        scheduled_start: None,
+        replace: ReplacePolicy::NonRunning,
     }
 }
 
@@ -161,6 +163,7 @@ fn empty_commit(instance_id: &str, execution_id: &str, expected_history_length: 
         children: Vec::new(),
         messages: Vec::new(),
         continue_as_new: None,
+        truncate_history_to: None,
     }
 }
 
@@ -310,6 +313,7 @@ async fn create_makes_a_pending_instance_with_an_execution_started_message(
                 input: json!(["Tokyo", "Seattle"]),
                 execution_id: "exec-1".to_owned(),
                 parent: None,
+                scheduled_start: None,
             }
         )
     );
@@ -1223,6 +1227,8 @@ async fn a_turn_creates_children_and_reports_a_taken_id_to_the_parent(
             execution_id: "exec-1".to_owned(),
             task_scheduled_id,
         }),
+        scheduled_start: None,
+        replace: ReplacePolicy::NonRunning,
     };
     let mut commit = turn(
         &item,
@@ -1328,6 +1334,7 @@ async fn continue_as_new_starts_the_next_execution_with_a_fresh_history(
                     input: json!(["Paris"]),
                     execution_id: "exec-2".to_owned(),
                     parent: None,
+                    scheduled_start: None,
                 }
             ),
             carried

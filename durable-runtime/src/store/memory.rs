@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    ActivityWorkItem, InstanceRecord, NewInstance, OrchestrationWorkItem, OutboundMessage,
-    QueuedMessage, Store, StoreError, TurnCommit, WorkSignals, child_conflict, execution_started,
-    timer_fired,
+    ActivityWorkItem, InstancePage, InstanceQuery, InstanceRecord, ManagementStore, NewInstance,
+    OrchestrationWorkItem, OutboundMessage, PageCursor, PurgeFilter, QueuedMessage, ReplacePolicy,
+    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, execution_started,
+    refusal, timer_fired,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::history::HistoryEvent;
@@ -80,19 +81,19 @@ impl Inner {
         );
     }
 
-    /// Creates or replaces an instance; false when a running one holds the id.
+    /// Creates or replaces an instance; false when a running one holds the id and the
+    /// policy keeps it.
     fn create(&mut self, new: NewInstance, now: DateTime<Utc>) -> bool {
         if let Some(existing) = self.instances.get(&new.instance_id)
             && !existing.record.status.is_terminal()
+            && new.replace == ReplacePolicy::NonRunning
         {
             return false;
         }
-        self.messages
-            .retain(|_, m| m.instance_id != new.instance_id);
-        self.activities
-            .retain(|_, a| a.item.instance_id != new.instance_id);
+        self.remove_instance(&new.instance_id);
         let started = execution_started(&new);
-        self.enqueue(&new.instance_id, &new.execution_id, started, now);
+        let visible_at = new.scheduled_start.unwrap_or(now);
+        self.enqueue(&new.instance_id, &new.execution_id, started, visible_at);
         self.instances.insert(
             new.instance_id.clone(),
             Instance {
@@ -116,12 +117,20 @@ impl Inner {
         true
     }
 
-    /// Delivers a message to a live instance; drops it otherwise.
+    /// Removes an instance with everything queued for it.
+    fn remove_instance(&mut self, instance_id: &str) -> bool {
+        self.messages.retain(|_, m| m.instance_id != instance_id);
+        self.activities
+            .retain(|_, a| a.item.instance_id != instance_id);
+        self.instances.remove(instance_id).is_some()
+    }
+
+    /// Delivers a message to an instance that accepts it; drops it otherwise.
     fn send(&mut self, message: OutboundMessage, now: DateTime<Utc>) {
         let live = self
             .instances
             .get(&message.instance_id)
-            .is_some_and(|i| !i.record.status.is_terminal());
+            .is_some_and(|i| accepts(i.record.status, &message.event));
         if live {
             let execution_id = message.execution_id.unwrap_or_default();
             self.enqueue(&message.instance_id, &execution_id, message.event, now);
@@ -143,6 +152,21 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    /// Queues a message for an instance that accepts it, or says why not.
+    fn deliver(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        {
+            let mut inner = self.lock();
+            let Some(instance) = inner.instances.get(instance_id) else {
+                return Err(StoreError::NotFound(instance_id.to_owned()));
+            };
+            refusal(instance_id, instance.record.status, &event)?;
+            inner.enqueue(instance_id, "", event, now);
+        }
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
     /// An empty store whose leases and timers follow `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         MemoryStore {
@@ -193,10 +217,11 @@ impl Store for MemoryStore {
         let inner = &mut *inner;
         let candidate = inner.messages.values().find_map(|m| {
             let free = m.visible_at <= now
-                && inner
-                    .instances
-                    .get(&m.instance_id)
-                    .is_some_and(|i| lease_free(&i.lease, now));
+                && inner.instances.get(&m.instance_id).is_some_and(|i| {
+                    lease_free(&i.lease, now)
+                        && (i.record.status != RuntimeStatus::Suspended
+                            || m.queued.event.kind.is_control())
+                });
             free.then(|| m.instance_id.clone())
         });
         let Some(instance_id) = candidate else {
@@ -255,10 +280,15 @@ impl Store for MemoryStore {
                         input: next.input,
                         created_at: now,
                         parent: instance.record.parent.clone(),
+                        scheduled_start: None,
+                        replace: ReplacePolicy::Any,
                     });
                     restart = Some((next.execution_id, started, next.carried_events));
                 }
                 None => {
+                    if let Some(length) = commit.truncate_history_to {
+                        instance.history.truncate(length as usize);
+                    }
                     instance.history.extend(commit.appended.iter().cloned());
                     instance.record.history_length = instance.history.len() as u64;
                     instance.record.status = commit.status;
@@ -427,19 +457,7 @@ impl Store for MemoryStore {
     }
 
     async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        {
-            let mut inner = self.lock();
-            match inner.instances.get(instance_id) {
-                None => return Err(StoreError::NotFound(instance_id.to_owned())),
-                Some(i) if i.record.status.is_terminal() => {
-                    return Err(StoreError::Finished(instance_id.to_owned()));
-                }
-                Some(_) => inner.enqueue(instance_id, "", event, now),
-            }
-        }
-        self.signals.orchestrations.notify_one();
-        Ok(())
+        self.deliver(instance_id, event)
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -472,5 +490,68 @@ impl Store for MemoryStore {
 
     fn signals(&self) -> &WorkSignals {
         &self.signals
+    }
+}
+
+#[async_trait]
+impl ManagementStore for MemoryStore {
+    async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
+        let inner = self.lock();
+        let mut matching: Vec<&InstanceRecord> = inner
+            .instances
+            .values()
+            .map(|i| &i.record)
+            .filter(|record| query.matches(record))
+            .filter(|record| {
+                query.after.as_ref().is_none_or(|after| {
+                    (record.created_at, record.instance_id.as_str())
+                        > (after.created_at, after.instance_id.as_str())
+                })
+            })
+            .collect();
+        matching
+            .sort_by(|a, b| (a.created_at, &a.instance_id).cmp(&(b.created_at, &b.instance_id)));
+        let page_size = query.page_size.max(1);
+        let more = matching.len() > page_size;
+        let instances: Vec<InstanceRecord> =
+            matching.into_iter().take(page_size).cloned().collect();
+        let next = more
+            .then(|| instances.last())
+            .flatten()
+            .map(|last| PageCursor {
+                created_at: last.created_at,
+                instance_id: last.instance_id.clone(),
+            });
+        Ok(InstancePage { instances, next })
+    }
+
+    async fn purge_instance(&self, instance_id: &str) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        match inner.instances.get(instance_id) {
+            None => Ok(0),
+            Some(i) if !i.record.status.is_terminal() => Err(StoreError::WrongStatus {
+                instance_id: instance_id.to_owned(),
+                status: i.record.status,
+            }),
+            Some(_) => Ok(u64::from(inner.remove_instance(instance_id))),
+        }
+    }
+
+    async fn purge_instances(&self, filter: &PurgeFilter) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let doomed: Vec<String> = inner
+            .instances
+            .values()
+            .filter(|i| filter.matches(&i.record))
+            .map(|i| i.record.instance_id.clone())
+            .collect();
+        for id in &doomed {
+            inner.remove_instance(id);
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    async fn send_control(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
+        self.deliver(instance_id, event)
     }
 }

@@ -44,6 +44,14 @@ pub enum StoreError {
     /// The instance has finished and takes no more events.
     #[error("instance `{0}` has finished")]
     Finished(String),
+    /// The instance is in a status that does not allow the request.
+    #[error("instance `{instance_id}` is {status}")]
+    WrongStatus {
+        /// The instance.
+        instance_id: String,
+        /// Its status.
+        status: RuntimeStatus,
+    },
     /// The stored data or the request is not what the store expects.
     #[error("store error: {0}")]
     Internal(String),
@@ -98,6 +106,21 @@ pub struct NewInstance {
     pub created_at: DateTime<Utc>,
     /// The orchestration that starts this one, for a sub-orchestration.
     pub parent: Option<ParentInstance>,
+    /// When the instance begins; until then it is Pending. `None`: at once.
+    pub scheduled_start: Option<DateTime<Utc>>,
+    /// Which existing instance with the same id may be replaced.
+    pub replace: ReplacePolicy,
+}
+
+/// Which existing instance a new one with the same id may replace (Durable Functions'
+/// `overridableExistingInstanceStates`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplacePolicy {
+    /// Only Completed, Failed or Terminated instances (the default).
+    #[default]
+    NonRunning,
+    /// Any instance, also one that is still running.
+    Any,
 }
 
 /// A message waiting for an instance: an event to feed its next turn.
@@ -167,6 +190,9 @@ pub struct TurnCommit {
     /// Set when the orchestration continues as new: its history is reset and this
     /// execution starts.
     pub continue_as_new: Option<NewExecution>,
+    /// Set when the turn rewinds a failed instance: the history is cut to this many
+    /// events before `appended` is added.
+    pub truncate_history_to: Option<u64>,
 }
 
 /// A durable timer a turn created.
@@ -228,6 +254,7 @@ pub(crate) fn execution_started(instance: &NewInstance) -> HistoryEvent {
             input: instance.input.clone(),
             execution_id: instance.execution_id.clone(),
             parent: instance.parent.clone(),
+            scheduled_start: instance.scheduled_start,
         },
     )
 }
@@ -275,9 +302,161 @@ pub struct WorkSignals {
     pub activities: Notify,
 }
 
+/// Where a listing continues: the last instance of the previous page, in the listing's
+/// order (creation time, then id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    /// Creation time of the last instance seen.
+    pub created_at: DateTime<Utc>,
+    /// Id of the last instance seen.
+    pub instance_id: String,
+}
+
+impl PageCursor {
+    /// The opaque continuation token clients pass back.
+    pub fn to_token(&self) -> String {
+        let text = format!(
+            "{}:{}",
+            self.created_at.timestamp_millis(),
+            self.instance_id
+        );
+        text.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads a continuation token; `None` when it was not made by [`PageCursor::to_token`].
+    pub fn from_token(token: &str) -> Option<PageCursor> {
+        if !token.len().is_multiple_of(2) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+            .collect();
+        let text = String::from_utf8(bytes?).ok()?;
+        let (millis, instance_id) = text.split_once(':')?;
+        Some(PageCursor {
+            created_at: DateTime::from_timestamp_millis(millis.parse().ok()?)?,
+            instance_id: instance_id.to_owned(),
+        })
+    }
+}
+
+/// Which instances to list.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceQuery {
+    /// Only ids starting with this.
+    pub instance_id_prefix: Option<String>,
+    /// Only instances created at or after this.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only instances created at or before this.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<RuntimeStatus>,
+    /// Most instances in one page.
+    pub page_size: usize,
+    /// Continue after this instance.
+    pub after: Option<PageCursor>,
+}
+
+impl InstanceQuery {
+    /// Whether an instance passes the filters (not the paging).
+    pub fn matches(&self, record: &InstanceRecord) -> bool {
+        self.instance_id_prefix
+            .as_deref()
+            .is_none_or(|prefix| record.instance_id.starts_with(prefix))
+            && self
+                .created_from
+                .is_none_or(|from| record.created_at >= from)
+            && self.created_to.is_none_or(|to| record.created_at <= to)
+            && (self.statuses.is_empty() || self.statuses.contains(&record.status))
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct InstancePage {
+    /// The instances, ordered by creation time, then id.
+    pub instances: Vec<InstanceRecord>,
+    /// Where the next page starts, when there may be more.
+    pub next: Option<PageCursor>,
+}
+
+/// Which finished instances to purge.
+#[derive(Debug, Clone)]
+pub struct PurgeFilter {
+    /// Created at or after this.
+    pub created_from: DateTime<Utc>,
+    /// Created at or before this.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only these statuses (all finished ones when empty); running ones are never purged.
+    pub statuses: Vec<RuntimeStatus>,
+}
+
+impl PurgeFilter {
+    /// Whether a finished instance passes the filter.
+    pub fn matches(&self, record: &InstanceRecord) -> bool {
+        record.status.is_terminal()
+            && record.created_at >= self.created_from
+            && self.created_to.is_none_or(|to| record.created_at <= to)
+            && (self.statuses.is_empty() || self.statuses.contains(&record.status))
+    }
+}
+
+/// Whether a message may be queued for an instance in `status`: external events and
+/// results only while it runs, a rewind only when it failed.
+pub(crate) fn accepts(status: RuntimeStatus, event: &HistoryEvent) -> bool {
+    match event.kind {
+        crate::history::EventKind::ExecutionRewound { .. } => status == RuntimeStatus::Failed,
+        _ => !status.is_terminal(),
+    }
+}
+
+/// Why an instance in `status` does not take `event`, if it does not.
+pub(crate) fn refusal(
+    instance_id: &str,
+    status: RuntimeStatus,
+    event: &HistoryEvent,
+) -> Result<(), StoreError> {
+    if accepts(status, event) {
+        Ok(())
+    } else if status.is_terminal()
+        && !matches!(
+            event.kind,
+            crate::history::EventKind::ExecutionRewound { .. }
+        )
+    {
+        Err(StoreError::Finished(instance_id.to_owned()))
+    } else {
+        Err(StoreError::WrongStatus {
+            instance_id: instance_id.to_owned(),
+            status,
+        })
+    }
+}
+
+/// What operators do with instances: list, purge, and requests to an instance.
+#[async_trait]
+pub trait ManagementStore: Send + Sync + 'static {
+    /// One page of the instances that match the query.
+    async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError>;
+
+    /// Removes a finished instance with its history, messages and work; returns how many
+    /// instances were removed (0 when there is none). A running instance is refused with
+    /// [`StoreError::WrongStatus`].
+    async fn purge_instance(&self, instance_id: &str) -> Result<u64, StoreError>;
+
+    /// Removes every finished instance that matches; returns how many.
+    async fn purge_instances(&self, filter: &PurgeFilter) -> Result<u64, StoreError>;
+
+    /// Queues a request (terminate, suspend, resume, rewind) for an instance. Refused with
+    /// [`StoreError::NotFound`], or [`StoreError::Finished`] / [`StoreError::WrongStatus`]
+    /// when the instance's status does not allow it.
+    async fn send_control(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError>;
+}
+
 /// The storage of one task hub.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ManagementStore {
     /// Creates an instance (Pending) with its ExecutionStarted message. A finished instance
     /// with the same id is replaced; a running one is refused with
     /// [`StoreError::InstanceExists`].

@@ -8,11 +8,12 @@ use tokio::task::JoinSet;
 
 use super::{STORE_RETRY_DELAY, Shared, drain, idle, permits};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
+use crate::orchestration::lifecycle;
 use crate::orchestration::replay::{Execution, TurnOutput, failed_turn};
 use crate::status::RuntimeStatus;
 use crate::store::{
     InstanceRecord, NewActivity, NewExecution, NewInstance, NewTimer, OrchestrationWorkItem,
-    OutboundMessage, StoreError, TurnCommit,
+    OutboundMessage, QueuedMessage, ReplacePolicy, StoreError, TurnCommit,
 };
 
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
@@ -83,44 +84,21 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
 async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
     let instance = item.instance;
     let now = shared.clock.now();
-    let consumed: Vec<i64> = item.messages.iter().map(|m| m.id).collect();
     // Messages for an earlier execution (a replaced instance, a continued-as-new one) are
     // consumed unread; external events (no execution) go to the current one.
-    let messages = item
+    let (current, stale): (Vec<QueuedMessage>, Vec<QueuedMessage>) = item
         .messages
         .into_iter()
-        .filter(|m| m.execution_id.is_empty() || m.execution_id == instance.execution_id)
-        .map(|m| m.event)
-        .collect();
-    let turn = if instance.status.is_terminal() {
-        // A finished instance takes no more events; late results are dropped.
-        let mut turn = TurnOutput::finished(Vec::new(), instance.status, instance.output.clone());
-        turn.custom_status = instance.custom_status.clone();
-        turn
-    } else {
-        match shared.registry.orchestrator(&instance.name) {
-            None => failed_turn(
-                now,
-                &FailureDetails::new(
-                    "OrchestratorNotFound",
-                    format!(
-                        "no orchestrator named `{}` is registered in this host",
-                        instance.name
-                    ),
-                ),
-            ),
-            Some(descriptor) => {
-                let mut execution = Execution::new(&instance.instance_id, descriptor.invoke);
-                match execution.replay(&item.history) {
-                    Ok(()) => execution.run_turn(now, messages),
-                    Err(failure) => {
-                        tracing::error!(instance_id = %instance.instance_id, %failure, "orchestration failed on replay");
-                        failed_turn(now, &failure)
-                    }
-                }
-            }
-        }
-    };
+        .partition(|m| m.execution_id.is_empty() || m.execution_id == instance.execution_id);
+    let mut consumed: Vec<i64> = stale.iter().map(|m| m.id).collect();
+    let turn = plan_turn(
+        shared,
+        &instance,
+        &item.history,
+        current,
+        &mut consumed,
+        now,
+    );
     let commit = to_commit(&instance, consumed, turn, now);
     match shared.store.commit_turn(&shared.owner, commit).await {
         Ok(()) => {}
@@ -135,6 +113,80 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
                 .await;
         }
     }
+}
+
+/// Decides what the turn does: a rewind, a termination, nothing (finished instances), or
+/// a run of the orchestrator over the messages it may take.
+fn plan_turn(
+    shared: &Shared,
+    instance: &InstanceRecord,
+    history: &[HistoryEvent],
+    messages: Vec<QueuedMessage>,
+    consumed: &mut Vec<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> TurnOutput {
+    let unchanged = || {
+        let mut turn = TurnOutput::finished(Vec::new(), instance.status, instance.output.clone());
+        turn.custom_status = instance.custom_status.clone();
+        turn
+    };
+    let find = |is: fn(&EventKind) -> bool| {
+        messages
+            .iter()
+            .find(|m| is(&m.event.kind))
+            .map(|m| m.event.clone())
+    };
+    if instance.status == RuntimeStatus::Failed
+        && let Some(request) = find(|k| matches!(k, EventKind::ExecutionRewound { .. }))
+    {
+        consumed.extend(messages.iter().map(|m| m.id));
+        return match lifecycle::rewind(now, history, request) {
+            Ok(turn) => turn,
+            Err(failure) => {
+                tracing::warn!(instance_id = %instance.instance_id, %failure, "rewind refused");
+                unchanged()
+            }
+        };
+    }
+    if instance.status.is_terminal() {
+        // A finished instance takes no more events; late results are dropped.
+        consumed.extend(messages.iter().map(|m| m.id));
+        return unchanged();
+    }
+    if let Some(request) = find(|k| matches!(k, EventKind::ExecutionTerminated { .. })) {
+        consumed.extend(messages.iter().map(|m| m.id));
+        return lifecycle::terminate(now, history, request);
+    }
+    let (taken, events, suspended) =
+        lifecycle::take_messages(instance.status == RuntimeStatus::Suspended, messages);
+    consumed.extend(taken);
+    let mut turn = match shared.registry.orchestrator(&instance.name) {
+        None => failed_turn(
+            now,
+            events,
+            &FailureDetails::new(
+                "OrchestratorNotFound",
+                format!(
+                    "no orchestrator named `{}` is registered in this host",
+                    instance.name
+                ),
+            ),
+        ),
+        Some(descriptor) => {
+            let mut execution = Execution::new(&instance.instance_id, descriptor.invoke);
+            match execution.replay(history) {
+                Ok(()) => execution.run_turn(now, events),
+                Err(failure) => {
+                    tracing::error!(instance_id = %instance.instance_id, %failure, "orchestration failed on replay");
+                    failed_turn(now, events, &failure)
+                }
+            }
+        }
+    };
+    if suspended && !turn.status.is_terminal() {
+        turn.status = RuntimeStatus::Suspended;
+    }
+    turn
 }
 
 /// Turns what the engine produced into the store's commit: work, timers, children,
@@ -161,6 +213,20 @@ fn to_commit(
             ),
         })
         .collect();
+    messages.extend(
+        turn.control
+            .into_iter()
+            .map(|(child, event)| OutboundMessage {
+                instance_id: child,
+                execution_id: None,
+                event,
+            }),
+    );
+    messages.extend(turn.requeued.into_iter().map(|event| OutboundMessage {
+        instance_id: instance.instance_id.clone(),
+        execution_id: Some(instance.execution_id.clone()),
+        event,
+    }));
     if finished && let Some(parent) = &instance.parent {
         let kind = match turn.status {
             RuntimeStatus::Completed => EventKind::SubOrchestrationInstanceCompleted {
@@ -203,7 +269,9 @@ fn to_commit(
                 name: a.name,
                 input: a.input,
             })
+            .chain(turn.retried_activities)
             .collect(),
+        truncate_history_to: turn.truncate_history_to,
         timers: turn
             .timers
             .into_iter()
@@ -223,6 +291,8 @@ fn to_commit(
                     execution_id: instance.execution_id.clone(),
                     task_scheduled_id: child.task_id,
                 }),
+                scheduled_start: None,
+                replace: ReplacePolicy::NonRunning,
             })
             .collect(),
         messages,

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The system key the test hosts use (`DURABLE_SYSTEM_KEY`).
+pub const SYSTEM_KEY: &str = "test-system-key";
+
 /// The stores the orchestration tests run on.
 pub const STORES: [Store; 2] = [Store::Sqlite, Store::Memory];
 
@@ -86,6 +89,7 @@ impl Host {
             .arg(data_dir)
             .args(args)
             .env("DURABLE_LOG", log_level)
+            .env("DURABLE_SYSTEM_KEY", SYSTEM_KEY)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
@@ -115,6 +119,14 @@ impl Host {
             base,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .default_headers(
+                    [(
+                        reqwest::header::HeaderName::from_static("x-functions-key"),
+                        reqwest::header::HeaderValue::from_static(SYSTEM_KEY),
+                    )]
+                    .into_iter()
+                    .collect(),
+                )
                 .build()
                 .expect("http client"),
             stderr,
@@ -187,6 +199,35 @@ impl Host {
     /// GETs a path or a full URL.
     pub fn get(&self, path: &str) -> Reply {
         Host::reply(self.http.get(self.url(path)).send().expect("GET"))
+    }
+
+    /// Sends a request with any method, headers as given, and no key unless given.
+    pub fn request_without_key(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let client = reqwest::blocking::Client::new();
+        let mut request = client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Host::reply(request.send().expect("request"))
+    }
+
+    /// DELETEs a path.
+    pub fn delete(&self, path: &str) -> Reply {
+        Host::reply(self.http.delete(self.url(path)).send().expect("DELETE"))
+    }
+
+    /// GETs a path with extra headers, keeping the key.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.http.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Host::reply(request.send().expect("GET"))
     }
 
     fn url(&self, path: &str) -> String {

@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "parent_instance",
         include_str!("migrations/0002_parent_instance.sql"),
     ),
+    (
+        3,
+        "control_messages",
+        include_str!("migrations/0003_control_messages.sql"),
+    ),
 ];
 
 /// FNV-1a over the migration text: enough to notice an edited file.

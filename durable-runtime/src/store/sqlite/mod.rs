@@ -21,9 +21,10 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
-    ActivityWorkItem, InstanceRecord, NewInstance, OrchestrationWorkItem, OutboundMessage,
-    QueuedMessage, Store, StoreError, TurnCommit, WorkSignals, child_conflict, execution_started,
-    timer_fired,
+    ActivityWorkItem, InstancePage, InstanceQuery, InstanceRecord, ManagementStore, NewInstance,
+    OrchestrationWorkItem, OutboundMessage, PageCursor, PurgeFilter, QueuedMessage, ReplacePolicy,
+    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, execution_started,
+    refusal, timer_fired,
 };
 use crate::clock::Clock;
 use crate::history::HistoryEvent;
@@ -335,10 +336,17 @@ fn insert_message(
 ) -> Result<(), StoreError> {
     let text = serde_json::to_string(event).map_err(json_error)?;
     conn.prepare_cached(
-        "INSERT INTO messages (instance_id, execution_id, event, visible_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO messages (instance_id, execution_id, event, visible_at, control)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .map_err(sql_error)?
-    .execute(params![instance_id, execution_id, text, visible_at])
+    .execute(params![
+        instance_id,
+        execution_id,
+        text,
+        visible_at,
+        event.kind.is_control()
+    ])
     .map_err(sql_error)?;
     Ok(())
 }
@@ -353,15 +361,10 @@ fn create(conn: &Connection, new: &NewInstance, now: DateTime<Utc>) -> Result<bo
         .map_err(sql_error)?;
     if let Some(status) = existing {
         let status: RuntimeStatus = status.parse().map_err(StoreError::Internal)?;
-        if !status.is_terminal() {
+        if !status.is_terminal() && new.replace == ReplacePolicy::NonRunning {
             return Ok(false);
         }
-        for table in ["history", "messages", "activities", "instances"] {
-            conn.prepare_cached(&format!("DELETE FROM {table} WHERE instance_id = ?1"))
-                .map_err(sql_error)?
-                .execute([&new.instance_id])
-                .map_err(sql_error)?;
-        }
+        remove_instance(conn, &new.instance_id)?;
     }
     let input = serde_json::to_string(&new.input).map_err(json_error)?;
     let parent = new
@@ -389,9 +392,39 @@ fn create(conn: &Connection, new: &NewInstance, now: DateTime<Utc>) -> Result<bo
         &new.instance_id,
         &new.execution_id,
         &execution_started(new),
-        millis(now),
+        millis(new.scheduled_start.unwrap_or(now)),
     )?;
     Ok(true)
+}
+
+/// Removes an instance with its history, messages and work; true when it existed.
+fn remove_instance(conn: &Connection, instance_id: &str) -> Result<bool, StoreError> {
+    for table in ["history", "messages", "activities"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE instance_id = ?1"))
+            .map_err(sql_error)?
+            .execute([instance_id])
+            .map_err(sql_error)?;
+    }
+    let removed = conn
+        .prepare_cached("DELETE FROM instances WHERE instance_id = ?1")
+        .map_err(sql_error)?
+        .execute([instance_id])
+        .map_err(sql_error)?;
+    Ok(removed > 0)
+}
+
+/// Queues a message for an instance that accepts it, or says why not.
+fn deliver(
+    conn: &Connection,
+    instance_id: &str,
+    event: &HistoryEvent,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(status) = status_of(conn, instance_id)? else {
+        return Err(StoreError::NotFound(instance_id.to_owned()));
+    };
+    refusal(instance_id, status, event)?;
+    insert_message(conn, instance_id, "", event, millis(now))
 }
 
 /// The status of an instance, or `None` when it does not exist.
@@ -407,14 +440,14 @@ fn status_of(conn: &Connection, instance_id: &str) -> Result<Option<RuntimeStatu
         .transpose()
 }
 
-/// Delivers a message to a live instance; drops it otherwise.
+/// Delivers a message to an instance that accepts it; drops it otherwise.
 fn send(
     conn: &Connection,
     message: &OutboundMessage,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     match status_of(conn, &message.instance_id)? {
-        Some(status) if !status.is_terminal() => insert_message(
+        Some(status) if accepts(status, &message.event) => insert_message(
             conn,
             &message.instance_id,
             message.execution_id.as_deref().unwrap_or_default(),
@@ -455,6 +488,7 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
                      WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
+                       AND (i.status <> 'Suspended' OR m.control = 1)
                      ORDER BY m.id LIMIT 1",
                 )
                 .map_err(sql_error)?
@@ -563,14 +597,27 @@ impl Store for SqliteStore {
                     name: instance.name,
                     execution_id: next.execution_id.clone(),
                     input: next.input.clone(),
-                    created_at: now,
+                                        created_at: now,
                     parent: instance.parent,
+                    scheduled_start: None,
+                    replace: ReplacePolicy::Any,
                 });
                 insert_message(conn, &commit.instance_id, &next.execution_id, &started, millis(now))?;
                 for event in &next.carried_events {
                     insert_message(conn, &commit.instance_id, "", event, millis(now))?;
                 }
-            } else {
+                        } else {
+                if let Some(length) = commit.truncate_history_to {
+                    conn.prepare_cached(
+                        "DELETE FROM history WHERE instance_id = ?1 AND execution_id = ?2 AND seq >= ?3",
+                    )
+                    .map_err(sql_error)?
+                    .execute(params![commit.instance_id, commit.execution_id, length as i64])
+                    .map_err(sql_error)?;
+                }
+                let base = commit
+                    .truncate_history_to
+                    .unwrap_or(commit.expected_history_length) as i64;
                 let mut append = conn
                     .prepare_cached(
                         "INSERT INTO history (instance_id, execution_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
@@ -578,7 +625,7 @@ impl Store for SqliteStore {
                     .map_err(sql_error)?;
                 for (offset, event) in commit.appended.iter().enumerate() {
                     let text = serde_json::to_string(event).map_err(json_error)?;
-                    let seq = commit.expected_history_length as i64 + offset as i64;
+                    let seq = base + offset as i64;
                     append
                         .execute(params![commit.instance_id, commit.execution_id, seq, text])
                         .map_err(sql_error)?;
@@ -598,7 +645,7 @@ impl Store for SqliteStore {
                     custom_status,
                     millis(now),
                     completed_at,
-                    commit.expected_history_length as i64 + commit.appended.len() as i64,
+                    base + commit.appended.len() as i64,
                     commit.instance_id
                 ])
                 .map_err(sql_error)?;
@@ -795,12 +842,8 @@ impl Store for SqliteStore {
     async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         let now = self.clock.now();
         let instance_id = instance_id.to_owned();
-        self.write(move |conn| match status_of(conn, &instance_id)? {
-            None => Err(StoreError::NotFound(instance_id)),
-            Some(status) if status.is_terminal() => Err(StoreError::Finished(instance_id)),
-            Some(_) => insert_message(conn, &instance_id, "", &event, millis(now)),
-        })
-        .await?;
+        self.write(move |conn| deliver(conn, &instance_id, &event, now))
+            .await?;
         self.signals.orchestrations.notify_one();
         Ok(())
     }
@@ -845,5 +888,117 @@ impl Store for SqliteStore {
 
     fn signals(&self) -> &WorkSignals {
         &self.signals
+    }
+}
+
+#[async_trait]
+impl ManagementStore for SqliteStore {
+    async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE 1 = 1");
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            if let Some(prefix) = &query.instance_id_prefix {
+                sql.push_str(" AND substr(instance_id, 1, ?) = ?");
+                args.push((prefix.chars().count() as i64).into());
+                args.push(prefix.clone().into());
+            }
+            if let Some(from) = query.created_from {
+                sql.push_str(" AND created_at >= ?");
+                args.push(millis(from).into());
+            }
+            if let Some(to) = query.created_to {
+                sql.push_str(" AND created_at <= ?");
+                args.push(millis(to).into());
+            }
+            if !query.statuses.is_empty() {
+                let marks = vec!["?"; query.statuses.len()].join(", ");
+                sql.push_str(&format!(" AND status IN ({marks})"));
+                args.extend(
+                    query
+                        .statuses
+                        .iter()
+                        .map(|s| rusqlite::types::Value::from(s.as_str().to_owned())),
+                );
+            }
+            if let Some(after) = &query.after {
+                sql.push_str(" AND (created_at > ? OR (created_at = ? AND instance_id > ?))");
+                args.push(millis(after.created_at).into());
+                args.push(millis(after.created_at).into());
+                args.push(after.instance_id.clone().into());
+            }
+            let page_size = query.page_size.max(1);
+            sql.push_str(" ORDER BY created_at, instance_id LIMIT ?");
+            args.push((page_size as i64 + 1).into());
+            let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), instance_from_row)
+                .map_err(sql_error)?;
+            let mut instances = Vec::new();
+            for row in rows {
+                instances.push(row.map_err(sql_error)??);
+            }
+            let more = instances.len() > page_size;
+            instances.truncate(page_size);
+            let next = more
+                .then(|| instances.last())
+                .flatten()
+                .map(|last: &InstanceRecord| PageCursor {
+                    created_at: last.created_at,
+                    instance_id: last.instance_id.clone(),
+                });
+            Ok(InstancePage { instances, next })
+        })
+        .await
+    }
+
+    async fn purge_instance(&self, instance_id: &str) -> Result<u64, StoreError> {
+        let instance_id = instance_id.to_owned();
+        self.write(move |conn| match status_of(conn, &instance_id)? {
+            None => Ok(0),
+            Some(status) if !status.is_terminal() => Err(StoreError::WrongStatus {
+                instance_id,
+                status,
+            }),
+            Some(_) => Ok(u64::from(remove_instance(conn, &instance_id)?)),
+        })
+        .await
+    }
+
+    async fn purge_instances(&self, filter: &PurgeFilter) -> Result<u64, StoreError> {
+        let filter = filter.clone();
+        self.write(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {INSTANCE_COLUMNS} FROM instances WHERE created_at >= ?1
+                     AND status IN ('Completed', 'Failed', 'Terminated')"
+                ))
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map([millis(filter.created_from)], instance_from_row)
+                .map_err(sql_error)?;
+            let mut doomed = Vec::new();
+            for row in rows {
+                let record = row.map_err(sql_error)??;
+                if filter.matches(&record) {
+                    doomed.push(record.instance_id);
+                }
+            }
+            drop(stmt);
+            for id in &doomed {
+                remove_instance(conn, id)?;
+            }
+            Ok(doomed.len() as u64)
+        })
+        .await
+    }
+
+    async fn send_control(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let instance_id = instance_id.to_owned();
+        self.write(move |conn| deliver(conn, &instance_id, &event, now))
+            .await?;
+        self.signals.orchestrations.notify_one();
+        Ok(())
     }
 }

@@ -1,0 +1,150 @@
+//! What operators do to an instance, as history: terminate, suspend and resume, rewind.
+//!
+//! Pure functions like the replay engine: history and requests in, the turn to commit out.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::replay::TurnOutput;
+use crate::history::{EventKind, FailureDetails, HistoryEvent};
+use crate::status::RuntimeStatus;
+use crate::store::{NewActivity, QueuedMessage};
+
+/// Sub-orchestrations that were started and have not reported back.
+fn open_children(history: &[HistoryEvent]) -> Vec<(i64, String)> {
+    history
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::SubOrchestrationInstanceCreated { instance_id, .. } => {
+                let answered = history.iter().any(|e| {
+                    matches!(&e.kind,
+                        EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, .. }
+                        | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, .. }
+                        if *task_scheduled_id == event.event_id)
+                });
+                (!answered).then(|| (event.event_id, instance_id.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ends an instance that was asked to terminate; with `recursive`, its running children
+/// are asked too. No user code runs.
+pub(crate) fn terminate(
+    now: DateTime<Utc>,
+    history: &[HistoryEvent],
+    request: HistoryEvent,
+) -> TurnOutput {
+    let (reason, recursive) = match &request.kind {
+        EventKind::ExecutionTerminated { reason, recursive } => (reason.clone(), *recursive),
+        _ => (String::new(), false),
+    };
+    let mut turn = TurnOutput::finished(
+        vec![
+            request.clone(),
+            HistoryEvent::new(now, EventKind::OrchestratorStarted),
+            HistoryEvent::new(
+                now,
+                EventKind::ExecutionCompleted {
+                    status: RuntimeStatus::Terminated,
+                    result: Value::String(reason),
+                    failure: None,
+                },
+            ),
+            HistoryEvent::new(now, EventKind::OrchestratorCompleted),
+        ],
+        RuntimeStatus::Terminated,
+        Value::Null,
+    );
+    if let EventKind::ExecutionCompleted { result, .. } = &turn.appended[2].kind {
+        turn.output = result.clone();
+    }
+    if recursive {
+        for (_, child) in open_children(history) {
+            turn.control.push((child, request.clone()));
+        }
+    }
+    turn
+}
+
+/// Splits a turn's messages by suspension: while the instance is suspended only requests
+/// are taken; everything else stays queued until it resumes. Returns the taken messages'
+/// ids, their events in order, and whether the instance is suspended after them.
+pub(crate) fn take_messages(
+    suspended: bool,
+    messages: Vec<QueuedMessage>,
+) -> (Vec<i64>, Vec<HistoryEvent>, bool) {
+    let mut suspended = suspended;
+    let mut taken = Vec::new();
+    let mut events = Vec::new();
+    for message in messages {
+        match message.event.kind {
+            EventKind::ExecutionSuspended { .. } => suspended = true,
+            EventKind::ExecutionResumed { .. } => suspended = false,
+            _ if suspended => continue,
+            _ => {}
+        }
+        taken.push(message.id);
+        events.push(message.event);
+    }
+    (taken, events, suspended)
+}
+
+/// Rewinds a failed instance to just before the turn that failed it: that turn is cut from
+/// history; its failed activities run again, its failed children are rewound, and its
+/// other messages are queued again, so the orchestration resumes from the point of failure.
+pub(crate) fn rewind(
+    now: DateTime<Utc>,
+    history: &[HistoryEvent],
+    request: HistoryEvent,
+) -> Result<TurnOutput, FailureDetails> {
+    let last_started = history
+        .iter()
+        .rposition(|e| matches!(e.kind, EventKind::OrchestratorStarted))
+        .ok_or_else(|| {
+            FailureDetails::new("RewindFailed", "the instance has no turns to rewind")
+        })?;
+    let turn_begin = history[..last_started]
+        .iter()
+        .rposition(|e| matches!(e.kind, EventKind::OrchestratorCompleted))
+        .map_or(0, |end| end + 1);
+    let kept = &history[..turn_begin];
+    let scheduled = |id: i64| kept.iter().find(|e| e.event_id == id).map(|e| &e.kind);
+    let mut turn = TurnOutput::finished(
+        vec![
+            request.clone(),
+            HistoryEvent::new(now, EventKind::OrchestratorStarted),
+            HistoryEvent::new(now, EventKind::OrchestratorCompleted),
+        ],
+        RuntimeStatus::Running,
+        Value::Null,
+    );
+    turn.truncate_history_to = Some(turn_begin as u64);
+    for message in &history[turn_begin..last_started] {
+        match &message.kind {
+            EventKind::TaskFailed {
+                task_scheduled_id, ..
+            } => match scheduled(*task_scheduled_id) {
+                Some(EventKind::TaskScheduled { name, input }) => {
+                    turn.retried_activities.push(NewActivity {
+                        task_id: *task_scheduled_id,
+                        name: name.clone(),
+                        input: input.clone(),
+                    })
+                }
+                _ => turn.requeued.push(message.clone()),
+            },
+            EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id, ..
+            } => match scheduled(*task_scheduled_id) {
+                Some(EventKind::SubOrchestrationInstanceCreated { instance_id, .. }) => {
+                    turn.control.push((instance_id.clone(), request.clone()));
+                }
+                _ => turn.requeued.push(message.clone()),
+            },
+            _ => turn.requeued.push(message.clone()),
+        }
+    }
+    Ok(turn)
+}
