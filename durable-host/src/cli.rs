@@ -4,15 +4,18 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use durable_runtime::client::ClientOptions;
 use durable_runtime::clock::{Clock, SystemClock};
 use durable_runtime::registry::Registry;
 use durable_runtime::status::history_to_wire;
-use durable_runtime::{DurableClient, DurableError, OrchestrationStatus};
+use durable_runtime::store::{InstanceQuery, PurgeFilter};
+use durable_runtime::{DurableClient, DurableError, OrchestrationStatus, RuntimeStatus};
 use serde_json::Value;
 
 use crate::config::{ConfigArgs, HostConfig, StoreUrl};
+use crate::keys::HostKeys;
 use crate::server::{open_store, serve};
 use crate::table;
 
@@ -59,6 +62,102 @@ enum Command {
         /// The instance id.
         id: String,
         /// Print the history events as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List instances, oldest first.
+    List {
+        /// Only these statuses (comma-separated: Running,Failed,...).
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+        /// Only ids starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Only instances created at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Only instances created at or before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// Most instances to print.
+        #[arg(long, default_value_t = 100)]
+        top: usize,
+        /// Continue a listing where an earlier one stopped.
+        #[arg(long, value_name = "TOKEN")]
+        continuation: Option<String>,
+        /// Print JSON: {"instances": [...], "continuationToken": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send an external event to an instance.
+    Raise {
+        /// The instance id.
+        id: String,
+        /// The event's name.
+        event: String,
+        /// The event's data, as JSON [default: null].
+        data: Option<String>,
+    },
+    /// Terminate a running, pending or suspended instance.
+    Terminate {
+        /// The instance id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Terminate its running sub-orchestrations too.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Suspend an instance: what arrives is kept until it resumes.
+    Suspend {
+        /// The instance id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Resume a suspended instance.
+    Resume {
+        /// The instance id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Retry a failed instance from its point of failure.
+    Rewind {
+        /// The instance id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Start an instance's orchestrator again with its input; prints the new id.
+    Restart {
+        /// The instance id.
+        id: String,
+        /// Reuse the same id (the instance must have finished).
+        #[arg(long)]
+        same_id: bool,
+    },
+    /// Delete finished instances with their history: one by id, or all created since a time.
+    Purge {
+        /// The instance id.
+        id: Option<String>,
+        /// Purge finished instances created at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME", conflicts_with = "id")]
+        from: Option<String>,
+        /// ... and at or before this time.
+        #[arg(long, value_name = "TIME", requires = "from")]
+        to: Option<String>,
+        /// ... and only these statuses (comma-separated).
+        #[arg(long, value_name = "STATUS", requires = "from")]
+        status: Option<String>,
+    },
+    /// Print the host's keys (made on first use).
+    Keys {
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -116,6 +215,7 @@ pub fn main() -> ExitCode {
                 print_functions(&registry);
                 Ok(())
             }
+            Command::Keys { json } => print_keys(&config, json),
             command => manage(command, config, registry).await,
         }
     });
@@ -226,7 +326,127 @@ async fn manage(
             }
             Ok(())
         }
-        Command::Serve | Command::Functions => Ok(()),
+        Command::List {
+            status,
+            prefix,
+            from,
+            to,
+            top,
+            continuation,
+            json,
+        } => {
+            let query = InstanceQuery {
+                instance_id_prefix: prefix,
+                created_from: parse_time("--from", from.as_deref())?,
+                created_to: parse_time("--to", to.as_deref())?,
+                statuses: parse_statuses(status.as_deref())?,
+                page_size: top.max(1),
+                after: None,
+            };
+            let page = match continuation {
+                Some(token) => client.list_instances_after(&query, &token, true).await?,
+                None => client.list_instances(&query, true).await?,
+            };
+            if json {
+                let body = serde_json::json!({
+                    "instances": page.instances,
+                    "continuationToken": page.continuation_token,
+                });
+                println!("{}", to_json(&body));
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = page
+                .instances
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.instance_id.clone(),
+                        s.name.clone(),
+                        s.runtime_status.to_string(),
+                        s.created_time.to_rfc3339(),
+                        s.last_updated_time.to_rfc3339(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table::render(&["Instance", "Name", "Status", "Created", "Updated"], &rows)
+            );
+            if let Some(token) = page.continuation_token {
+                println!("more: --continuation {token}");
+            }
+            Ok(())
+        }
+        Command::Raise { id, event, data } => {
+            let data: Value = match data {
+                Some(text) => serde_json::from_str(&text).map_err(|e| {
+                    Failure::Usage(format!("the event data is not valid JSON: {e}"))
+                })?,
+                None => Value::Null,
+            };
+            client.raise_event(&id, &event, data).await?;
+            println!("raised {event} at {id}");
+            Ok(())
+        }
+        Command::Terminate {
+            id,
+            reason,
+            recursive,
+        } => {
+            client.terminate(&id, &reason, recursive).await?;
+            println!("terminate requested for {id}");
+            Ok(())
+        }
+        Command::Suspend { id, reason } => {
+            client.suspend(&id, &reason).await?;
+            println!("suspend requested for {id}");
+            Ok(())
+        }
+        Command::Resume { id, reason } => {
+            client.resume(&id, &reason).await?;
+            println!("resume requested for {id}");
+            Ok(())
+        }
+        Command::Rewind { id, reason } => {
+            client.rewind(&id, &reason).await?;
+            println!("rewind requested for {id}");
+            Ok(())
+        }
+        Command::Restart { id, same_id } => {
+            let new_id = client.restart(&id, !same_id).await?;
+            println!("{new_id}");
+            Ok(())
+        }
+        Command::Purge {
+            id,
+            from,
+            to,
+            status,
+        } => {
+            let count = match (id, from) {
+                (Some(id), _) => match client.purge_instance(&id).await? {
+                    0 => return Err(Failure::Usage(format!("no instance with id `{id}` exists"))),
+                    count => count,
+                },
+                (None, Some(from)) => {
+                    let filter = PurgeFilter {
+                        created_from: parse_time("--from", Some(&from))?
+                            .ok_or_else(|| Failure::Usage("--from is required".into()))?,
+                        created_to: parse_time("--to", to.as_deref())?,
+                        statuses: parse_statuses(status.as_deref())?,
+                    };
+                    client.purge_instances(&filter).await?
+                }
+                (None, None) => {
+                    return Err(Failure::Usage(
+                        "purge needs an instance id or --from TIME".into(),
+                    ));
+                }
+            };
+            println!("purged {count} instance(s)");
+            Ok(())
+        }
+        Command::Serve | Command::Functions | Command::Keys { .. } => Ok(()),
     }
 }
 
@@ -250,6 +470,39 @@ async fn find(
         status.history_events = Some(history_to_wire(&events, true));
     }
     Ok(status)
+}
+
+fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Failure> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                Failure::Usage(format!(
+                    "{flag} `{text}` is not a time like 2024-01-31T12:00:00Z"
+                ))
+            })
+    })
+    .transpose()
+}
+
+fn parse_statuses(text: Option<&str>) -> Result<Vec<RuntimeStatus>, Failure> {
+    text.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(Failure::Usage))
+        .collect()
+}
+
+fn print_keys(config: &HostConfig, json: bool) -> Result<(), Failure> {
+    let keys = HostKeys::load_or_create(&config.data_dir).map_err(Failure::Runtime)?;
+    if json {
+        println!("{}", to_json(&keys));
+    } else {
+        println!("system key    {}", keys.system_key);
+        println!("function key  {}", keys.function_key);
+    }
+    Ok(())
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {

@@ -269,3 +269,25 @@ pub async fn logging_chain(ctx: OrchestrationContext) -> Result<u32, DurableErro
     }
     Ok(3)
 }
+
+/// Fails until the file named by its input exists: a fault that an operator can fix.
+#[activity_trigger(name = "FailsUntilFixed")]
+pub async fn fails_until_fixed(marker: String) -> Result<String, String> {
+    if std::path::Path::new(&marker).exists() {
+        Ok("fixed".to_owned())
+    } else {
+        Err(format!("{marker} does not exist yet"))
+    }
+}
+
+/// Greets once, then calls `FailsUntilFixed`, then greets again; outputs all three.
+#[orchestration_trigger(name = "NeedsAFix")]
+pub async fn needs_a_fix(
+    ctx: OrchestrationContext,
+    marker: String,
+) -> Result<Vec<String>, DurableError> {
+    let first: String = ctx.call_activity("SayHello", "before").await?;
+    let fixed: String = ctx.call_activity("FailsUntilFixed", &marker).await?;
+    let last: String = ctx.call_activity("SayHello", "after").await?;
+    Ok(vec![first, fixed, last])
+}

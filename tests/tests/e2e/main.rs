@@ -6,5 +6,6 @@ mod cli;
 mod crash;
 mod failures;
 mod hello;
+mod management;
 mod orchestration_api;
 mod support;
