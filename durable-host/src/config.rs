@@ -28,6 +28,15 @@ pub struct ConfigArgs {
     /// checks off and is only allowed on a loopback address.
     #[arg(long, env = "DURABLE_AUTH", global = true, value_name = "MODE")]
     pub auth: Option<String>,
+    /// How many live orchestrations to keep in memory between turns; 0 replays history on
+    /// every turn [default: 5000].
+    #[arg(
+        long,
+        env = "DURABLE_ORCHESTRATION_CACHE",
+        global = true,
+        value_name = "N"
+    )]
+    pub orchestration_cache: Option<usize>,
 }
 
 /// Whether the host checks keys.
@@ -71,6 +80,8 @@ pub struct HostConfig {
     pub auth: AuthMode,
     /// Which existing instance a start with the same id may replace.
     pub replace: durable_runtime::store::ReplacePolicy,
+    /// Live orchestrations kept between turns (0: replay every turn).
+    pub orchestration_cache: usize,
 }
 
 /// Why the configuration cannot be used; the message names the setting.
@@ -100,6 +111,7 @@ struct DurableTaskSection {
     max_concurrent_orchestrator_functions: Option<usize>,
     storage_provider: Option<StorageProvider>,
     overridable_existing_instance_states: Option<String>,
+    extended_sessions_enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +269,12 @@ impl HostConfig {
             max_request_body: 16 * 1024 * 1024,
             auth,
             replace,
+            orchestration_cache: args.orchestration_cache.unwrap_or(
+                match durable.extended_sessions_enabled {
+                    Some(false) => 0,
+                    _ => 5_000,
+                },
+            ),
         })
     }
 }

@@ -100,6 +100,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         WorkerOptions {
             max_concurrent_activities: config.max_concurrent_activities,
             max_concurrent_orchestrations: config.max_concurrent_orchestrations,
+            orchestration_cache: config.orchestration_cache,
             ..WorkerOptions::default()
         },
         worker_name(),

@@ -2,7 +2,6 @@
 //! and an orchestrator that changes its mind between turns. The `test-host` binary serves
 //! them together with every example.
 
-use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -101,24 +100,21 @@ pub async fn orchestrator_panic(ctx: OrchestrationContext) -> String {
     panic!("the orchestrator exploded")
 }
 
-static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
-/// True the first time an instance id is seen in this process.
-fn first_time(instance_id: String) -> bool {
-    let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
-    seen.get_or_insert_with(HashSet::new).insert(instance_id)
-}
-
-/// Calls `Echo` when it first runs and `SayHello` when replayed: a code change between
-/// turns, which replay must catch.
+/// Calls `Echo` while the file named by its input is absent and `SayHello` once it exists,
+/// then waits for `Continue`: creating the file between turns is a code change that replay
+/// must catch.
 #[orchestration_trigger(name = "ChangesItsMind")]
-pub async fn changes_its_mind(ctx: OrchestrationContext) -> Result<Value, DurableError> {
-    let first_run = first_time(ctx.instance_id());
-    let out: Value = if first_run {
-        ctx.call_activity("Echo", "first").await?
-    } else {
+pub async fn changes_its_mind(
+    ctx: OrchestrationContext,
+    marker: String,
+) -> Result<Value, DurableError> {
+    let changed = std::path::Path::new(&marker).exists();
+    let out: Value = if changed {
         ctx.call_activity("SayHello", "second").await?
+    } else {
+        ctx.call_activity("Echo", "first").await?
     };
+    let _: Value = ctx.wait_for_external_event("Continue").await?;
     Ok(out)
 }
 
@@ -211,8 +207,11 @@ pub async fn race_two(ctx: OrchestrationContext) -> Result<usize, DurableError> 
 /// Calls `ChangesItsMind` as a sub-orchestration: the child's non-determinism reaches the
 /// parent as a failed call.
 #[orchestration_trigger(name = "ParentOfChangingChild")]
-pub async fn parent_of_changing_child(ctx: OrchestrationContext) -> Result<Value, DurableError> {
-    ctx.call_sub_orchestrator("ChangesItsMind", ()).await
+pub async fn parent_of_changing_child(
+    ctx: OrchestrationContext,
+    marker: String,
+) -> Result<Value, DurableError> {
+    ctx.call_sub_orchestrator("ChangesItsMind", marker).await
 }
 
 /// Runs HelloCities twice as sub-orchestrations with default (derived) instance ids.

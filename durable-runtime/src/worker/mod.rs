@@ -5,6 +5,7 @@
 //! interval passes (the fallback for work written by another process).
 
 mod activities;
+mod cache;
 mod orchestrations;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct WorkerOptions {
     pub poll_interval: Duration,
     /// How long shutdown waits for running work before abandoning it.
     pub drain_timeout: Duration,
+    /// How many live orchestrations to keep between turns (0: replay every turn).
+    pub orchestration_cache: usize,
 }
 
 impl Default for WorkerOptions {
@@ -40,6 +43,7 @@ impl Default for WorkerOptions {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(10),
+            orchestration_cache: 5_000,
         }
     }
 }
@@ -51,6 +55,16 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub options: WorkerOptions,
     pub owner: String,
+    pub cache: std::sync::Mutex<cache::ExecutionCache>,
+}
+
+impl Shared {
+    /// The cache of live orchestrations; a panic never happens while it is held.
+    pub(crate) fn lock_cache(&self) -> std::sync::MutexGuard<'_, cache::ExecutionCache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Runs orchestrations and activities from a store until shut down.
@@ -74,6 +88,7 @@ impl Worker {
             store,
             registry,
             clock,
+            cache: std::sync::Mutex::new(cache::ExecutionCache::new(options.orchestration_cache)),
             options,
             owner,
         });

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::cache::Cached;
 use super::{STORE_RETRY_DELAY, Shared, drain, idle, permits};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::lifecycle;
@@ -91,7 +92,7 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
         .into_iter()
         .partition(|m| m.execution_id.is_empty() || m.execution_id == instance.execution_id);
     let mut consumed: Vec<i64> = stale.iter().map(|m| m.id).collect();
-    let turn = plan_turn(
+    let (turn, execution) = plan_turn(
         shared,
         &instance,
         &item.history,
@@ -99,9 +100,26 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
         &mut consumed,
         now,
     );
+    let keep = execution.filter(|_| {
+        !turn.status.is_terminal()
+            && turn.continue_as_new.is_none()
+            && turn.truncate_history_to.is_none()
+    });
+    let history_length = instance.history_length + turn.appended.len() as u64;
     let commit = to_commit(&instance, consumed, turn, now);
     match shared.store.commit_turn(&shared.owner, commit).await {
-        Ok(()) => {}
+        Ok(()) => {
+            if let Some(execution) = keep {
+                shared.lock_cache().put(
+                    instance.instance_id.clone(),
+                    Cached {
+                        execution,
+                        execution_id: instance.execution_id.clone(),
+                        history_length,
+                    },
+                );
+            }
+        }
         Err(StoreError::LeaseLost(_)) => {
             tracing::warn!(instance_id = %instance.instance_id, "lease lost; another worker redoes this turn");
         }
@@ -116,7 +134,8 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
 }
 
 /// Decides what the turn does: a rewind, a termination, nothing (finished instances), or
-/// a run of the orchestrator over the messages it may take.
+/// a run of the orchestrator over the messages it may take. Returns the live orchestration
+/// too when the orchestrator ran, so it can be kept for the next turn.
 fn plan_turn(
     shared: &Shared,
     instance: &InstanceRecord,
@@ -124,7 +143,12 @@ fn plan_turn(
     messages: Vec<QueuedMessage>,
     consumed: &mut Vec<i64>,
     now: chrono::DateTime<chrono::Utc>,
-) -> TurnOutput {
+) -> (TurnOutput, Option<Execution>) {
+    let cached = shared.lock_cache().take(
+        &instance.instance_id,
+        &instance.execution_id,
+        instance.history_length,
+    );
     let unchanged = || {
         let mut turn = TurnOutput::finished(Vec::new(), instance.status, instance.output.clone());
         turn.custom_status = instance.custom_status.clone();
@@ -140,26 +164,28 @@ fn plan_turn(
         && let Some(request) = find(|k| matches!(k, EventKind::ExecutionRewound { .. }))
     {
         consumed.extend(messages.iter().map(|m| m.id));
-        return match lifecycle::rewind(now, history, request) {
+        let turn = match lifecycle::rewind(now, history, request) {
             Ok(turn) => turn,
             Err(failure) => {
                 tracing::warn!(instance_id = %instance.instance_id, %failure, "rewind refused");
                 unchanged()
             }
         };
+        return (turn, None);
     }
     if instance.status.is_terminal() {
         // A finished instance takes no more events; late results are dropped.
         consumed.extend(messages.iter().map(|m| m.id));
-        return unchanged();
+        return (unchanged(), None);
     }
     if let Some(request) = find(|k| matches!(k, EventKind::ExecutionTerminated { .. })) {
         consumed.extend(messages.iter().map(|m| m.id));
-        return lifecycle::terminate(now, history, request);
+        return (lifecycle::terminate(now, history, request), None);
     }
     let (taken, events, suspended) =
         lifecycle::take_messages(instance.status == RuntimeStatus::Suspended, messages);
     consumed.extend(taken);
+    let mut execution = None;
     let mut turn = match shared.registry.orchestrator(&instance.name) {
         None => failed_turn(
             now,
@@ -173,9 +199,19 @@ fn plan_turn(
             ),
         ),
         Some(descriptor) => {
-            let mut execution = Execution::new(&instance.instance_id, descriptor.invoke);
-            match execution.replay(history) {
-                Ok(()) => execution.run_turn(now, events),
+            let rebuilt = match cached {
+                Some(live) => Ok(live),
+                None => {
+                    let mut rebuilt = Execution::new(&instance.instance_id, descriptor.invoke);
+                    rebuilt.replay(history).map(|()| rebuilt)
+                }
+            };
+            match rebuilt {
+                Ok(mut live) => {
+                    let turn = live.run_turn(now, events);
+                    execution = Some(live);
+                    turn
+                }
                 Err(failure) => {
                     tracing::error!(instance_id = %instance.instance_id, %failure, "orchestration failed on replay");
                     failed_turn(now, events, &failure)
@@ -186,7 +222,7 @@ fn plan_turn(
     if suspended && !turn.status.is_terminal() {
         turn.status = RuntimeStatus::Suspended;
     }
-    turn
+    (turn, execution)
 }
 
 /// Turns what the engine produced into the store's commit: work, timers, children,

@@ -2,6 +2,7 @@
 //! its own data folder and talks to it over HTTP, like a user with curl would.
 
 mod bad_input;
+mod cache;
 mod cli;
 mod crash;
 mod failures;

@@ -322,7 +322,7 @@ fn when_any_picks_the_same_winner_on_replay() {
 }
 
 #[test]
-fn sub_orchestrations_use_derived_ids_and_report_failures() {
+fn sub_orchestrations_use_derived_ids() {
     for store in STORES {
         let dir = data_dir();
         let host = Host::start(dir.path(), store);
@@ -334,14 +334,5 @@ fn sub_orchestrations_use_derived_ids_and_report_failures() {
             let child = host.wait_for_instance(child, WAIT);
             assert_eq!(child["name"], "HelloCities");
         }
-
-        host.start_orchestration("ParentOfChangingChild", Some("parent"), None);
-        let status = host.wait_for_instance("parent", WAIT);
-        assert_eq!(status["runtimeStatus"], "Failed", "{status}");
-        let message = status["output"]["ErrorMessage"]
-            .as_str()
-            .unwrap_or_default();
-        assert!(message.contains("non-deterministic"), "{message}");
-        assert!(message.contains("ChangesItsMind"), "{message}");
     }
 }
