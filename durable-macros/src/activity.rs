@@ -7,6 +7,7 @@ use syn::{ItemFn, Meta, Type};
 
 use crate::diag::Errors;
 use crate::emit::{self, Registration};
+use crate::handle::Handle;
 use crate::signature::{self, Output};
 use crate::{Kind, args};
 
@@ -34,6 +35,8 @@ struct Activity {
     /// The type of the input parameter, when there is one.
     input: Option<Type>,
     output: Output,
+    /// The typed handle, unless the return type cannot be named.
+    handle: Option<Handle>,
 }
 
 fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Activity> {
@@ -57,18 +60,20 @@ fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Activity> {
     };
     errors.finish()?;
     let output = Output::of(&function.sig);
+    let params = context.iter().chain(&input).cloned().collect();
+    let handle = Handle::new(KIND, &function, params, input.clone(), &output);
     Ok(Activity {
         registration: Registration::new(args.krate, name, function),
         context,
         input,
         output,
+        handle,
     })
 }
 
 fn generate(activity: &Activity, original: TokenStream) -> TokenStream {
     let registration = &activity.registration;
     let k = &registration.private;
-    let ident = registration.ident();
 
     let decode = activity.input.as_ref().map(|ty| {
         let decode = emit::turbofish(k, "decode_activity_input", Some(ty), false);
@@ -93,10 +98,17 @@ fn generate(activity: &Activity, original: TokenStream) -> TokenStream {
     } else {
         emit::turbofish(k, "encode_output", output.asserted_type(), false)
     };
+    let call = match &activity.handle {
+        Some(handle) => handle.boxed_call(registration, arguments),
+        None => {
+            let ident = registration.ident();
+            quote!(#ident(#arguments))
+        }
+    };
     let future = quote! {
         async move {
             #decode
-            #encode(#ident(#arguments).await)
+            #encode(#call.await)
         }
     };
     let boxed = emit::boxed(&registration.function, future);
@@ -114,8 +126,12 @@ fn generate(activity: &Activity, original: TokenStream) -> TokenStream {
     let assertions = emit::assertions(k, &checks);
 
     let descriptor = registration.descriptor(KIND, quote!(invoke: __durable_invoke,));
+    let function = match &activity.handle {
+        Some(handle) => handle.expand(registration),
+        None => original,
+    };
     registration.wrap(
-        original,
+        function,
         quote! {
             #assertions
 
@@ -139,15 +155,52 @@ mod tests {
     use crate::tests::{assert_contains, messages};
 
     #[test]
-    fn expands_to_the_function_and_a_descriptor() {
-        let item = quote!(
-            async fn say_hello(city: String) -> String {
+    fn expands_to_the_function_a_handle_and_a_descriptor() {
+        let expanded = expand(
+            quote!(name = "SayHello"),
+            quote!(
+                /// Greets a city.
+                #[inline]
+                pub async fn say_hello(city: String) -> String {
+                    format!("Hello {city}!")
+                }
+            ),
+        )
+        .to_string();
+        let expected = quote! {
+            #[doc(hidden)]
+            #[inline]
+            async fn __durable_fn_say_hello(city: String) -> String {
                 format!("Hello {city}!")
             }
-        );
-        let expanded = expand(quote!(name = "SayHello"), item.clone()).to_string();
-        let expected = quote! {
-            #item
+
+            /// Greets a city.
+            #[allow(
+                dead_code,
+                deprecated,
+                non_upper_case_globals,
+                unused_qualifications,
+                clippy::all,
+                clippy::pedantic,
+                clippy::nursery,
+            )]
+            pub const say_hello: ::durable_runtime::ActivityHandle<
+                fn(String) -> ::durable_runtime::__private::BoxFuture<String>,
+                String,
+                String
+            > = {
+                fn __durable_boxed(__durable_arg0: String) -> ::durable_runtime::__private::BoxFuture<String> {
+                    {
+                        let __durable_future: ::durable_runtime::__private::BoxFuture<String> =
+                            ::std::boxed::Box::pin(__durable_fn_say_hello(__durable_arg0));
+                        __durable_future
+                    }
+                }
+                ::durable_runtime::ActivityHandle::new(
+                    "SayHello",
+                    __durable_boxed as fn(String) -> ::durable_runtime::__private::BoxFuture<String>
+                )
+            };
 
             #[allow(
                 dead_code,
@@ -176,7 +229,11 @@ mod tests {
                             ::core::result::Result::Ok(input) => input,
                             ::core::result::Result::Err(failure) => return ::core::result::Result::Err(failure),
                         };
-                        ::durable_runtime::__private::encode_output::<String>(say_hello(__durable_input).await)
+                        ::durable_runtime::__private::encode_output::<String>({
+                            let __durable_future: ::durable_runtime::__private::BoxFuture<String> =
+                                ::std::boxed::Box::pin(__durable_fn_say_hello(__durable_input));
+                            __durable_future
+                        }.await)
                     })
                 }
 
@@ -201,12 +258,17 @@ mod tests {
         let expanded = expand(
             quote!(),
             quote!(
-                async fn r#say_hello() {}
+                async fn r#return() {}
             ),
         )
         .to_string();
-        assert_contains(&expanded, "name : \"say_hello\"");
-        assert_contains(&expanded, "encode_output (r#say_hello () . await)");
+        assert_contains(&expanded, "name : \"return\"");
+        assert_contains(&expanded, "async fn __durable_fn_return ()");
+        assert_contains(
+            &expanded,
+            "const r#return : :: durable_runtime :: ActivityHandle < fn () -> :: durable_runtime :: __private :: BoxFuture < () > , () , () >",
+        );
+        assert_contains(&expanded, "Box :: pin (__durable_fn_return ())");
         assert!(!expanded.contains("assert_output"), "{expanded}");
     }
 
@@ -222,8 +284,19 @@ mod tests {
         )
         .to_string();
         assert_contains(&expanded, "let __durable_input : (String , u8) =");
-        assert_contains(&expanded, "f (__durable_ctx , __durable_input) . await");
-        assert_contains(&expanded, "encode_activity_result :: < u8 , _ > (f (");
+        assert_contains(
+            &expanded,
+            "Box :: pin (__durable_fn_f (__durable_ctx , __durable_input))",
+        );
+        assert_contains(&expanded, "encode_activity_result :: < u8 , _ > ({");
+        assert_contains(
+            &expanded,
+            "const f : :: durable_runtime :: ActivityHandle < fn (ActivityContext , (String , u8)) -> :: durable_runtime :: __private :: BoxFuture < anyhow :: Result < u8 > > , (String , u8) , u8 >",
+        );
+        assert_contains(
+            &expanded,
+            "fn __durable_boxed (__durable_arg0 : ActivityContext , __durable_arg1 : (String , u8))",
+        );
         assert_contains(
             &expanded,
             "assert_activity_context :: < ActivityContext > ()",
@@ -246,10 +319,12 @@ mod tests {
             &expanded,
             "# [linkme (crate = my :: rt :: __private :: linkme)]",
         );
+        assert_contains(&expanded, "const f : my :: rt :: ActivityHandle <");
+        assert_contains(&expanded, "my :: rt :: ActivityHandle :: new (");
     }
 
     #[test]
-    fn cfg_attributes_are_repeated_on_the_registration() {
+    fn cfg_attributes_are_repeated_on_the_handle_and_the_registration() {
         let expanded = expand(
             quote!(),
             quote!(
@@ -258,7 +333,47 @@ mod tests {
             ),
         )
         .to_string();
-        assert_eq!(expanded.matches("# [cfg (feature = \"x\")]").count(), 2);
+        assert_eq!(expanded.matches("# [cfg (feature = \"x\")]").count(), 3);
+    }
+
+    #[test]
+    fn the_handle_takes_the_functions_visibility_docs_and_deprecation() {
+        let expanded = expand(
+            quote!(),
+            quote!(
+                #[doc = "Docs."]
+                #[deprecated]
+                #[allow(clippy::unused_async)]
+                #[must_use]
+                pub(crate) async fn f() -> u8 {
+                    1
+                }
+            ),
+        )
+        .to_string();
+        assert_contains(
+            &expanded,
+            "# [doc (hidden)] # [allow (clippy :: unused_async)] # [must_use] async fn __durable_fn_f () -> u8",
+        );
+        assert_contains(
+            &expanded,
+            "# [doc = \"Docs.\"] # [deprecated] # [allow (clippy :: unused_async)] # [allow (dead_code ,",
+        );
+        assert_contains(&expanded, "pub (crate) const f :");
+        assert_eq!(expanded.matches("pub (crate)").count(), 1, "{expanded}");
+    }
+
+    #[test]
+    fn unnameable_outputs_get_no_handle() {
+        let item = quote!(
+            async fn f() -> impl serde::Serialize {
+                1
+            }
+        );
+        let expanded = expand(quote!(), item.clone()).to_string();
+        assert!(expanded.starts_with(&item.to_string()), "{expanded}");
+        assert!(!expanded.contains("ActivityHandle"), "{expanded}");
+        assert_contains(&expanded, "encode_output (f () . await)");
     }
 
     #[test]

@@ -9,7 +9,9 @@ use crate::Kind;
 
 /// What every expansion needs, whatever the kind of function.
 pub(crate) struct Registration {
-    /// `#krate::__private`: every generated path goes through it.
+    /// `crate = path`, or `::durable_runtime`: for the handle types, which users see.
+    pub(crate) krate: TokenStream,
+    /// `#krate::__private`: every other generated path goes through it.
     pub(crate) private: TokenStream,
     /// The registered name.
     pub(crate) name: LitStr,
@@ -23,6 +25,7 @@ impl Registration {
         let krate = krate.unwrap_or_else(|| syn::parse_quote!(::durable_runtime));
         Registration {
             private: quote!(#krate::__private),
+            krate: krate.into_token_stream(),
             name,
             function,
         }
@@ -64,17 +67,17 @@ impl Registration {
         }
     }
 
-    /// The user's function, unchanged, followed by the generated items in one anonymous
-    /// `const` block. The function's `#[cfg]`s are repeated on the block so both come and go
-    /// together.
-    pub(crate) fn wrap(&self, original: TokenStream, items: TokenStream) -> TokenStream {
+    /// The user's function (unchanged, or renamed with its handle), followed by the generated
+    /// items in one anonymous `const` block. The function's `#[cfg]`s are repeated on the
+    /// block so both come and go together.
+    pub(crate) fn wrap(&self, function: TokenStream, items: TokenStream) -> TokenStream {
         let cfgs = self
             .function
             .attrs
             .iter()
             .filter(|attr| attr.path().is_ident("cfg"));
         quote! {
-            #original
+            #function
 
             #(#cfgs)*
             #[allow(

@@ -6,13 +6,21 @@
 //!
 //! Use them through `durable_runtime`, which re-exports them
 //! (`use durable_runtime::prelude::*;`); this crate's expansions name items of
-//! `durable_runtime::__private` and do not work without it.
+//! `durable_runtime` (the handle types and `durable_runtime::__private`) and do not work
+//! without it.
 //!
-//! Each attribute keeps the annotated function exactly as written, so it stays callable from
-//! ordinary Rust code and tests, and adds, next to it, a hidden block with a `static`
-//! descriptor in one of the runtime's link-time lists. The host reads those lists when it
-//! starts. A function is only found if its crate is linked into the host binary: a library
-//! of functions must be named from the binary (`use my_functions as _;`).
+//! Each attribute adds, next to the function, a hidden block with a `static` descriptor in
+//! one of the runtime's link-time lists. The host reads those lists when it starts. A
+//! function is only found if its crate is linked into the host binary: a library of
+//! functions must be named from the binary (`use my_functions as _;`).
+//!
+//! `#[activity_trigger]` and `#[orchestration_trigger]` also give the function a typed
+//! handle: the function's body moves to a hidden function, and its name (with its
+//! visibility and docs) becomes a `const` `ActivityHandle` or `OrchestratorHandle` that
+//! orchestrators call with `ctx.call(say_hello, input)`, checked by rustc. The handle
+//! dereferences to a function pointer, so `say_hello(input).await` still runs the function
+//! (its future is boxed). A function whose return type cannot be named (`impl Trait`) keeps
+//! its name and gets no handle. `#[client]` keeps the function exactly as written.
 //!
 //! The macros check the shape of the function (it is `async`, has no generics and no `self`,
 //! takes the right number of parameters) and the attribute's arguments, and report every
@@ -27,6 +35,7 @@ mod args;
 mod client;
 mod diag;
 mod emit;
+mod handle;
 mod orchestration;
 mod signature;
 
@@ -67,6 +76,17 @@ mod signature;
 /// Outputs must implement `serde::Serialize`; no return type means `()`, encoded as `null`.
 ///
 /// The function's future must be `Send`.
+///
+/// # Typed handle
+///
+/// The function's name becomes a `const` `ActivityHandle<F, I, O>` (with the function's
+/// visibility, docs and `#[deprecated]`), where `I` is the input type (`()` without one) and
+/// `O` the output (`T` for `Result<T, E>`). Orchestrators call the activity through it with
+/// `ctx.call(say_hello, "Tokyo".to_owned())`, which rustc checks; calling the handle runs the
+/// function directly (`say_hello("Tokyo".to_owned()).await`, e.g. in a unit test). Calls by
+/// name (`ctx.call_activity`) keep working. A local variable cannot share the function's name
+/// (it would be a pattern matching the constant). Functions returning `impl Trait` get no
+/// handle.
 ///
 /// # Examples
 ///
@@ -136,6 +156,12 @@ pub fn activity_trigger(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The function's future must be `Send`.
 ///
+/// # Typed handle
+///
+/// As for activities, the function's name becomes a `const` `OrchestratorHandle<F, I, O>`:
+/// `ctx.call(hello_cities, ())` starts it as a sub-orchestration, with its input and output
+/// types checked by rustc. Functions returning `impl Trait` get no handle.
+///
 /// # Examples
 ///
 /// ```ignore
@@ -152,7 +178,14 @@ pub fn activity_trigger(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// #[orchestration_trigger]
 /// async fn greet(ctx: OrchestrationContext, city: String) -> Result<String, DurableError> {
-///     ctx.call_activity::<String>("SayHello", city).await
+///     ctx.call(say_hello, city).await
+/// }
+///
+/// #[orchestration_trigger]
+/// async fn greet_all(ctx: OrchestrationContext) -> Result<Vec<String>, DurableError> {
+///     let mut out = ctx.call(hello_cities, ()).await?;
+///     out.push(ctx.call(greet, "Cairo".to_owned()).await?);
+///     Ok(out)
 /// }
 /// ```
 ///

@@ -7,6 +7,7 @@ use syn::{ItemFn, Meta, Type};
 
 use crate::diag::Errors;
 use crate::emit::{self, Registration};
+use crate::handle::Handle;
 use crate::signature::{self, Output};
 use crate::{Kind, args};
 
@@ -34,6 +35,8 @@ struct Orchestrator {
     /// The type of the input parameter, when there is one.
     input: Option<Type>,
     output: Output,
+    /// The typed handle, unless the return type cannot be named.
+    handle: Option<Handle>,
 }
 
 fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Orchestrator> {
@@ -71,18 +74,20 @@ fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Orchestrator> {
         )
     })?;
     let output = Output::of(&function.sig);
+    let params = std::iter::once(&context).chain(&input).cloned().collect();
+    let handle = Handle::new(KIND, &function, params, input.clone(), &output);
     Ok(Orchestrator {
         registration: Registration::new(args.krate, name, function),
         context,
         input,
         output,
+        handle,
     })
 }
 
 fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     let registration = &orchestrator.registration;
     let k = &registration.private;
-    let ident = registration.ident();
 
     let context = emit::context_argument(&orchestrator.context);
     let (decode, arguments) = match &orchestrator.input {
@@ -111,10 +116,17 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     } else {
         emit::turbofish(k, "encode_output", output.asserted_type(), false)
     };
+    let call = match &orchestrator.handle {
+        Some(handle) => handle.boxed_call(registration, arguments),
+        None => {
+            let ident = registration.ident();
+            quote!(#ident(#arguments))
+        }
+    };
     let future = quote! {
         async move {
             #decode
-            #encode(#ident(#arguments).await)
+            #encode(#call.await)
         }
     };
     let boxed = emit::boxed(&registration.function, future);
@@ -129,8 +141,12 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     let assertions = emit::assertions(k, &checks);
 
     let descriptor = registration.descriptor(KIND, quote!(invoke: __durable_invoke,));
+    let function = match &orchestrator.handle {
+        Some(handle) => handle.expand(registration),
+        None => original,
+    };
     registration.wrap(
-        original,
+        function,
         quote! {
             #assertions
 
@@ -153,15 +169,52 @@ mod tests {
     use crate::tests::{assert_contains, messages};
 
     #[test]
-    fn expands_to_the_function_and_a_descriptor() {
-        let item = quote!(
-            async fn hello_cities(ctx: OrchestrationContext) -> Result<Vec<String>, DurableError> {
+    fn expands_to_the_function_a_handle_and_a_descriptor() {
+        let expanded = expand(
+            quote!(name = "HelloCities"),
+            quote!(
+                async fn hello_cities(
+                    ctx: OrchestrationContext,
+                ) -> Result<Vec<String>, DurableError> {
+                    Ok(Vec::new())
+                }
+            ),
+        )
+        .to_string();
+        let expected = quote! {
+            #[doc(hidden)]
+            async fn __durable_fn_hello_cities(ctx: OrchestrationContext,) -> Result<Vec<String>, DurableError> {
                 Ok(Vec::new())
             }
-        );
-        let expanded = expand(quote!(name = "HelloCities"), item.clone()).to_string();
-        let expected = quote! {
-            #item
+
+            #[allow(
+                dead_code,
+                deprecated,
+                non_upper_case_globals,
+                unused_qualifications,
+                clippy::all,
+                clippy::pedantic,
+                clippy::nursery,
+            )]
+            const hello_cities: ::durable_runtime::OrchestratorHandle<
+                fn(OrchestrationContext) -> ::durable_runtime::__private::BoxFuture<Result<Vec<String>, DurableError> >,
+                (),
+                Vec<String>
+            > = {
+                fn __durable_boxed(
+                    __durable_arg0: OrchestrationContext
+                ) -> ::durable_runtime::__private::BoxFuture<Result<Vec<String>, DurableError> > {
+                    {
+                        let __durable_future: ::durable_runtime::__private::BoxFuture<Result<Vec<String>, DurableError> > =
+                            ::std::boxed::Box::pin(__durable_fn_hello_cities(__durable_arg0));
+                        __durable_future
+                    }
+                }
+                ::durable_runtime::OrchestratorHandle::new(
+                    "HelloCities",
+                    __durable_boxed as fn(OrchestrationContext) -> ::durable_runtime::__private::BoxFuture<Result<Vec<String>, DurableError> >
+                )
+            };
 
             #[allow(
                 dead_code,
@@ -185,7 +238,11 @@ mod tests {
                     __durable_ctx: ::durable_runtime::__private::OrchestrationContext,
                 ) -> ::durable_runtime::__private::BoxFuture<::durable_runtime::__private::InvocationResult> {
                     ::std::boxed::Box::pin(async move {
-                        ::durable_runtime::__private::encode_orchestration_result::<Vec<String>, _>(hello_cities(__durable_ctx).await)
+                        ::durable_runtime::__private::encode_orchestration_result::<Vec<String>, _>({
+                            let __durable_future: ::durable_runtime::__private::BoxFuture<Result<Vec<String>, DurableError> > =
+                                ::std::boxed::Box::pin(__durable_fn_hello_cities(__durable_ctx));
+                            __durable_future
+                        }.await)
                     })
                 }
 
@@ -222,11 +279,34 @@ mod tests {
         );
         assert_contains(
             &expanded,
-            ":: durable_runtime :: __private :: encode_output :: < u8 > (f (__durable_ctx , __durable_input) . await)",
+            ":: durable_runtime :: __private :: encode_output :: < u8 > ({",
+        );
+        assert_contains(
+            &expanded,
+            "Box :: pin (__durable_fn_f (__durable_ctx , __durable_input))",
+        );
+        assert_contains(
+            &expanded,
+            "const f : :: durable_runtime :: OrchestratorHandle < fn (OrchestrationContext , Point) -> :: durable_runtime :: __private :: BoxFuture < u8 > , Point , u8 >",
         );
         assert_contains(&expanded, "assert_input :: < Point > ()");
         assert_contains(&expanded, "assert_output :: < u8 > ()");
         assert_contains(&expanded, "name : \"f\"");
+    }
+
+    #[test]
+    fn unit_orchestrators_have_unit_types() {
+        let expanded = expand(
+            quote!(),
+            quote!(
+                async fn f(ctx: OrchestrationContext) {}
+            ),
+        )
+        .to_string();
+        assert_contains(
+            &expanded,
+            "const f : :: durable_runtime :: OrchestratorHandle < fn (OrchestrationContext) -> :: durable_runtime :: __private :: BoxFuture < () > , () , () >",
+        );
     }
 
     #[test]

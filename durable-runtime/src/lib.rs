@@ -33,6 +33,7 @@ pub mod orchestration;
 pub mod registry;
 pub mod status;
 pub mod store;
+pub mod typed;
 pub mod worker;
 
 #[doc(hidden)]
@@ -47,12 +48,14 @@ pub use history::FailureDetails;
 pub use json::Json;
 pub use orchestration::{DurableFuture, OrchestrationContext, RetryOptions, when_all, when_any};
 pub use status::{OrchestrationStatus, RuntimeStatus};
+pub use typed::{ActivityHandle, FunctionHandle, OrchestratorHandle};
 
 /// Everything a function author needs: `use durable_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, DurableClient, DurableError, Json, OrchestrationContext, RetryOptions,
-        RuntimeStatus, activity_trigger, client, orchestration_trigger, when_all, when_any,
+        ActivityContext, ActivityHandle, DurableClient, DurableError, Json, OrchestrationContext,
+        OrchestratorHandle, RetryOptions, RuntimeStatus, activity_trigger, client,
+        orchestration_trigger, when_all, when_any,
     };
     pub use axum::extract::{Path, Query};
     pub use axum::http::StatusCode;

@@ -11,4 +11,5 @@ pub mod http_start;
 pub mod monitor;
 pub mod provisioning;
 pub mod saga;
+pub mod typed_calls;
 pub mod weather;

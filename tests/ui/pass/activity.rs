@@ -88,17 +88,17 @@ fn main() {
             "with_context",
         ]
     );
-    let say_hello = ACTIVITIES
+    let descriptor = ACTIVITIES
         .iter()
         .find(|a| a.name == "SayHello")
         .expect("SayHello is registered");
     assert!(
-        say_hello.location.file.ends_with("activity.rs"),
+        descriptor.location.file.ends_with("activity.rs"),
         "{}",
-        say_hello.location
+        descriptor.location
     );
     assert_eq!(
-        say_hello.location.line, 20,
+        descriptor.location.line, 20,
         "the line of the function's name"
     );
 }
