@@ -37,6 +37,9 @@ pub(crate) struct Http {
     pub(crate) route: LitStr,
     /// The methods, upper case, each spanned at the literal that named it.
     pub(crate) methods: Vec<LitStr>,
+    /// The authorization level's variant name (`Anonymous`, `Function`, `Admin`), spanned
+    /// at the literal that named it.
+    pub(crate) auth: syn::Ident,
 }
 
 /// Parses the attribute's tokens into a list of `key = value` / `key(...)` items.
@@ -222,14 +225,15 @@ fn http(kind: Kind, meta: &Meta) -> syn::Result<Http> {
     let mut errors = Errors::default();
     let mut route: Option<LitStr> = None;
     let mut methods: Option<Vec<LitStr>> = None;
+    let mut auth: Option<syn::Ident> = None;
     let mut seen = Vec::new();
     for item in &items {
         let key = path_to_string(item.path());
-        if key != "route" && key != "methods" {
+        if key != "route" && key != "methods" && key != "auth" {
             errors.push(syn::Error::new_spanned(
                 item.path(),
                 format!(
-                    "unknown attribute `{key}` is specified in `http(...)` of {kind}; expected one of: `route`, `methods`"
+                    "unknown attribute `{key}` is specified in `http(...)` of {kind}; expected one of: `route`, `methods`, `auth`"
                 ),
             ));
             continue;
@@ -247,6 +251,9 @@ fn http(kind: Kind, meta: &Meta) -> syn::Result<Http> {
         if key == "route" {
             let value = errors.record(name_value(kind, item, "route = \"...\""));
             route = value.and_then(|v| errors.record(http_route(kind, v)));
+        } else if key == "auth" {
+            let value = errors.record(name_value(kind, item, "auth = \"function\""));
+            auth = value.and_then(|v| errors.record(http_auth(kind, v)));
         } else {
             let value = errors.record(name_value(kind, item, "methods = [\"POST\", ...]"));
             methods = value.and_then(|v| errors.record(http_methods(kind, v)));
@@ -263,7 +270,39 @@ fn http(kind: Kind, meta: &Meta) -> syn::Result<Http> {
             .map(|m| LitStr::new(m, first_span(&list.path)))
             .collect()
     });
-    Ok(Http { route, methods })
+    let auth = auth.unwrap_or_else(|| syn::Ident::new("Function", first_span(&list.path)));
+    Ok(Http {
+        route,
+        methods,
+        auth,
+    })
+}
+
+/// `auth = "anonymous" | "function" | "admin"`, as in Azure Functions' `authLevel`.
+fn http_auth(kind: Kind, value: &Expr) -> syn::Result<syn::Ident> {
+    let expected = "expected one of: \"anonymous\", \"function\", \"admin\"";
+    let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(lit),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`auth` in `http(...)` of {kind} must be a string literal; {expected}"),
+        ));
+    };
+    let variant = match lit.value().to_ascii_lowercase().as_str() {
+        "anonymous" => "Anonymous",
+        "function" => "Function",
+        "admin" => "Admin",
+        other => {
+            return Err(syn::Error::new_spanned(
+                lit,
+                format!("unknown auth level `{other}` in `http(...)` of {kind}; {expected}"),
+            ));
+        }
+    };
+    Ok(syn::Ident::new(variant, lit.span()))
 }
 
 fn missing_route(kind: Kind, list: &MetaList) -> syn::Error {
@@ -570,7 +609,7 @@ mod tests {
         assert_eq!(
             messages(Kind::Client, quote!(http(route = "x", path = "y"))),
             [
-                "unknown attribute `path` is specified in `http(...)` of `#[client]`; expected one of: `route`, `methods`"
+                "unknown attribute `path` is specified in `http(...)` of `#[client]`; expected one of: `route`, `methods`, `auth`"
             ]
         );
         assert_eq!(

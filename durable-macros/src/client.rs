@@ -57,6 +57,7 @@ fn generate(client: &Client, original: TokenStream) -> TokenStream {
     let ident = registration.ident();
     let route = &client.http.route;
     let methods = &client.http.methods;
+    let auth = &client.http.auth;
     // Spanned at the function's name: a parameter that is not an extractor, or a future that
     // is not `Send`, is reported there by axum's `Handler` bound.
     let mount = quote_spanned! {emit::located_at(ident.span())=>
@@ -65,9 +66,10 @@ fn generate(client: &Client, original: TokenStream) -> TokenStream {
     let descriptor = registration.descriptor(
         KIND,
         quote! {
-            trigger: #k::ClientTrigger::Http {
+                        trigger: #k::ClientTrigger::Http {
                 route: #route,
                 methods: &[#(#methods),*],
+                auth: #k::AuthLevel::#auth,
                 mount: __durable_mount,
             },
         },
@@ -139,9 +141,10 @@ mod tests {
                             file: ::core::file!(),
                             line: ::core::line!()
                         },
-                        trigger: ::durable_runtime::__private::ClientTrigger::Http {
+                                                trigger: ::durable_runtime::__private::ClientTrigger::Http {
                             route: "orchestrators/{name}",
                             methods: &["POST"],
+                            auth: ::durable_runtime::__private::AuthLevel::Function,
                             mount: __durable_mount,
                         },
                     };

@@ -11,7 +11,7 @@ pub use crate::activity::ActivityContext;
 pub use crate::history::FailureDetails;
 pub use crate::orchestration::OrchestrationContext;
 pub use crate::registry::{
-    ACTIVITIES, ActivityDescriptor, BoxFuture, CLIENTS, ClientDescriptor, ClientTrigger,
+    ACTIVITIES, ActivityDescriptor, AuthLevel, BoxFuture, CLIENTS, ClientDescriptor, ClientTrigger,
     InvocationResult, ORCHESTRATORS, OrchestratorDescriptor, SourceLocation,
 };
 

@@ -57,6 +57,27 @@ pub struct OrchestratorDescriptor {
     pub invoke: fn(OrchestrationContext) -> BoxFuture<InvocationResult>,
 }
 
+/// Who may call an HTTP-triggered client function, as Azure Functions' `authLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthLevel {
+    /// Anyone.
+    Anonymous,
+    /// Callers with the function key (or the system key).
+    Function,
+    /// Callers with the system key.
+    Admin,
+}
+
+impl fmt::Display for AuthLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthLevel::Anonymous => "anonymous",
+            AuthLevel::Function => "function",
+            AuthLevel::Admin => "admin",
+        })
+    }
+}
+
 /// How a client function is triggered.
 pub enum ClientTrigger {
     /// An HTTP route under the host's route prefix (`/api` by default).
@@ -65,6 +86,8 @@ pub enum ClientTrigger {
         route: &'static str,
         /// Upper-case HTTP methods the route answers.
         methods: &'static [&'static str],
+        /// Who may call it.
+        auth: AuthLevel,
         /// Adds the route to the router the host serves.
         mount: fn(axum::Router) -> axum::Router,
     },
@@ -273,9 +296,12 @@ impl Registry {
                 kind: FunctionKind::Client,
                 location: c.location,
                 trigger: Some(match &c.trigger {
-                    ClientTrigger::Http { route, methods, .. } => {
-                        format!("{} /api/{route}", methods.join(","))
-                    }
+                    ClientTrigger::Http {
+                        route,
+                        methods,
+                        auth,
+                        ..
+                    } => format!("{} /api/{route} ({auth})", methods.join(",")),
                 }),
             }))
             .collect();

@@ -3,8 +3,11 @@
 use durable_runtime::prelude::*;
 
 /// `POST /api/orchestrators/{name}` with an optional JSON body as the input; answers 202
-/// with the check-status payload.
-#[client(name = "HttpStart", http(route = "orchestrators/{name}", methods = ["POST"]))]
+/// with the check-status payload. Anonymous, as in the docs' sample.
+#[client(
+    name = "HttpStart",
+    http(route = "orchestrators/{name}", methods = ["POST"], auth = "anonymous")
+)]
 pub async fn http_start(
     client: DurableClient,
     Path(name): Path<String>,

@@ -290,3 +290,15 @@ pub async fn needs_a_fix(
     let last: String = ctx.call_activity("SayHello", "after").await?;
     Ok(vec![first, fixed, last])
 }
+
+/// `GET /api/whoami/function`: needs the function key (or the system key).
+#[client(name = "FunctionLevel", http(route = "whoami/function", methods = ["GET"]))]
+pub async fn function_level() -> &'static str {
+    "function"
+}
+
+/// `GET /api/whoami/admin`: needs the system key.
+#[client(name = "AdminLevel", http(route = "whoami/admin", methods = ["GET"], auth = "admin"))]
+pub async fn admin_level() -> &'static str {
+    "admin"
+}

@@ -7,6 +7,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use durable_runtime::registry::AuthLevel;
+
 use crate::keys::{HostKeys, key_matches};
 
 use super::ApiError;
@@ -52,5 +54,26 @@ pub async fn require_system_key(
     match presented_key(&request) {
         Some(key) if key_matches(&key, &check.keys.system_key) => next.run(request).await,
         _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+/// Lets a request to a client function through with a key its level accepts: the
+/// function key or the system key for `function`, the system key for `admin`.
+pub async fn require_level(
+    State((check, level)): State<(KeyCheck, AuthLevel)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let accepted = presented_key(&request).is_some_and(|key| match level {
+        AuthLevel::Anonymous => true,
+        AuthLevel::Function => {
+            key_matches(&key, &check.keys.function_key) | key_matches(&key, &check.keys.system_key)
+        }
+        AuthLevel::Admin => key_matches(&key, &check.keys.system_key),
+    });
+    if accepted || level == AuthLevel::Anonymous {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
     }
 }

@@ -8,7 +8,7 @@ mod management;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Extension};
 use durable_runtime::DurableClient;
-use durable_runtime::registry::{ClientTrigger, Registry};
+use durable_runtime::registry::{AuthLevel, ClientTrigger, Registry};
 
 pub use auth::KeyCheck;
 pub use error::ApiError;
@@ -27,7 +27,18 @@ pub fn router(
     let mut functions = Router::new();
     for function in registry.clients() {
         match &function.trigger {
-            ClientTrigger::Http { mount, .. } => functions = mount(functions),
+            ClientTrigger::Http { mount, auth, .. } => {
+                let mut routes = mount(Router::new());
+                if let Some(keys) = &keys
+                    && *auth != AuthLevel::Anonymous
+                {
+                    routes = routes.layer(axum::middleware::from_fn_with_state(
+                        (keys.clone(), *auth),
+                        auth::require_level,
+                    ));
+                }
+                functions = functions.merge(routes);
+            }
         }
     }
     let mut management = management::routes();

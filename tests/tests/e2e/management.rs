@@ -654,3 +654,39 @@ fn auth_none_is_refused_off_loopback() {
     assert!(stderr.contains("--auth none"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn client_functions_check_their_auth_level() {
+    let dir = data_dir();
+    let host = Host::start(dir.path(), Store::Sqlite);
+    let keys: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("keys.json")).expect("keys.json"),
+    )
+    .expect("JSON");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("keys.json"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "keys are readable by the owner only");
+    }
+    let function_key = keys["functionKey"].as_str().expect("function key");
+    let get = |path: &str, key: Option<&str>| {
+        let headers: Vec<(&str, &str)> = key.iter().map(|k| ("x-functions-key", *k)).collect();
+        host.request_without_key(Method::GET, path, &headers).status
+    };
+    assert_eq!(get("/api/whoami/function", None), 401);
+    assert_eq!(get("/api/whoami/function", Some("wrong")), 401);
+    assert_eq!(get("/api/whoami/function", Some(function_key)), 200);
+    assert_eq!(get("/api/whoami/function", Some(SYSTEM_KEY)), 200);
+    assert_eq!(
+        get(&format!("/api/whoami/function?code={function_key}"), None),
+        200
+    );
+    assert_eq!(get("/api/whoami/admin", Some(function_key)), 401);
+    assert_eq!(get("/api/whoami/admin", Some(SYSTEM_KEY)), 200);
+    // The function key does not open the management API.
+    assert_eq!(get(&format!("{W}/instances"), Some(function_key)), 401);
+}
