@@ -1,0 +1,113 @@
+//! `durable-bench`: runs one of the W1–W5 or idle workloads on an in-process durable-rs
+//! runtime (store, worker and client in this process, no HTTP) and prints its figures as
+//! one JSON line.
+//!
+//! ```sh
+//! cargo run --release -p durable-bench -- w1 --store sqlite --n 1000
+//! ```
+
+mod functions;
+mod workloads;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::workloads::{StoreKind, Workload};
+
+/// Runs a durable-rs workload in process and prints its figures as one JSON line.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// The workload.
+    #[arg(value_enum)]
+    workload: Workload,
+    /// The store.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    store: StoreKind,
+    /// The workload's size [default: w1 1000, w2 1000, w3 200, w4 1000, w5 100, idle 10000].
+    #[arg(long, value_parser = positive)]
+    n: Option<u64>,
+    /// Give up (exit 1) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "900", value_parser = positive)]
+    timeout: u64,
+}
+
+/// Parses a whole number of at least 1.
+fn positive(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(value) => Ok(value),
+        Err(_) => Err("expected a whole number of at least 1".to_owned()),
+    }
+}
+
+/// A clap error as one line: its message without the usage and help hints.
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let parts: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let message = parts.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("error: {message} (see --help)")
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("{}", one_line(&error));
+            return ExitCode::from(2);
+        }
+    };
+    let n = cli.n.unwrap_or_else(|| cli.workload.default_n());
+    if n < cli.workload.min_n() {
+        eprintln!(
+            "error: {} needs --n of at least {}",
+            cli.workload.name(),
+            cli.workload.min_n()
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let timeout = Duration::from_secs(cli.timeout);
+    let result = runtime.block_on(workloads::run(cli.workload, cli.store, n, timeout));
+    match result.and_then(|report| serde_json::to_string(&report).map_err(|e| e.to_string())) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!(
+                "error: {} on {}: {message}",
+                cli.workload.name(),
+                cli.store.name()
+            );
+            ExitCode::from(1)
+        }
+    }
+}
