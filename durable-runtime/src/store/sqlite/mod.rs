@@ -486,8 +486,11 @@ impl Store for SqliteStore {
             let now_ms = millis(now);
             let candidate: Option<String> = conn
                 .prepare_cached(
+                    // Walk messages oldest first and stop at the first one that can be taken:
+                    // `+m.visible_at` keeps SQLite from using the visibility index, which would
+                    // make it read and sort the whole backlog for one row.
                     "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
-                     WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
+                     WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
                        AND (i.status <> 'Suspended' OR m.control = 1)
                      ORDER BY m.id LIMIT 1",
                 )
@@ -888,6 +891,37 @@ impl Store for SqliteStore {
 
     fn signals(&self) -> &WorkSignals {
         &self.signals
+    }
+
+    async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            let tick: Option<i64> = conn
+                .prepare_cached("SELECT last_tick FROM timer_triggers WHERE name = ?1")
+                .map_err(sql_error)?
+                .query_row([&name], |row| row.get(0))
+                .optional()
+                .map_err(sql_error)?;
+            Ok(tick.map(from_millis))
+        })
+        .await
+    }
+
+    async fn claim_timer_tick(&self, name: &str, tick: DateTime<Utc>) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "INSERT INTO timer_triggers (name, last_tick) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick
+                     WHERE timer_triggers.last_tick < excluded.last_tick",
+                )
+                .map_err(sql_error)?
+                .execute(params![name, millis(tick)])
+                .map_err(sql_error)?;
+            Ok(changed == 1)
+        })
+        .await
     }
 }
 
