@@ -15,10 +15,12 @@ pub struct ConfigArgs {
     /// Folder for the embedded store and the host's keys [default: ./.durable].
     #[arg(long, env = "DURABLE_DATA_DIR", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Store URL: `sqlite://PATH` or `memory:` [default: the SQLite file in the data folder].
+    /// Store URL: `sqlite://PATH`, `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` or
+    /// `memory:` [default: the SQLite file in the data folder].
     #[arg(long, env = "DURABLE_STORE", global = true, value_name = "URL")]
     pub store: Option<String>,
-    /// Task hub name [default: DurableFunctionsHub].
+    /// Task hub name; on PostgreSQL it picks the schema `durable_<hub lowercased>`
+    /// [default: DurableFunctionsHub].
     #[arg(long, env = "DURABLE_HUB", global = true, value_name = "NAME")]
     pub hub: Option<String>,
     /// The host.json file to read [default: ./host.json when present].
@@ -37,6 +39,10 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub orchestration_cache: Option<usize>,
+    /// How long a lease on work lasts before another host may take it over, in seconds; a
+    /// host renews its leases while it works [default: 30].
+    #[arg(long, env = "DURABLE_LEASE_SECONDS", global = true, value_name = "N")]
+    pub lease_seconds: Option<u64>,
 }
 
 /// Whether the host checks keys.
@@ -55,6 +61,21 @@ pub enum StoreUrl {
     Sqlite(PathBuf),
     /// Process memory (nothing survives a restart).
     Memory,
+    /// A PostgreSQL database shared by several hosts; the hub picks the schema.
+    Postgres(String),
+}
+
+impl std::fmt::Display for StoreUrl {
+    /// The URL as logs may show it: a PostgreSQL password is replaced by `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            StoreUrl::Memory => f.write_str("memory:"),
+            StoreUrl::Postgres(url) => f.write_str(
+                &durable_runtime::store::PostgresOptions::new(url.as_str(), "").redacted_url(),
+            ),
+        }
+    }
 }
 
 /// The resolved configuration.
@@ -82,6 +103,8 @@ pub struct HostConfig {
     pub replace: durable_runtime::store::ReplacePolicy,
     /// Live orchestrations kept between turns (0: replay every turn).
     pub orchestration_cache: usize,
+    /// How long a lease on work lasts before another host may take it over.
+    pub lease: std::time::Duration,
 }
 
 /// Why the configuration cannot be used; the message names the setting.
@@ -155,13 +178,10 @@ pub fn parse_store_url(url: &str) -> Result<StoreUrl, ConfigError> {
         return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(ConfigError(
-            "the PostgreSQL store is not available in this build yet; use sqlite://PATH or memory:"
-                .into(),
-        ));
+        return Ok(StoreUrl::Postgres(url.to_owned()));
     }
     Err(ConfigError(format!(
-        "unknown store URL `{url}`; expected sqlite://PATH or memory:"
+        "unknown store URL `{url}`; expected sqlite://PATH, postgres://USER@HOST/DATABASE or memory:"
     )))
 }
 
@@ -213,7 +233,7 @@ impl HostConfig {
                     kind: Some(kind), ..
                 }) if !kind.eq_ignore_ascii_case("sqlite") => {
                     return Err(ConfigError(format!(
-                        "host.json storageProvider type `{kind}` is not supported; expected sqlite or memory"
+                        "host.json storageProvider type `{kind}` is not supported; expected sqlite or memory, or a connectionString (postgres://...)"
                     )));
                 }
                 _ => StoreUrl::Sqlite(data_dir.join(format!("{hub}.db"))),
@@ -249,6 +269,15 @@ impl HostConfig {
                 )));
             }
         };
+        let lease = match args.lease_seconds {
+            None => std::time::Duration::from_secs(30),
+            Some(seconds @ 1..=86_400) => std::time::Duration::from_secs(seconds),
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "--lease-seconds {other} is out of range; expected 1 to 86400"
+                )));
+            }
+        };
         let route_prefix = json
             .extensions
             .http
@@ -275,6 +304,7 @@ impl HostConfig {
                     _ => 5_000,
                 },
             ),
+            lease,
         })
     }
 }
@@ -290,6 +320,14 @@ mod tests {
             parse_store_url("sqlite://./x.db").ok(),
             Some(StoreUrl::Sqlite(PathBuf::from("./x.db")))
         );
+        assert_eq!(
+            parse_store_url("postgres://me@127.0.0.1:5432/db").ok(),
+            Some(StoreUrl::Postgres("postgres://me@127.0.0.1:5432/db".into()))
+        );
+        assert!(matches!(
+            parse_store_url("postgresql://db/x"),
+            Ok(StoreUrl::Postgres(_))
+        ));
         assert!(parse_store_url("mysql://x").is_err());
         assert!(parse_store_url("sqlite://").is_err());
     }
@@ -320,6 +358,46 @@ mod tests {
             HostConfig::resolve(&args).expect("resolves").hub,
             "FromFlag"
         );
+    }
+
+    #[test]
+    fn postgres_comes_from_host_json_and_its_password_stays_out_of_logs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("host.json");
+        std::fs::write(
+            &path,
+            r#"{"extensions":{"durableTask":{"hubName":"Orders","storageProvider":{"type":"postgres","connectionString":"postgres://me:secret@127.0.0.1/db"}}}}"#,
+        )
+        .expect("write");
+        let args = ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        };
+        let config = HostConfig::resolve(&args).expect("resolves");
+        assert_eq!(
+            config.store,
+            StoreUrl::Postgres("postgres://me:secret@127.0.0.1/db".into())
+        );
+        assert_eq!(config.hub, "Orders");
+        assert_eq!(config.store.to_string(), "postgres://me:***@127.0.0.1/db");
+    }
+
+    #[test]
+    fn the_lease_is_30_seconds_unless_set() {
+        let config = HostConfig::resolve(&ConfigArgs::default()).expect("resolves");
+        assert_eq!(config.lease, std::time::Duration::from_secs(30));
+        let args = ConfigArgs {
+            lease_seconds: Some(2),
+            ..ConfigArgs::default()
+        };
+        let config = HostConfig::resolve(&args).expect("resolves");
+        assert_eq!(config.lease, std::time::Duration::from_secs(2));
+        let args = ConfigArgs {
+            lease_seconds: Some(0),
+            ..ConfigArgs::default()
+        };
+        let err = HostConfig::resolve(&args).expect_err("zero");
+        assert!(err.0.contains("--lease-seconds"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod server;
 mod table;
+pub mod timers;
 
 /// Runs the host's command line (`serve` by default) and returns the process exit code:
 /// 0 on success, 2 for bad input (with a one-line message), 1 for other failures.

@@ -6,7 +6,9 @@ use durable_runtime::DurableClient;
 use durable_runtime::client::ClientOptions;
 use durable_runtime::clock::{Clock, SystemClock};
 use durable_runtime::registry::Registry;
-use durable_runtime::store::{MemoryStore, SqliteOptions, SqliteStore, Store};
+use durable_runtime::store::{
+    MemoryStore, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
+};
 use durable_runtime::worker::{Worker, WorkerOptions};
 use tokio::net::TcpListener;
 
@@ -14,13 +16,24 @@ use crate::config::{AuthMode, HostConfig, StoreUrl};
 use crate::http;
 use crate::keys::HostKeys;
 
-/// Opens the configured store. `exclusive` takes an SQLite file for this process alone.
+/// Opens the configured store. `exclusive` takes an SQLite file for this process alone;
+/// a PostgreSQL hub is always shared (leases of dead hosts expire, none are released).
+///
+/// PostgreSQL is opened asynchronously: from async code prefer [`connect_store`]; this
+/// function blocks on it and must then run inside a multi-threaded tokio runtime.
 pub fn open_store(
     config: &HostConfig,
     clock: Arc<dyn Clock>,
     exclusive: bool,
 ) -> Result<Arc<dyn Store>, String> {
     match &config.store {
+        StoreUrl::Postgres(url) => {
+            let handle = tokio::runtime::Handle::try_current()
+                .ok()
+                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+                .ok_or("opening a PostgreSQL store needs a multi-threaded tokio runtime")?;
+            tokio::task::block_in_place(|| handle.block_on(open_postgres(url, &config.hub, clock)))
+        }
         StoreUrl::Memory => Ok(Arc::new(MemoryStore::new(clock))),
         StoreUrl::Sqlite(path) => {
             let store = SqliteStore::open(
@@ -34,6 +47,33 @@ pub fn open_store(
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Opens the configured store, like [`open_store`], without blocking.
+pub async fn connect_store(
+    config: &HostConfig,
+    clock: Arc<dyn Clock>,
+    exclusive: bool,
+) -> Result<Arc<dyn Store>, String> {
+    match &config.store {
+        StoreUrl::Postgres(url) => open_postgres(url, &config.hub, clock).await,
+        _ => open_store(config, clock, exclusive),
+    }
+}
+
+async fn open_postgres(
+    url: &str,
+    hub: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, String> {
+    let options = PostgresOptions::new(url, hub);
+    let store = PostgresStore::open(options, clock).await.map_err(|e| {
+        format!(
+            "cannot open task hub `{hub}` in {}: {e}",
+            PostgresOptions::new(url, hub).redacted_url()
+        )
+    })?;
+    Ok(Arc::new(store))
 }
 
 /// A unique name for this process in leases.
@@ -74,7 +114,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         AuthMode::Keys => Some(HostKeys::load_or_create(&config.data_dir)?),
         AuthMode::None => None,
     };
-    let store = open_store(&config, clock.clone(), true)?;
+    let store = connect_store(&config, clock.clone(), true).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -94,16 +134,25 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         },
     );
     let worker = Worker::start(
-        store,
+        store.clone(),
         registry.clone(),
-        clock,
+        clock.clone(),
         WorkerOptions {
             max_concurrent_activities: config.max_concurrent_activities,
             max_concurrent_orchestrations: config.max_concurrent_orchestrations,
             orchestration_cache: config.orchestration_cache,
+            lease: config.lease,
             ..WorkerOptions::default()
         },
         worker_name(),
+    );
+    let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
+    let mut timers = crate::timers::start(
+        &registry,
+        client.clone(),
+        store.clone(),
+        clock.clone(),
+        timers_stopped,
     );
     let app = http::router(
         client,
@@ -113,11 +162,13 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         keys.map(http::KeyCheck::new),
     );
     println!("listening on http://{address}");
-    tracing::info!(%address, hub = %config.hub, store = ?config.store, "host started");
+    tracing::info!(%address, hub = %config.hub, store = %config.store, "host started");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     tracing::info!("stopping: draining work in flight");
+    let _ = stop_timers.send(true);
+    while timers.join_next().await.is_some() {}
     worker.shutdown().await;
     served.map_err(|e| format!("the HTTP server failed: {e}"))
 }

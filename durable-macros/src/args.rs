@@ -29,6 +29,8 @@ pub(crate) struct Args {
     pub(crate) krate: Option<Path>,
     /// `http(...)`, for clients.
     pub(crate) http: Option<Http>,
+    /// `timer(schedule = "...")`, for clients: the schedule literal.
+    pub(crate) timer: Option<LitStr>,
 }
 
 /// `http(route = "...", methods = [...])` of a client.
@@ -106,16 +108,88 @@ pub(crate) fn validate(kind: Kind, metas: Vec<Meta>, errors: &mut Errors) -> Arg
                 let value = errors.record(name_value(kind, &meta, "crate = path"));
                 args.krate = value.and_then(|v| errors.record(krate(kind, v)));
             }
+            "timer" => args.timer = errors.record(timer(kind, &meta)),
             _ => args.http = errors.record(http(kind, &meta)),
         }
     }
-    if kind == Kind::Client && !seen.iter().any(|k| k == "http") {
+    let triggers = seen
+        .iter()
+        .filter(|k| *k == "http" || *k == "timer")
+        .count();
+    if kind == Kind::Client && triggers == 0 {
         errors.push(syn::Error::new(
             Span::call_site(),
-            format!("missing HTTP trigger for {kind}; expected `http(route = \"...\")`"),
+            format!(
+                "missing trigger for {kind}; expected `http(route = \"...\")` or `timer(schedule = \"...\")`"
+            ),
+        ));
+    }
+    if triggers > 1 {
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            format!("{kind} takes one trigger; expected either `http(...)` or `timer(...)`"),
         ));
     }
     args
+}
+
+/// `timer(schedule = "...")`: a cron schedule with six fields (or five, without seconds).
+/// The host checks the fields in full when it starts.
+fn timer(kind: Kind, meta: &Meta) -> syn::Result<LitStr> {
+    let usage = "expected `timer(schedule = \"0 */5 * * * *\")`";
+    let Meta::List(list) = meta else {
+        return Err(syn::Error::new_spanned(
+            meta,
+            format!("malformed `timer` argument of {kind}; {usage}"),
+        ));
+    };
+    let items = list
+        .parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+        .map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("malformed `timer(...)` of {kind}: {e}; {usage}"),
+            )
+        })?;
+    let mut schedule = None;
+    for item in &items {
+        let key = path_to_string(item.path());
+        if key != "schedule" {
+            return Err(syn::Error::new_spanned(
+                item.path(),
+                format!(
+                    "unknown attribute `{key}` is specified in `timer(...)` of {kind}; expected one of: `schedule`"
+                ),
+            ));
+        }
+        let value = name_value(kind, item, "schedule = \"...\"")?;
+        let Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) = value
+        else {
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`schedule` in `timer(...)` of {kind} must be a string literal; {usage}"),
+            ));
+        };
+        let fields = lit.value().split_whitespace().count();
+        if fields != 5 && fields != 6 {
+            return Err(syn::Error::new_spanned(
+                lit,
+                format!(
+                    "schedule of {kind} has {fields} fields; expected 6 (second minute hour day month day-of-week) or 5"
+                ),
+            ));
+        }
+        schedule = Some(lit.clone());
+    }
+    schedule.ok_or_else(|| {
+        syn::Error::new_spanned(
+            list,
+            format!("missing `schedule` in `timer(...)` of {kind}; {usage}"),
+        )
+    })
 }
 
 /// The registered name: the `name` argument, or the function's identifier without `r#`,
@@ -453,7 +527,9 @@ mod tests {
         assert!(messages(Kind::Orchestration, quote!()).is_empty());
         assert_eq!(
             messages(Kind::Client, quote!()),
-            ["missing HTTP trigger for `#[client]`; expected `http(route = \"...\")`"]
+            [
+                "missing trigger for `#[client]`; expected `http(route = \"...\")` or `timer(schedule = \"...\")`"
+            ]
         );
     }
 
@@ -480,7 +556,7 @@ mod tests {
         assert_eq!(
             messages(Kind::Client, quote!(foo, http(route = "x"))),
             [
-                "unknown attribute `foo` is specified for `#[client]`; expected one of: `name`, `crate`, `http`"
+                "unknown attribute `foo` is specified for `#[client]`; expected one of: `name`, `crate`, `http`, `timer`"
             ]
         );
         assert_eq!(

@@ -29,7 +29,14 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 /// A validated client function.
 struct Client {
     registration: Registration,
-    http: Http,
+    trigger: Trigger,
+}
+
+/// What starts a client function.
+enum Trigger {
+    Http(Http),
+    /// The schedule literal, and whether the function returns a `Result`.
+    Timer(syn::LitStr, bool),
 }
 
 fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Client> {
@@ -39,25 +46,88 @@ fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Client> {
     // Any parameters: they are axum extractors, which rustc checks through `Handler`.
     signature::check(KIND, &function.sig, &mut errors);
     errors.finish()?;
-    let http = args.http.ok_or_else(|| {
-        syn::Error::new(
-            proc_macro2::Span::call_site(),
-            format!("missing HTTP trigger for {KIND}; expected `http(route = \"...\")`"),
-        )
-    })?;
+    let fallible = signature::Output::of(&function.sig).is_fallible();
+    let trigger = match (args.http, args.timer) {
+        (Some(http), _) => Trigger::Http(http),
+        (None, Some(schedule)) => Trigger::Timer(schedule, fallible),
+        (None, None) => {
+            return Err(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!(
+                    "missing trigger for {KIND}; expected `http(route = \"...\")` or `timer(schedule = \"...\")`"
+                ),
+            ));
+        }
+    };
     Ok(Client {
         registration: Registration::new(args.krate, name, function),
-        http,
+        trigger,
     })
 }
 
 fn generate(client: &Client, original: TokenStream) -> TokenStream {
-    let registration = &client.registration;
+    match &client.trigger {
+        Trigger::Http(http) => generate_http(&client.registration, http, original),
+        Trigger::Timer(schedule, fallible) => {
+            generate_timer(&client.registration, schedule, *fallible, original)
+        }
+    }
+}
+
+/// A timer-triggered client: `(DurableClient)` or `(DurableClient, TimerInfo)`.
+fn generate_timer(
+    registration: &Registration,
+    schedule: &syn::LitStr,
+    fallible: bool,
+    original: TokenStream,
+) -> TokenStream {
     let k = &registration.private;
     let ident = registration.ident();
-    let route = &client.http.route;
-    let methods = &client.http.methods;
-    let auth = &client.http.auth;
+    let takes_info = registration.function.sig.inputs.len() >= 2;
+    let call = if takes_info {
+        quote!(#ident(__durable_client, __durable_info).await)
+    } else {
+        quote!(#ident(__durable_client).await)
+    };
+    let finish = if fallible {
+        quote!(#k::timer_result(#call))
+    } else {
+        quote!({ #call; ::core::result::Result::Ok(()) })
+    };
+    let invoke = quote_spanned! {emit::located_at(ident.span())=>
+        ::std::boxed::Box::pin(async move { #finish })
+    };
+    let descriptor = registration.descriptor(
+        KIND,
+        quote! {
+            trigger: #k::ClientTrigger::Timer {
+                schedule: #schedule,
+                invoke: __durable_timer,
+            },
+        },
+    );
+    registration.wrap(
+        original,
+        quote! {
+            #[allow(unused_variables)]
+            fn __durable_timer(
+                __durable_client: #k::DurableClient,
+                __durable_info: #k::TimerInfo,
+            ) -> #k::BoxFuture<::core::result::Result<(), ::std::string::String>> {
+                #invoke
+            }
+
+            #descriptor
+        },
+    )
+}
+
+fn generate_http(registration: &Registration, http: &Http, original: TokenStream) -> TokenStream {
+    let k = &registration.private;
+    let ident = registration.ident();
+    let route = &http.route;
+    let methods = &http.methods;
+    let auth = &http.auth;
     // Spanned at the function's name: a parameter that is not an extractor, or a future that
     // is not `Send`, is reported there by axum's `Handler` bound.
     let mount = quote_spanned! {emit::located_at(ident.span())=>
@@ -176,7 +246,9 @@ mod tests {
                     async fn start() {}
                 )
             ),
-            ["missing HTTP trigger for `#[client]`; expected `http(route = \"...\")`"]
+            [
+                "missing trigger for `#[client]`; expected `http(route = \"...\")` or `timer(schedule = \"...\")`"
+            ]
         );
     }
 

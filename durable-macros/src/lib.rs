@@ -240,11 +240,24 @@ pub fn orchestration_trigger(args: TokenStream, item: TokenStream) -> TokenStrea
 /// }
 /// ```
 ///
+/// A timer trigger runs the function once per tick of a cron schedule (`{second} {minute}
+/// {hour} {day} {month} {day-of-week}`, UTC), on one host of the task hub; a tick missed
+/// while no host ran runs once at start with `is_past_due` set. It takes the client and,
+/// optionally, the tick's [`TimerInfo`](https://docs.rs/durable-runtime):
+///
+/// ```ignore
+/// #[client(timer(schedule = "0 0 * * * *"))]
+/// async fn hourly_cleanup(client: DurableClient, info: TimerInfo) -> Result<(), DurableError> {
+///     client.start_new("Cleanup", None, info.scheduled_time).await?;
+///     Ok(())
+/// }
+/// ```
+///
 /// A client without a trigger is rejected:
 ///
 /// ```ignore
 /// #[client(name = "Start")]
-/// // error: missing HTTP trigger for `#[client]`; expected `http(route = "...")`
+/// // error: missing trigger for `#[client]`; expected `http(route = "...")` or `timer(schedule = "...")`
 /// async fn http_start(client: DurableClient) {}
 /// ```
 ///
@@ -276,7 +289,7 @@ impl Kind {
     pub(crate) fn keys(self) -> &'static [&'static str] {
         match self {
             Kind::Activity | Kind::Orchestration => &["name", "crate"],
-            Kind::Client => &["name", "crate", "http"],
+            Kind::Client => &["name", "crate", "http", "timer"],
         }
     }
 

@@ -31,6 +31,7 @@ pub mod instance_id;
 pub mod json;
 pub mod orchestration;
 pub mod registry;
+pub mod schedule;
 pub mod status;
 pub mod store;
 pub mod typed;
@@ -47,6 +48,7 @@ pub use error::DurableError;
 pub use history::FailureDetails;
 pub use json::Json;
 pub use orchestration::{DurableFuture, OrchestrationContext, RetryOptions, when_all, when_any};
+pub use schedule::TimerInfo;
 pub use status::{OrchestrationStatus, RuntimeStatus};
 pub use typed::{ActivityHandle, FunctionHandle, OrchestratorHandle};
 
@@ -54,7 +56,7 @@ pub use typed::{ActivityHandle, FunctionHandle, OrchestratorHandle};
 pub mod prelude {
     pub use crate::{
         ActivityContext, ActivityHandle, DurableClient, DurableError, Json, OrchestrationContext,
-        OrchestratorHandle, RetryOptions, RuntimeStatus, activity_trigger, client,
+        OrchestratorHandle, RetryOptions, RuntimeStatus, TimerInfo, activity_trigger, client,
         orchestration_trigger, when_all, when_any,
     };
     pub use axum::extract::{Path, Query};

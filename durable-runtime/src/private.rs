@@ -7,6 +7,7 @@ pub use axum::Router;
 pub use linkme;
 pub use serde_json::Value;
 
+pub use crate::DurableClient;
 pub use crate::activity::ActivityContext;
 pub use crate::history::FailureDetails;
 pub use crate::orchestration::OrchestrationContext;
@@ -14,6 +15,7 @@ pub use crate::registry::{
     ACTIVITIES, ActivityDescriptor, AuthLevel, BoxFuture, CLIENTS, ClientDescriptor, ClientTrigger,
     InvocationResult, ORCHESTRATORS, OrchestratorDescriptor, SourceLocation,
 };
+pub use crate::schedule::TimerInfo;
 
 use crate::error::DurableError;
 
@@ -73,6 +75,11 @@ pub fn encode_orchestration_result<T: serde::Serialize, E: Into<DurableError>>(
         Ok(value) => encode_output(value),
         Err(error) => Err(FailureDetails::from_error(&error.into())),
     }
+}
+
+/// A timer-triggered client's `Result`: `Err` is logged by the host.
+pub fn timer_result<E: Display>(result: Result<(), E>) -> Result<(), String> {
+    result.map_err(|e| e.to_string())
 }
 
 /// Adds a client function's HTTP route to the router, for the given methods.

@@ -91,6 +91,15 @@ pub enum ClientTrigger {
         /// Adds the route to the router the host serves.
         mount: fn(axum::Router) -> axum::Router,
     },
+    /// A cron schedule (see [`crate::schedule::Schedule`]): fired once per tick across all
+    /// hosts of a task hub.
+    Timer {
+        /// The schedule as written.
+        schedule: &'static str,
+        /// Runs the function for one tick.
+        invoke:
+            fn(crate::DurableClient, crate::schedule::TimerInfo) -> BoxFuture<Result<(), String>>,
+    },
 }
 
 /// A registered client function.
@@ -167,6 +176,18 @@ pub enum RegistryError {
         second_kind: FunctionKind,
         /// Location of the second definition.
         second: SourceLocation,
+    },
+    /// A timer trigger's schedule does not parse.
+    #[error("timer schedule `{schedule}` of `{name}` at {location} is invalid: {reason}")]
+    InvalidSchedule {
+        /// The function's name.
+        name: String,
+        /// The schedule as written.
+        schedule: String,
+        /// Where the function is defined.
+        location: SourceLocation,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A name breaks the naming rules.
     #[error("function name `{name}` at {location} is invalid: {reason}")]
@@ -249,6 +270,18 @@ impl Registry {
         for c in clients {
             check(c.name, FunctionKind::Client, c.location);
         }
+        for c in clients {
+            if let ClientTrigger::Timer { schedule, .. } = &c.trigger
+                && let Err(reason) = crate::schedule::Schedule::parse(schedule)
+            {
+                errors.push(RegistryError::InvalidSchedule {
+                    name: c.name.to_owned(),
+                    schedule: (*schedule).to_owned(),
+                    location: c.location,
+                    reason,
+                });
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -302,6 +335,7 @@ impl Registry {
                         auth,
                         ..
                     } => format!("{} /api/{route} ({auth})", methods.join(",")),
+                    ClientTrigger::Timer { schedule, .. } => format!("timer {schedule}"),
                 }),
             }))
             .collect();

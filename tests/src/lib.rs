@@ -302,3 +302,22 @@ pub async fn function_level() -> &'static str {
 pub async fn admin_level() -> &'static str {
     "admin"
 }
+
+/// Every two seconds, when `DURABLE_TEST_TICKS` is set, starts `RecordTick` with the tick's
+/// time in its id: a tick fired twice would collide on that id.
+#[client(name = "EveryTwoSeconds", timer(schedule = "*/2 * * * * *"))]
+pub async fn every_two_seconds(client: DurableClient, info: TimerInfo) -> Result<(), DurableError> {
+    if std::env::var_os("DURABLE_TEST_TICKS").is_none() {
+        return Ok(());
+    }
+    let id = format!("tick-{}", info.scheduled_time.timestamp());
+    let input = serde_json::json!({ "pastDue": info.is_past_due });
+    client.start_new("RecordTick", Some(&id), input).await?;
+    Ok(())
+}
+
+/// Returns its input: a record of one timer tick.
+#[orchestration_trigger(name = "RecordTick")]
+pub async fn record_tick(_ctx: OrchestrationContext, tick: Value) -> Value {
+    tick
+}

@@ -39,6 +39,7 @@ pub fn router(
                 }
                 functions = functions.merge(routes);
             }
+            ClientTrigger::Timer { .. } => {}
         }
     }
     let mut management = management::routes();

@@ -14,8 +14,8 @@ use tempfile::TempDir;
 
 use super::{
     ActivityWorkItem, InstanceRecord, MemoryStore, NewActivity, NewExecution, NewInstance,
-    NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage, ReplacePolicy, SqliteOptions,
-    SqliteStore, Store, StoreError, TurnCommit,
+    NewTimer, OrchestrationWorkItem, OutboundMessage, PostgresOptions, PostgresStore,
+    QueuedMessage, ReplacePolicy, SqliteOptions, SqliteStore, Store, StoreError, TurnCommit,
 };
 use crate::clock::Clock;
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
@@ -81,6 +81,36 @@ fn sqlite_store() -> Harness {
         store: Box::new(SqliteStore::open(options, clock.clone()).expect("the store opens")),
         clock,
         _dir: Some(dir),
+    }
+}
+
+/// A fresh hub (schema) in the database named by `DURABLE_TEST_POSTGRES_URL`, and what
+/// drops it afterwards; `None` (the test is skipped with a note) when the variable is unset,
+/// except under `CI=true`, where that fails the test.
+async fn postgres_store(test: &str) -> Option<(Harness, PostgresHub)> {
+    let url = super::postgres::testing::database_url(test)?;
+    let hub = super::postgres::testing::unique_hub("conformance");
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let store = PostgresStore::open(PostgresOptions::new(&url, &hub), clock.clone())
+        .await
+        .expect("the store opens");
+    let harness = Harness {
+        store: Box::new(store),
+        clock,
+        _dir: None,
+    };
+    Some((harness, PostgresHub { url, hub }))
+}
+
+/// A PostgreSQL test hub to drop once its test passed.
+struct PostgresHub {
+    url: String,
+    hub: String,
+}
+
+impl PostgresHub {
+    async fn drop_schema(self) {
+        super::postgres::testing::drop_hub(&self.url, &self.hub).await;
     }
 }
 
@@ -1348,7 +1378,9 @@ async fn continue_as_new_starts_the_next_execution_with_a_fresh_history(
 // Running the suite on every store
 // ---------------------------------------------------------------------------------------
 
-/// Instantiates every test once per store: `memory::<test>` and `sqlite::<test>`.
+/// Instantiates every test once per store: `memory::<test>`, `sqlite::<test>` and
+/// `postgres::<test>` (each on a fresh hub; skipped with a note when
+/// `DURABLE_TEST_POSTGRES_URL` is unset, failed when CI=true as well).
 macro_rules! conformance {
     ($($test:ident),+ $(,)?) => {
         mod memory {
@@ -1367,6 +1399,21 @@ macro_rules! conformance {
                 async fn $test() {
                     let harness = super::sqlite_store();
                     super::$test(&*harness.store, &harness.clock).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some((harness, hub)) = super::postgres_store(stringify!($test)).await
+                    else {
+                        return;
+                    };
+                    super::$test(&*harness.store, &harness.clock).await;
+                    drop(harness);
+                    hub.drop_schema().await;
                 }
             )+
         }

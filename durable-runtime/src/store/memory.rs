@@ -51,6 +51,7 @@ struct Inner {
     messages: BTreeMap<i64, Message>,
     activities: BTreeMap<i64, Activity>,
     next_id: i64,
+    timer_ticks: HashMap<String, DateTime<Utc>>,
 }
 
 impl Inner {
@@ -490,6 +491,20 @@ impl Store for MemoryStore {
 
     fn signals(&self) -> &WorkSignals {
         &self.signals
+    }
+
+    async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.lock().timer_ticks.get(name).copied())
+    }
+
+    async fn claim_timer_tick(&self, name: &str, tick: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let last = inner.timer_ticks.get(name).copied();
+        if last.is_some_and(|last| last >= tick) {
+            return Ok(false);
+        }
+        inner.timer_ticks.insert(name.to_owned(), tick);
+        Ok(true)
     }
 }
 

@@ -11,6 +11,7 @@
 #[cfg(test)]
 mod conformance;
 mod memory;
+mod postgres;
 mod sqlite;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 pub use memory::MemoryStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 use crate::history::{HistoryEvent, ParentInstance};
@@ -519,4 +521,62 @@ pub trait Store: ManagementStore {
 
     /// The signals this store raises when it gets new work.
     fn signals(&self) -> &WorkSignals;
+
+    /// Like [`Store::fetch_orchestration`], but a store may leave the history out (empty)
+    /// when it is cheaper: the worker keeps live orchestrations and reads the history with
+    /// [`Store::get_history`] only when it has none for the instance.
+    async fn fetch_orchestration_lean(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        self.fetch_orchestration(owner, lease).await
+    }
+
+    /// Commits a turn like [`Store::commit_turn`] and leases the activities it scheduled to
+    /// `owner` in the same transaction, returning them so the worker runs them at once
+    /// instead of fetching them (the in-process fast path). A store may return none; the
+    /// activity dispatcher then fetches them as usual.
+    async fn commit_turn_leasing(
+        &self,
+        owner: &str,
+        commit: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let _ = lease;
+        self.commit_turn(owner, commit).await?;
+        Ok(Vec::new())
+    }
+
+    /// Completes an activity like [`Store::complete_activity`] and, when its instance is
+    /// free, leases the instance to `owner` in the same transaction and returns its work
+    /// item (history left out), so the next turn runs without a fetch.
+    async fn complete_activity_leasing(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        result: HistoryEvent,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        let _ = lease;
+        self.complete_activity(owner, item, result).await?;
+        Ok(None)
+    }
+
+    /// The last tick the timer trigger `name` fired for, if it ever fired.
+    async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let _ = name;
+        Err(StoreError::Unavailable(
+            "this store does not keep timer triggers".to_owned(),
+        ))
+    }
+
+    /// Claims tick `tick` of the timer trigger `name`: true for exactly one caller per tick,
+    /// across hosts (the stored last tick only moves forward).
+    async fn claim_timer_tick(&self, name: &str, tick: DateTime<Utc>) -> Result<bool, StoreError> {
+        let _ = (name, tick);
+        Err(StoreError::Unavailable(
+            "this store does not keep timer triggers".to_owned(),
+        ))
+    }
 }

@@ -8,5 +8,7 @@ mod crash;
 mod failures;
 mod hello;
 mod management;
+mod multihost;
 mod orchestration_api;
 mod support;
+mod timers;

@@ -75,7 +75,16 @@ impl Host {
         Host::launch(data_dir, &[], level)
     }
 
+    /// Starts a host with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
+        Host::launch_with(data_dir, args, "warn", env)
+    }
+
     fn launch(data_dir: &Path, args: &[&str], log_level: &str) -> Host {
+        Host::launch_with(data_dir, args, log_level, &[])
+    }
+
+    fn launch_with(data_dir: &Path, args: &[&str], log_level: &str, env: &[(&str, &str)]) -> Host {
         let stderr = data_dir.join(format!(
             "host-{}.stderr",
             std::time::SystemTime::now()
@@ -90,6 +99,7 @@ impl Host {
             .args(args)
             .env("DURABLE_LOG", log_level)
             .env("DURABLE_SYSTEM_KEY", SYSTEM_KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
@@ -289,4 +299,152 @@ impl Drop for Host {
 /// A fresh, empty data folder.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
+}
+
+/// The PostgreSQL database of the multi-host tests, from `DURABLE_TEST_POSTGRES_URL`.
+/// Unset, the test is skipped with a note, except under `CI=true`, where it fails.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("DURABLE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => panic!(
+            "{test}: DURABLE_TEST_POSTGRES_URL is not set, and with CI=true the PostgreSQL tests \
+             must run, not skip (.ci/run starts a throw-away cluster and sets it)"
+        ),
+        _ => {
+            use std::io::Write;
+            static SAID: std::sync::Once = std::sync::Once::new();
+            // Once, and past the harness's capture, so the note shows for passing tests too.
+            SAID.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nnote: the PostgreSQL tests ({test} and the others) are skipped: set \
+                     DURABLE_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/DATABASE to run them"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A task hub of its own in a PostgreSQL database; its schema is dropped (with `psql`, when
+/// installed) when this goes out of scope.
+pub struct PostgresHub {
+    /// The database URL.
+    pub url: String,
+    /// The hub's name (`--hub`).
+    pub name: String,
+}
+
+impl PostgresHub {
+    /// A hub name no other test uses, in this process or another.
+    pub fn new(url: String) -> PostgresHub {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let name = format!(
+            "mh{}x{}x{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        PostgresHub { url, name }
+    }
+
+    /// Starts a host on this hub with its own data folder, leases of `lease_seconds`, and
+    /// extra arguments.
+    pub fn start_host(&self, data_dir: &Path, lease_seconds: u64, args: &[&str]) -> Host {
+        let lease = lease_seconds.to_string();
+        let mut all = vec![
+            "--store",
+            self.url.as_str(),
+            "--hub",
+            self.name.as_str(),
+            "--lease-seconds",
+            lease.as_str(),
+        ];
+        all.extend_from_slice(args);
+        Host::start_with(data_dir, &all)
+    }
+}
+
+impl Drop for PostgresHub {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .env("PGOPTIONS", "-c lock_timeout=5000")
+            .arg(&self.url)
+            .args(["-q", "-c"])
+            .arg(format!(
+                "DROP SCHEMA IF EXISTS durable_{} CASCADE",
+                self.name.to_ascii_lowercase()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Host {
+    /// The instance's status with its full history (`showHistory`, `showHistoryOutput`).
+    pub fn status_with_history(&self, id: &str) -> Value {
+        let reply = self.get(&format!(
+            "/runtime/webhooks/durabletask/instances/{id}?showHistory=true&showHistoryOutput=true"
+        ));
+        assert!(
+            reply.status == 200 || reply.status == 202,
+            "status of {id}: {} {}",
+            reply.status,
+            reply.body
+        );
+        reply.body
+    }
+}
+
+/// Checks an instance's history as the management API shows it: exactly one
+/// ExecutionCompleted, each call scheduled once and answered once.
+pub fn assert_well_formed(id: &str, status: &Value) {
+    let history = status["historyEvents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{id} has no history: {status}"));
+    let of_type = |t: &str| {
+        history
+            .iter()
+            .filter(move |e| e["EventType"] == t)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of_type("ExecutionCompleted").len(),
+        1,
+        "{id}: not exactly one ExecutionCompleted: {status}"
+    );
+    let scheduled: Vec<i64> = of_type("TaskScheduled")
+        .iter()
+        .map(|e| {
+            e["EventId"]
+                .as_i64()
+                .expect("a TaskScheduled has an EventId")
+        })
+        .collect();
+    let mut answered: Vec<i64> = of_type("TaskCompleted")
+        .into_iter()
+        .chain(of_type("TaskFailed"))
+        .map(|e| {
+            e["TaskScheduledId"]
+                .as_i64()
+                .expect("a completion names its call")
+        })
+        .collect();
+    let mut unique = scheduled.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        scheduled.len(),
+        "{id}: a call was scheduled twice: {status}"
+    );
+    answered.sort_unstable();
+    assert_eq!(
+        answered, unique,
+        "{id}: each call must be answered exactly once: {status}"
+    );
 }

@@ -21,8 +21,9 @@ fn main() {
     let mut triggers: Vec<(&str, &str, Vec<&str>)> = CLIENTS
         .iter()
         .filter(|c| c.location.file.ends_with("client.rs"))
-        .map(|c| match &c.trigger {
-            ClientTrigger::Http { route, methods, .. } => (c.name, *route, methods.to_vec()),
+        .filter_map(|c| match &c.trigger {
+            ClientTrigger::Http { route, methods, .. } => Some((c.name, *route, methods.to_vec())),
+            ClientTrigger::Timer { .. } => None,
         })
         .collect();
     triggers.sort_unstable();
@@ -38,6 +39,7 @@ fn main() {
         .iter()
         .fold(Router::new(), |router, c| match &c.trigger {
             ClientTrigger::Http { mount, .. } => mount(router),
+            ClientTrigger::Timer { .. } => router,
         });
     drop(router);
 }

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "control_messages",
         include_str!("migrations/0003_control_messages.sql"),
     ),
+    (
+        4,
+        "timer_triggers",
+        include_str!("migrations/0004_timer_triggers.sql"),
+    ),
 ];
 
 /// FNV-1a over the migration text: enough to notice an edited file.

@@ -1,0 +1,192 @@
+//! Several hosts on one PostgreSQL task hub: work started through any host is done by all,
+//! a killed host's work is taken over when its leases expire, a host started later picks
+//! work up, and a host that stops gracefully hands its work over at once.
+//!
+//! Needs `DURABLE_TEST_POSTGRES_URL`; without it these tests are skipped with a note, except
+//! under `CI=true`, where they fail.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Host, PostgresHub, assert_well_formed, data_dir, postgres_url};
+
+const HELLO: [&str; 3] = ["Hello Tokyo!", "Hello Seattle!", "Hello London!"];
+
+/// Starts `ids` (with their orchestrator and input) through the hosts in turn, one thread
+/// per host.
+fn start_all(hosts: &[&Host], work: &[(String, &str, Value)]) {
+    std::thread::scope(|scope| {
+        for (n, host) in hosts.iter().enumerate() {
+            scope.spawn(move || {
+                for (id, name, input) in work.iter().skip(n).step_by(hosts.len()) {
+                    let started = host.start_orchestration(name, Some(id), Some(input));
+                    assert_eq!(started["id"], id.as_str());
+                }
+            });
+        }
+    });
+}
+
+/// Waits for every instance to finish (asking the hosts in turn) and returns the statuses
+/// with their histories.
+fn finish_all(hosts: &[&Host], ids: &[String], timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    ids.iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let host = hosts[n % hosts.len()];
+            let left = deadline.saturating_duration_since(Instant::now());
+            host.wait_for_instance(id, left.max(Duration::from_millis(1)));
+            host.status_with_history(id)
+        })
+        .collect()
+}
+
+/// Waits until `id` has made progress (Running), so work is in flight.
+fn wait_until_running(host: &Host, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = host.get(&format!("/runtime/webhooks/durabletask/instances/{id}"));
+        if status.body["runtimeStatus"] == "Running" || status.body["runtimeStatus"] == "Completed"
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never ran: {}", status.body);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn unfinished(host: &Host, ids: &[String]) -> usize {
+    ids.iter()
+        .filter(|id| {
+            host.get(&format!("/runtime/webhooks/durabletask/instances/{id}"))
+                .status
+                == 202
+        })
+        .count()
+}
+
+fn slow_chains(prefix: &str, count: u64, ms: u64) -> Vec<(String, &'static str, Value)> {
+    (0..count)
+        .map(|n| {
+            (
+                format!("{prefix}-{n}"),
+                "SlowChain",
+                json!({"n": n, "ms": ms}),
+            )
+        })
+        .collect()
+}
+
+fn assert_slow_chains_done(statuses: &[Value], ms: u64) {
+    for (n, status) in statuses.iter().enumerate() {
+        let id = status["instanceId"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+        assert_eq!(status["output"], format!("done {n} after {}ms", 2 * ms));
+        assert_well_formed(&id, status);
+    }
+}
+
+#[test]
+fn three_hosts_finish_500_chains_and_fan_outs_started_through_any_of_them() {
+    let Some(url) = postgres_url("three_hosts_finish_500_chains_and_fan_outs") else {
+        return;
+    };
+    let hub = PostgresHub::new(url);
+    let dirs = [data_dir(), data_dir(), data_dir()];
+    let first = hub.start_host(dirs[0].path(), 5, &[]);
+    let second = hub.start_host(dirs[1].path(), 5, &[]);
+    let mut work: Vec<(String, &str, Value)> = (0..500)
+        .map(|n| (format!("chain-{n}"), "HelloCities", Value::Null))
+        .collect();
+    work.extend((0..10).map(|n| (format!("fan-{n}"), "FanOutFanIn", json!(40 + n))));
+    // Half the work goes in through two hosts; a third joins and takes the rest.
+    let (early, late) = work.split_at(250);
+    start_all(&[&first, &second], early);
+    let third = hub.start_host(dirs[2].path(), 5, &[]);
+    start_all(&[&first, &second, &third], late);
+
+    let hosts = [&first, &second, &third];
+    let ids: Vec<String> = work.iter().map(|(id, _, _)| id.clone()).collect();
+    let statuses = finish_all(&hosts, &ids, Duration::from_secs(90));
+    for (status, (id, name, input)) in statuses.iter().zip(&work) {
+        assert_eq!(status["runtimeStatus"], "Completed", "{id}: {status}");
+        match *name {
+            "HelloCities" => assert_eq!(status["output"], json!(HELLO), "{id}"),
+            _ => {
+                let n = input.as_u64().expect("a count");
+                assert_eq!(status["output"], json!(n * (n - 1) / 2), "{id}");
+            }
+        }
+        assert_well_formed(id, status);
+    }
+}
+
+#[test]
+fn a_killed_host_s_work_is_finished_by_the_others_once_its_leases_expire() {
+    let Some(url) = postgres_url("a_killed_host_s_work_is_finished_by_the_others") else {
+        return;
+    };
+    let hub = PostgresHub::new(url);
+    let dirs = [data_dir(), data_dir(), data_dir()];
+    let first = hub.start_host(dirs[0].path(), 3, &[]);
+    let mut doomed = hub.start_host(dirs[1].path(), 3, &[]);
+    let third = hub.start_host(dirs[2].path(), 3, &[]);
+    let work = slow_chains("killed", 60, 300);
+    start_all(&[&first, &doomed, &third], &work);
+    let ids: Vec<String> = work.iter().map(|(id, _, _)| id.clone()).collect();
+    wait_until_running(&first, &ids[0]);
+    std::thread::sleep(Duration::from_millis(200));
+    doomed.kill9();
+    let killed_at = Instant::now();
+    assert!(
+        unfinished(&first, &ids) > 0,
+        "the kill came too late to test recovery: every instance had finished"
+    );
+
+    let statuses = finish_all(&[&first, &third], &ids, Duration::from_secs(60));
+    assert_slow_chains_done(&statuses, 300);
+    // The killed host renewed its activity leases every second: the last ones it held ran
+    // out 2 to 3 seconds after the kill, and only then could the others take that work.
+    let took = killed_at.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "finished {took:?} after the kill: the killed host held no work, or its leases were ignored"
+    );
+}
+
+#[test]
+fn a_host_started_later_takes_over_from_one_that_stops_gracefully_without_lease_expiry() {
+    let Some(url) = postgres_url("a_host_started_later_takes_over_from_one_that_stops_gracefully")
+    else {
+        return;
+    };
+    let hub = PostgresHub::new(url);
+    let dirs = [data_dir(), data_dir()];
+    // Leases far longer than the test may take: handing over must not wait for them.
+    let lease = 120;
+    let leaving = hub.start_host(dirs[0].path(), lease, &[]);
+    // Each step takes a second, so work is still in flight once the second host is up.
+    let work = slow_chains("handover", 40, 1000);
+    start_all(&[&leaving], &work);
+    let ids: Vec<String> = work.iter().map(|(id, _, _)| id.clone()).collect();
+    wait_until_running(&leaving, &ids[0]);
+
+    let staying = hub.start_host(dirs[1].path(), lease, &[]);
+    let stopped_at = Instant::now();
+    let exit = leaving.terminate();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+    assert!(
+        unfinished(&staying, &ids) > 0,
+        "the stop came too late to test the hand-over: every instance had finished"
+    );
+
+    let statuses = finish_all(&[&staying], &ids, Duration::from_secs(60));
+    assert_slow_chains_done(&statuses, 1000);
+    let took = stopped_at.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "finished {took:?} after the stop: the hand-over waited for leases ({lease} s) to expire"
+    );
+}
