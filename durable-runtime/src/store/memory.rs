@@ -168,52 +168,15 @@ impl MemoryStore {
         Ok(())
     }
 
-    /// An empty store whose leases and timers follow `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        MemoryStore {
-            inner: Mutex::new(Inner::default()),
-            clock,
-            signals: WorkSignals::default(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
-    lease.as_ref().is_none_or(|l| l.expires <= now)
-}
-
-fn held_by(lease: &Option<Lease>, owner: &str, now: DateTime<Utc>) -> bool {
-    lease
-        .as_ref()
-        .is_some_and(|l| l.owner == owner && l.expires > now)
-}
-
-fn expiry(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let id = new.instance_id.clone();
-        if !self.lock().create(new, now) {
-            return Err(StoreError::InstanceExists(id));
-        }
-        self.signals.orchestrations.notify_one();
-        Ok(())
-    }
-
-    async fn fetch_orchestration(
+    /// Leases the first instance with a message it can take; its history only when asked.
+    fn fetch(
         &self,
         owner: &str,
         lease: Duration,
-    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        with_history: bool,
+    ) -> Option<OrchestrationWorkItem> {
         let now = self.clock.now();
+
         let mut inner = self.lock();
         let inner = &mut *inner;
         let candidate = inner.messages.values().find_map(|m| {
@@ -226,7 +189,7 @@ impl Store for MemoryStore {
             free.then(|| m.instance_id.clone())
         });
         let Some(instance_id) = candidate else {
-            return Ok(None);
+            return None;
         };
         let messages: Vec<QueuedMessage> = inner
             .messages
@@ -235,20 +198,25 @@ impl Store for MemoryStore {
             .map(|m| m.queued.clone())
             .collect();
         let Some(instance) = inner.instances.get_mut(&instance_id) else {
-            return Ok(None);
+            return None;
         };
         instance.lease = Some(Lease {
             owner: owner.to_owned(),
             expires: expiry(now, lease),
         });
-        Ok(Some(OrchestrationWorkItem {
+        Some(OrchestrationWorkItem {
             instance: instance.record.clone(),
-            history: instance.history.clone(),
+            history: if with_history {
+                instance.history.clone()
+            } else {
+                Vec::new()
+            },
             messages,
-        }))
+        })
     }
 
-    async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
+    /// Commits a turn (see [`Store::commit_turn`]).
+    fn commit(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
         let now = self.clock.now();
         let scheduled_work = !commit.activities.is_empty();
         {
@@ -349,6 +317,66 @@ impl Store for MemoryStore {
         // Messages that arrived during the turn can be taken now that the lease is free.
         self.signals.orchestrations.notify_one();
         Ok(())
+    }
+
+    /// An empty store whose leases and timers follow `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        MemoryStore {
+            inner: Mutex::new(Inner::default()),
+            clock,
+            signals: WorkSignals::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
+    lease.as_ref().is_none_or(|l| l.expires <= now)
+}
+
+fn held_by(lease: &Option<Lease>, owner: &str, now: DateTime<Utc>) -> bool {
+    lease
+        .as_ref()
+        .is_some_and(|l| l.owner == owner && l.expires > now)
+}
+
+fn expiry(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let id = new.instance_id.clone();
+        if !self.lock().create(new, now) {
+            return Err(StoreError::InstanceExists(id));
+        }
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
+    async fn fetch_orchestration(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        Ok(self.fetch(owner, lease, true))
+    }
+
+    async fn fetch_orchestration_lean(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        Ok(self.fetch(owner, lease, false))
+    }
+
+    async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
+        self.commit(owner, commit)
     }
 
     async fn abandon_orchestration(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{STORE_RETRY_DELAY, Shared, drain, idle, permits};
+use super::{STORE_RETRY_DELAY, Shared, drain, idle};
 use crate::activity::ActivityContext;
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::orchestration::replay::panic_failure;
@@ -14,7 +14,7 @@ use crate::registry::InvocationResult;
 use crate::store::{ActivityWorkItem, StoreError};
 
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let permits = permits(shared.options.max_concurrent_activities);
+    let permits = shared.activity_permits.clone();
     let mut tasks = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, i64> = HashMap::new();
     loop {
@@ -83,7 +83,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Runs one activity call, renewing its lease while it runs, and reports the result.
-async fn execute(shared: &Shared, item: ActivityWorkItem) {
+pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
     let outcome = match shared.registry.activity(&item.name) {
         None => Err(FailureDetails::new(
             "ActivityNotFound",
@@ -139,21 +139,56 @@ async fn execute(shared: &Shared, item: ActivityWorkItem) {
             },
         },
     );
+    let mut pause = STORE_RETRY_DELAY / 5;
     loop {
         match shared
             .store
-            .complete_activity(&shared.owner, &item, event.clone())
+            .complete_activity_leasing(&shared.owner, &item, event.clone(), shared.options.lease)
             .await
         {
-            Ok(()) => return,
+            // The store handed the instance over: run its next turn here, no fetch needed.
+            Ok(Some(work)) => {
+                if shared.is_stopping() {
+                    let _ = shared
+                        .store
+                        .abandon_orchestration(&shared.owner, &work.instance.instance_id)
+                        .await;
+                } else {
+                    super::orchestrations::run_leased_turn(shared, work).await;
+                }
+                return;
+            }
+            Ok(None) => return,
             Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, "reporting an activity result failed; retrying");
-                tokio::time::sleep(STORE_RETRY_DELAY).await;
+                tracing::warn!(%error, retry_in = ?pause, "reporting an activity result failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
             }
             Err(error) => {
                 tracing::error!(%error, activity = %item.name, "reporting an activity result failed; it will run again");
                 return;
             }
         }
+    }
+}
+
+/// Runs activities a turn leased to this worker (the fast path), each on its own task.
+pub(crate) fn run_leased(shared: &Arc<Shared>, items: Vec<ActivityWorkItem>) {
+    for item in items {
+        let task_shared = shared.clone();
+        shared.spawn_fast(Box::pin(async move {
+            let Ok(permit) = task_shared.activity_permits.clone().acquire_owned().await else {
+                return;
+            };
+            if task_shared.is_stopping() {
+                let _ = task_shared
+                    .store
+                    .abandon_activity(&task_shared.owner, item.id)
+                    .await;
+                return;
+            }
+            execute(&task_shared, item).await;
+            drop(permit);
+        }));
     }
 }

@@ -56,9 +56,37 @@ pub(crate) struct Shared {
     pub options: WorkerOptions,
     pub owner: String,
     pub cache: std::sync::Mutex<cache::ExecutionCache>,
+    /// Turns run at once, shared by the dispatcher and the fast path.
+    pub orchestration_permits: Arc<Semaphore>,
+    /// Activities run at once, shared by the dispatcher and the fast path.
+    pub activity_permits: Arc<Semaphore>,
+    /// Work handed over in process (not by a dispatcher) still running.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    /// Signalled when `in_flight` drops to zero.
+    pub settled: tokio::sync::Notify,
+    /// Set at shutdown: hand nothing more over in process.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
+    /// Runs in-process handed-over work on its own task, counted for shutdown.
+    pub(crate) fn spawn_fast(self: &Arc<Self>, work: crate::registry::BoxFuture<()>) {
+        use std::sync::atomic::Ordering;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let shared = self.clone();
+        tokio::spawn(async move {
+            work.await;
+            if shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                shared.settled.notify_waiters();
+            }
+        });
+    }
+
+    /// Whether the worker is shutting down.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The cache of live orchestrations; a panic never happens while it is held.
     pub(crate) fn lock_cache(&self) -> std::sync::MutexGuard<'_, cache::ExecutionCache> {
         self.cache
@@ -71,6 +99,7 @@ impl Shared {
 pub struct Worker {
     stop: watch::Sender<bool>,
     loops: JoinSet<()>,
+    shared: Arc<Shared>,
 }
 
 impl Worker {
@@ -89,20 +118,43 @@ impl Worker {
             registry,
             clock,
             cache: std::sync::Mutex::new(cache::ExecutionCache::new(options.orchestration_cache)),
+            orchestration_permits: permits(options.max_concurrent_orchestrations),
+            activity_permits: permits(options.max_concurrent_activities),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             options,
             owner,
         });
         let mut loops = JoinSet::new();
+        let fast_path = shared.clone();
         loops.spawn(orchestrations::run(shared.clone(), stopped.clone()));
         loops.spawn(activities::run(shared, stopped));
-        Worker { stop, loops }
+        Worker {
+            stop,
+            loops,
+            shared: fast_path,
+        }
     }
 
     /// Stops taking work, waits for running work up to the drain timeout, abandons what is
     /// left (its leases are released so other workers can take it) and returns.
     pub async fn shutdown(mut self) {
+        use std::sync::atomic::Ordering;
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.send(true);
         while self.loops.join_next().await.is_some() {}
+        // Work handed over in process finishes its current step (or, after the drain
+        // timeout, is left to lease expiry).
+        let deadline = tokio::time::sleep(self.shared.options.drain_timeout);
+        tokio::pin!(deadline);
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::select! {
+                _ = self.shared.settled.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = &mut deadline => break,
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::cache::Cached;
-use super::{STORE_RETRY_DELAY, Shared, drain, idle, permits};
+use super::{STORE_RETRY_DELAY, Shared, drain, idle};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::lifecycle;
 use crate::orchestration::replay::{Execution, TurnOutput, failed_turn};
@@ -18,7 +18,7 @@ use crate::store::{
 };
 
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let permits = permits(shared.options.max_concurrent_orchestrations);
+    let permits = shared.orchestration_permits.clone();
     let mut tasks = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
@@ -37,7 +37,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
         let Ok(permit) = permit else { break };
         match shared
             .store
-            .fetch_orchestration(&shared.owner, shared.options.lease)
+            .fetch_orchestration_lean(&shared.owner, shared.options.lease)
             .await
         {
             Ok(Some(item)) => {
@@ -81,8 +81,18 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
     }
 }
 
+/// Runs the turn of an instance the store leased to this worker outside the dispatcher (a
+/// finished activity's instance), within the limit on concurrent turns.
+pub(crate) async fn run_leased_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
+    let Ok(permit) = shared.orchestration_permits.clone().acquire_owned().await else {
+        return;
+    };
+    run_turn(shared, item).await;
+    drop(permit);
+}
+
 /// Runs one turn of a leased instance and commits it.
-async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
+async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
     let instance = item.instance;
     let now = shared.clock.now();
     // Messages for an earlier execution (a replaced instance, a continued-as-new one) are
@@ -92,10 +102,34 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
         .into_iter()
         .partition(|m| m.execution_id.is_empty() || m.execution_id == instance.execution_id);
     let mut consumed: Vec<i64> = stale.iter().map(|m| m.id).collect();
+    let cached = shared.lock_cache().take(
+        &instance.instance_id,
+        &instance.execution_id,
+        instance.history_length,
+    );
+    // A live orchestration needs no history, unless a request (terminate, rewind) reads it;
+    // the store may have left it out.
+    let needs_history = cached.is_none() || current.iter().any(|m| m.event.kind.is_control());
+    let history = if needs_history && item.history.len() as u64 != instance.history_length {
+        match shared.store.get_history(&instance.instance_id).await {
+            Ok(history) => history,
+            Err(error) => {
+                tracing::warn!(instance_id = %instance.instance_id, %error, "cannot read the history; the turn will run again");
+                let _ = shared
+                    .store
+                    .abandon_orchestration(&shared.owner, &instance.instance_id)
+                    .await;
+                return;
+            }
+        }
+    } else {
+        item.history
+    };
     let (turn, execution) = plan_turn(
         shared,
         &instance,
-        &item.history,
+        &history,
+        cached,
         current,
         &mut consumed,
         now,
@@ -107,8 +141,14 @@ async fn run_turn(shared: &Shared, item: OrchestrationWorkItem) {
     });
     let history_length = instance.history_length + turn.appended.len() as u64;
     let commit = to_commit(&instance, consumed, turn, now);
-    match shared.store.commit_turn(&shared.owner, commit).await {
-        Ok(()) => {
+    let lease = shared.options.lease;
+    match shared
+        .store
+        .commit_turn_leasing(&shared.owner, commit, lease)
+        .await
+    {
+        Ok(leased) => {
+            super::activities::run_leased(shared, leased);
             if let Some(execution) = keep {
                 shared.lock_cache().put(
                     instance.instance_id.clone(),
@@ -140,15 +180,11 @@ fn plan_turn(
     shared: &Shared,
     instance: &InstanceRecord,
     history: &[HistoryEvent],
+    cached: Option<Execution>,
     messages: Vec<QueuedMessage>,
     consumed: &mut Vec<i64>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (TurnOutput, Option<Execution>) {
-    let cached = shared.lock_cache().take(
-        &instance.instance_id,
-        &instance.execution_id,
-        instance.history_length,
-    );
     let unchanged = || {
         let mut turn = TurnOutput::finished(Vec::new(), instance.status, instance.output.clone());
         turn.custom_status = instance.custom_status.clone();

@@ -209,6 +209,59 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
     }
 
+    async fn fetch(
+        &self,
+        owner: &str,
+        lease: Duration,
+        with_history: bool,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        self.write(move |conn| {
+            let candidate: Option<String> = conn
+                .prepare_cached(
+                    // Walk messages oldest first and stop at the first one that can be taken:
+                    // `+m.visible_at` keeps SQLite from using the visibility index, which would
+                    // make it read and sort the whole backlog for one row.
+                    "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
+                     WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
+                       AND (i.status <> 'Suspended' OR m.control = 1)
+                     ORDER BY m.id LIMIT 1",
+                )
+                .map_err(sql_error)?
+                .query_row([millis(now)], |row| row.get(0))
+                .optional()
+                .map_err(sql_error)?;
+            match candidate {
+                Some(instance_id) => {
+                    lease_and_load(conn, &instance_id, &owner, lease, now, with_history)
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn commit_turn_leasing_to(
+        &self,
+        owner: &str,
+        turn: TurnCommit,
+        lease: Option<Duration>,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        let unleased_work = lease.is_none() && !turn.activities.is_empty();
+        let leased = self
+            .write(move |conn| commit(conn, &owner, &turn, now, lease))
+            .await?;
+        if unleased_work {
+            self.signals.activities.notify_one();
+        }
+        // Messages that arrived during the turn can be taken now that the lease is free.
+        self.signals.orchestrations.notify_one();
+        Ok(leased)
+    }
+
     async fn read<R, F>(&self, work: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
@@ -458,6 +511,282 @@ fn send(
     }
 }
 
+/// Commits a turn (see [`Store::commit_turn`]); with `lease`, its activities are leased to
+/// `owner` and returned.
+fn commit(
+    conn: &Connection,
+    owner: &str,
+    commit: &TurnCommit,
+    now: DateTime<Utc>,
+    lease: Option<Duration>,
+) -> Result<Vec<ActivityWorkItem>, StoreError> {
+    let row: Option<(Option<String>, Option<i64>, i64, String)> = conn
+        .prepare_cached(
+            "SELECT lock_owner, lock_expires, history_length, execution_id
+             FROM instances WHERE instance_id = ?1",
+        )
+        .map_err(sql_error)?
+        .query_row([&commit.instance_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()
+        .map_err(sql_error)?;
+    let held = row.is_some_and(|(lock_owner, expires, length, execution)| {
+        lock_owner.as_deref() == Some(owner)
+            && expires.is_some_and(|e| e > millis(now))
+            && length.max(0) as u64 == commit.expected_history_length
+            && execution == commit.execution_id
+    });
+    if !held {
+        return Err(StoreError::LeaseLost(commit.instance_id.clone()));
+    }
+    let mut delete = conn
+        .prepare_cached("DELETE FROM messages WHERE id = ?1")
+        .map_err(sql_error)?;
+    for id in &commit.consumed {
+        delete.execute([id]).map_err(sql_error)?;
+    }
+    let custom_status = serde_json::to_string(&commit.custom_status).map_err(json_error)?;
+    if let Some(next) = &commit.continue_as_new {
+        conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
+            .map_err(sql_error)?
+            .execute([&commit.instance_id])
+            .map_err(sql_error)?;
+        let input = serde_json::to_string(&next.input).map_err(json_error)?;
+        conn.prepare_cached(
+            "UPDATE instances SET status = 'ContinuedAsNew', execution_id = ?1, input = ?2,
+                 output = 'null', custom_status = ?3, updated_at = ?4, history_length = 0,
+                 lock_owner = NULL, lock_expires = NULL
+             WHERE instance_id = ?5",
+        )
+        .map_err(sql_error)?
+        .execute(params![
+            next.execution_id,
+            input,
+            custom_status,
+            millis(now),
+            commit.instance_id
+        ])
+        .map_err(sql_error)?;
+        let instance = load_instance(conn, &commit.instance_id)?
+            .ok_or_else(|| StoreError::LeaseLost(commit.instance_id.clone()))?;
+        let started = execution_started(&NewInstance {
+            instance_id: instance.instance_id,
+            name: instance.name,
+            execution_id: next.execution_id.clone(),
+            input: next.input.clone(),
+            created_at: now,
+            parent: instance.parent,
+            scheduled_start: None,
+            replace: ReplacePolicy::Any,
+        });
+        insert_message(
+            conn,
+            &commit.instance_id,
+            &next.execution_id,
+            &started,
+            millis(now),
+        )?;
+        for event in &next.carried_events {
+            insert_message(conn, &commit.instance_id, "", event, millis(now))?;
+        }
+    } else {
+        if let Some(length) = commit.truncate_history_to {
+            conn.prepare_cached(
+                "DELETE FROM history WHERE instance_id = ?1 AND execution_id = ?2 AND seq >= ?3",
+            )
+            .map_err(sql_error)?
+            .execute(params![
+                commit.instance_id,
+                commit.execution_id,
+                length as i64
+            ])
+            .map_err(sql_error)?;
+        }
+        let base = commit
+            .truncate_history_to
+            .unwrap_or(commit.expected_history_length) as i64;
+        let mut append = conn
+            .prepare_cached(
+                "INSERT INTO history (instance_id, execution_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sql_error)?;
+        for (offset, event) in commit.appended.iter().enumerate() {
+            let text = serde_json::to_string(event).map_err(json_error)?;
+            let seq = base + offset as i64;
+            append
+                .execute(params![commit.instance_id, commit.execution_id, seq, text])
+                .map_err(sql_error)?;
+        }
+        let output = serde_json::to_string(&commit.output).map_err(json_error)?;
+        let completed_at = commit.status.is_terminal().then_some(millis(now));
+        conn.prepare_cached(
+            "UPDATE instances SET status = ?1, output = ?2, custom_status = ?3, updated_at = ?4,
+                 completed_at = COALESCE(?5, completed_at), history_length = ?6,
+                 lock_owner = NULL, lock_expires = NULL
+             WHERE instance_id = ?7",
+        )
+        .map_err(sql_error)?
+        .execute(params![
+            commit.status.as_str(),
+            output,
+            custom_status,
+            millis(now),
+            completed_at,
+            base + commit.appended.len() as i64,
+            commit.instance_id
+        ])
+        .map_err(sql_error)?;
+    }
+    // With a lease, the new work is leased to the committing worker at once (the
+    // in-process fast path); without, the activity dispatchers fetch it.
+    let (lock_owner, lock_expires, dequeued) = match lease {
+        Some(lease) => (Some(owner), Some(lease_expiry(now, lease)), 1),
+        None => (None, None, 0),
+    };
+    let mut schedule = conn
+        .prepare_cached(
+            "INSERT INTO activities
+                 (instance_id, execution_id, task_id, name, input, lock_owner, lock_expires, dequeue_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
+        .map_err(sql_error)?;
+    let mut leased = Vec::new();
+    for activity in &commit.activities {
+        let input = serde_json::to_string(&activity.input).map_err(json_error)?;
+        let id: i64 = schedule
+            .query_row(
+                params![
+                    commit.instance_id,
+                    commit.execution_id,
+                    activity.task_id,
+                    activity.name,
+                    input,
+                    lock_owner,
+                    lock_expires,
+                    dequeued
+                ],
+                |row| row.get(0),
+            )
+            .map_err(sql_error)?;
+        if lease.is_some() {
+            leased.push(ActivityWorkItem {
+                id,
+                instance_id: commit.instance_id.clone(),
+                execution_id: commit.execution_id.clone(),
+                task_id: activity.task_id,
+                name: activity.name.clone(),
+                input: activity.input.clone(),
+                dequeue_count: 1,
+            });
+        }
+    }
+    for timer in &commit.timers {
+        insert_message(
+            conn,
+            &commit.instance_id,
+            &commit.execution_id,
+            &timer_fired(timer),
+            millis(timer.fire_at),
+        )?;
+    }
+    for child in &commit.children {
+        if !create(conn, child, now)?
+            && let Some(message) = child_conflict(child, now)
+        {
+            send(conn, &message, now)?;
+        }
+    }
+    for message in &commit.messages {
+        send(conn, message, now)?;
+    }
+    Ok(leased)
+}
+
+/// Removes a finished activity still leased to `owner` and queues its result; false when
+/// the lease is gone (another worker owns the call now).
+fn finish_activity(
+    conn: &Connection,
+    owner: &str,
+    item: &ActivityWorkItem,
+    result: &HistoryEvent,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let removed = conn
+        .prepare_cached(
+            "DELETE FROM activities WHERE id = ?1 AND lock_owner = ?2 AND lock_expires > ?3",
+        )
+        .map_err(sql_error)?
+        .execute(params![item.id, owner, millis(now)])
+        .map_err(sql_error)?;
+    if removed == 0 {
+        return Ok(false);
+    }
+    insert_message(
+        conn,
+        &item.instance_id,
+        &item.execution_id,
+        result,
+        millis(now),
+    )?;
+    Ok(true)
+}
+
+/// Leases an instance to `owner` and loads its row, visible messages and (when asked) the
+/// current execution's history.
+fn lease_and_load(
+    conn: &Connection,
+    instance_id: &str,
+    owner: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+    with_history: bool,
+) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+    conn.prepare_cached(
+        "UPDATE instances SET lock_owner = ?1, lock_expires = ?2 WHERE instance_id = ?3",
+    )
+    .map_err(sql_error)?
+    .execute(params![owner, lease_expiry(now, lease), instance_id])
+    .map_err(sql_error)?;
+    let Some(instance) = load_instance(conn, instance_id)? else {
+        return Ok(None);
+    };
+    let history = if with_history {
+        load_history(conn, instance_id, &instance.execution_id)?
+    } else {
+        Vec::new()
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, execution_id, event FROM messages
+             WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params![instance_id, millis(now)], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(sql_error)?;
+    let mut messages = Vec::new();
+    for row in rows {
+        let (id, execution_id, event) = row.map_err(sql_error)?;
+        messages.push(QueuedMessage {
+            id,
+            execution_id,
+            event: serde_json::from_str(&event).map_err(json_error)?,
+        });
+    }
+    Ok(Some(OrchestrationWorkItem {
+        instance,
+        history,
+        messages,
+    }))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
@@ -480,223 +809,67 @@ impl Store for SqliteStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        self.fetch(owner, lease, true).await
+    }
+
+    async fn fetch_orchestration_lean(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        self.fetch(owner, lease, false).await
+    }
+
+    async fn commit_turn_leasing(
+        &self,
+        owner: &str,
+        commit: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        self.commit_turn_leasing_to(owner, commit, Some(lease))
+            .await
+    }
+
+    async fn complete_activity_leasing(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        result: HistoryEvent,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
         let now = self.clock.now();
         let owner = owner.to_owned();
-        self.write(move |conn| {
-            let now_ms = millis(now);
-            let candidate: Option<String> = conn
-                .prepare_cached(
-                    // Walk messages oldest first and stop at the first one that can be taken:
-                    // `+m.visible_at` keeps SQLite from using the visibility index, which would
-                    // make it read and sort the whole backlog for one row.
-                    "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
-                     WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
-                       AND (i.status <> 'Suspended' OR m.control = 1)
-                     ORDER BY m.id LIMIT 1",
-                )
-                .map_err(sql_error)?
-                .query_row([now_ms], |row| row.get(0))
-                .optional()
-                .map_err(sql_error)?;
-            let Some(instance_id) = candidate else {
-                return Ok(None);
-            };
-            conn.prepare_cached(
-                "UPDATE instances SET lock_owner = ?1, lock_expires = ?2 WHERE instance_id = ?3",
-            )
-            .map_err(sql_error)?
-            .execute(params![owner, lease_expiry(now, lease), instance_id])
-            .map_err(sql_error)?;
-            let Some(instance) = load_instance(conn, &instance_id)? else {
-                return Ok(None);
-            };
-            let history = load_history(conn, &instance_id, &instance.execution_id)?;
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, execution_id, event FROM messages
-                     WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
-                )
-                .map_err(sql_error)?;
-            let rows = stmt
-                .query_map(params![instance_id, now_ms], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
-                })
-                .map_err(sql_error)?;
-            let mut messages = Vec::new();
-            for row in rows {
-                let (id, execution_id, event) = row.map_err(sql_error)?;
-                messages.push(QueuedMessage {
-                    id,
-                    execution_id,
-                    event: serde_json::from_str(&event).map_err(json_error)?,
-                });
-            }
-            Ok(Some(OrchestrationWorkItem {
-                instance,
-                history,
-                messages,
-            }))
-        })
-        .await
+        let item = item.clone();
+        let (delivered, work) = self
+            .write(move |conn| {
+                if !finish_activity(conn, &owner, &item, &result, now)? {
+                    return Ok((false, None));
+                }
+                // Take the instance now when it is free, so its next turn needs no fetch.
+                let free = conn
+                    .prepare_cached(
+                        "SELECT 1 FROM instances WHERE instance_id = ?1
+                           AND (lock_owner IS NULL OR lock_expires <= ?2) AND status <> 'Suspended'",
+                    )
+                    .map_err(sql_error)?
+                    .exists(params![item.instance_id, millis(now)])
+                    .map_err(sql_error)?;
+                let work = if free {
+                    lease_and_load(conn, &item.instance_id, &owner, lease, now, false)?
+                } else {
+                    None
+                };
+                Ok((true, work))
+            })
+            .await?;
+        if delivered && work.is_none() {
+            self.signals.orchestrations.notify_one();
+        }
+        Ok(work)
     }
 
     async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let owner = owner.to_owned();
-        let scheduled_work = !commit.activities.is_empty();
-        self.write(move |conn| {
-            let row: Option<(Option<String>, Option<i64>, i64, String)> = conn
-                .prepare_cached(
-                    "SELECT lock_owner, lock_expires, history_length, execution_id
-                     FROM instances WHERE instance_id = ?1",
-                )
-                .map_err(sql_error)?
-                .query_row([&commit.instance_id], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                })
-                .optional()
-                .map_err(sql_error)?;
-            let held = row.is_some_and(|(lock_owner, expires, length, execution)| {
-                lock_owner.as_deref() == Some(owner.as_str())
-                    && expires.is_some_and(|e| e > millis(now))
-                    && length.max(0) as u64 == commit.expected_history_length
-                    && execution == commit.execution_id
-            });
-            if !held {
-                return Err(StoreError::LeaseLost(commit.instance_id));
-            }
-            let mut delete = conn
-                .prepare_cached("DELETE FROM messages WHERE id = ?1")
-                .map_err(sql_error)?;
-            for id in &commit.consumed {
-                delete.execute([id]).map_err(sql_error)?;
-            }
-            let custom_status = serde_json::to_string(&commit.custom_status).map_err(json_error)?;
-            if let Some(next) = &commit.continue_as_new {
-                conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")
-                    .map_err(sql_error)?
-                    .execute([&commit.instance_id])
-                    .map_err(sql_error)?;
-                let input = serde_json::to_string(&next.input).map_err(json_error)?;
-                conn.prepare_cached(
-                    "UPDATE instances SET status = 'ContinuedAsNew', execution_id = ?1, input = ?2,
-                         output = 'null', custom_status = ?3, updated_at = ?4, history_length = 0,
-                         lock_owner = NULL, lock_expires = NULL
-                     WHERE instance_id = ?5",
-                )
-                .map_err(sql_error)?
-                .execute(params![
-                    next.execution_id,
-                    input,
-                    custom_status,
-                    millis(now),
-                    commit.instance_id
-                ])
-                .map_err(sql_error)?;
-                let instance = load_instance(conn, &commit.instance_id)?
-                    .ok_or_else(|| StoreError::LeaseLost(commit.instance_id.clone()))?;
-                let started = execution_started(&NewInstance {
-                    instance_id: instance.instance_id,
-                    name: instance.name,
-                    execution_id: next.execution_id.clone(),
-                    input: next.input.clone(),
-                                        created_at: now,
-                    parent: instance.parent,
-                    scheduled_start: None,
-                    replace: ReplacePolicy::Any,
-                });
-                insert_message(conn, &commit.instance_id, &next.execution_id, &started, millis(now))?;
-                for event in &next.carried_events {
-                    insert_message(conn, &commit.instance_id, "", event, millis(now))?;
-                }
-                        } else {
-                if let Some(length) = commit.truncate_history_to {
-                    conn.prepare_cached(
-                        "DELETE FROM history WHERE instance_id = ?1 AND execution_id = ?2 AND seq >= ?3",
-                    )
-                    .map_err(sql_error)?
-                    .execute(params![commit.instance_id, commit.execution_id, length as i64])
-                    .map_err(sql_error)?;
-                }
-                let base = commit
-                    .truncate_history_to
-                    .unwrap_or(commit.expected_history_length) as i64;
-                let mut append = conn
-                    .prepare_cached(
-                        "INSERT INTO history (instance_id, execution_id, seq, event) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(sql_error)?;
-                for (offset, event) in commit.appended.iter().enumerate() {
-                    let text = serde_json::to_string(event).map_err(json_error)?;
-                    let seq = base + offset as i64;
-                    append
-                        .execute(params![commit.instance_id, commit.execution_id, seq, text])
-                        .map_err(sql_error)?;
-                }
-                let output = serde_json::to_string(&commit.output).map_err(json_error)?;
-                let completed_at = commit.status.is_terminal().then_some(millis(now));
-                conn.prepare_cached(
-                    "UPDATE instances SET status = ?1, output = ?2, custom_status = ?3, updated_at = ?4,
-                         completed_at = COALESCE(?5, completed_at), history_length = ?6,
-                         lock_owner = NULL, lock_expires = NULL
-                     WHERE instance_id = ?7",
-                )
-                .map_err(sql_error)?
-                .execute(params![
-                    commit.status.as_str(),
-                    output,
-                    custom_status,
-                    millis(now),
-                    completed_at,
-                    base + commit.appended.len() as i64,
-                    commit.instance_id
-                ])
-                .map_err(sql_error)?;
-            }
-            let mut schedule = conn
-                .prepare_cached(
-                    "INSERT INTO activities (instance_id, execution_id, task_id, name, input)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(sql_error)?;
-            for activity in &commit.activities {
-                let input = serde_json::to_string(&activity.input).map_err(json_error)?;
-                schedule
-                    .execute(params![
-                        commit.instance_id,
-                        commit.execution_id,
-                        activity.task_id,
-                        activity.name,
-                        input
-                    ])
-                    .map_err(sql_error)?;
-            }
-            for timer in &commit.timers {
-                insert_message(
-                    conn,
-                    &commit.instance_id,
-                    &commit.execution_id,
-                    &timer_fired(timer),
-                    millis(timer.fire_at),
-                )?;
-            }
-            for child in &commit.children {
-                if !create(conn, child, now)?
-                    && let Some(message) = child_conflict(child, now)
-                {
-                    send(conn, &message, now)?;
-                }
-            }
-            for message in &commit.messages {
-                send(conn, message, now)?;
-            }
-            Ok(())
-        })
-        .await?;
-        if scheduled_work {
-            self.signals.activities.notify_one();
-        }
-        self.signals.orchestrations.notify_one();
+        self.commit_turn_leasing_to(owner, commit, None).await?;
         Ok(())
     }
 
@@ -800,20 +973,7 @@ impl Store for SqliteStore {
         let owner = owner.to_owned();
         let item = item.clone();
         let delivered = self
-            .write(move |conn| {
-                let removed = conn
-                    .prepare_cached(
-                        "DELETE FROM activities WHERE id = ?1 AND lock_owner = ?2 AND lock_expires > ?3",
-                    )
-                    .map_err(sql_error)?
-                    .execute(params![item.id, owner, millis(now)])
-                    .map_err(sql_error)?;
-                if removed == 0 {
-                    return Ok(false);
-                }
-                insert_message(conn, &item.instance_id, &item.execution_id, &result, millis(now))?;
-                Ok(true)
-            })
+            .write(move |conn| finish_activity(conn, &owner, &item, &result, now))
             .await?;
         if delivered {
             self.signals.orchestrations.notify_one();
