@@ -188,18 +188,14 @@ impl MemoryStore {
                 });
             free.then(|| m.instance_id.clone())
         });
-        let Some(instance_id) = candidate else {
-            return None;
-        };
+        let instance_id = candidate?;
         let messages: Vec<QueuedMessage> = inner
             .messages
             .values()
             .filter(|m| m.instance_id == instance_id && m.visible_at <= now)
             .map(|m| m.queued.clone())
             .collect();
-        let Some(instance) = inner.instances.get_mut(&instance_id) else {
-            return None;
-        };
+        let instance = inner.instances.get_mut(&instance_id)?;
         instance.lease = Some(Lease {
             owner: owner.to_owned(),
             expires: expiry(now, lease),
