@@ -39,6 +39,15 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub orchestration_cache: Option<usize>,
+    /// How many times an activity may be handed out without finishing (its host died)
+    /// before it fails as a poison message [default: 10].
+    #[arg(
+        long,
+        env = "DURABLE_MAX_DEQUEUE_COUNT",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_dequeue_count: Option<u32>,
     /// How long a lease on work lasts before another host may take it over, in seconds; a
     /// host renews its leases while it works [default: 30].
     #[arg(long, env = "DURABLE_LEASE_SECONDS", global = true, value_name = "N")]
@@ -103,6 +112,8 @@ pub struct HostConfig {
     pub replace: durable_runtime::store::ReplacePolicy,
     /// Live orchestrations kept between turns (0: replay every turn).
     pub orchestration_cache: usize,
+    /// Hand-outs of an activity without finishing before it is a poison message.
+    pub max_dequeue_count: u32,
     /// How long a lease on work lasts before another host may take it over.
     pub lease: std::time::Duration,
 }
@@ -298,6 +309,7 @@ impl HostConfig {
             max_request_body: 16 * 1024 * 1024,
             auth,
             replace,
+            max_dequeue_count: args.max_dequeue_count.unwrap_or(10).max(1),
             orchestration_cache: args.orchestration_cache.unwrap_or(
                 match durable.extended_sessions_enabled {
                     Some(false) => 0,

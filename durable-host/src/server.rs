@@ -141,6 +141,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             max_concurrent_activities: config.max_concurrent_activities,
             max_concurrent_orchestrations: config.max_concurrent_orchestrations,
             orchestration_cache: config.orchestration_cache,
+            max_dequeue_count: config.max_dequeue_count,
             lease: config.lease,
             ..WorkerOptions::default()
         },

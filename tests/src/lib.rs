@@ -321,3 +321,15 @@ pub async fn every_two_seconds(client: DurableClient, info: TimerInfo) -> Result
 pub async fn record_tick(_ctx: OrchestrationContext, tick: Value) -> Value {
     tick
 }
+
+/// Kills the whole host process, as a fatal bug in an activity would.
+#[activity_trigger(name = "CrashTheHost")]
+pub async fn crash_the_host() -> String {
+    std::process::abort()
+}
+
+/// Calls `CrashTheHost`: each host that runs it dies, until the call is a poison message.
+#[orchestration_trigger(name = "CrashesTheHost")]
+pub async fn crashes_the_host(ctx: OrchestrationContext) -> Result<String, DurableError> {
+    ctx.call_activity("CrashTheHost", ()).await
+}

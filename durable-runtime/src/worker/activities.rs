@@ -84,7 +84,19 @@ impl Drop for AbortOnDrop {
 
 /// Runs one activity call, renewing its lease while it runs, and reports the result.
 pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
+    let poisoned = item.dequeue_count > shared.options.max_dequeue_count;
     let outcome = match shared.registry.activity(&item.name) {
+        // Each earlier attempt ended with its worker gone (a crash): running it again would
+        // only crash again, so the call fails instead.
+        Some(_) if poisoned => Err(FailureDetails::new(
+            "PoisonMessage",
+            format!(
+                "activity `{}` was handed to a worker {} times without finishing (the limit is {}); it is not run again",
+                item.name,
+                item.dequeue_count - 1,
+                shared.options.max_dequeue_count
+            ),
+        )),
         None => Err(FailureDetails::new(
             "ActivityNotFound",
             format!(

@@ -33,6 +33,9 @@ pub struct WorkerOptions {
     pub drain_timeout: Duration,
     /// How many live orchestrations to keep between turns (0: replay every turn).
     pub orchestration_cache: usize,
+    /// How many times an activity call may be handed to a worker without finishing (its
+    /// worker died each time) before it is a poison message: failed, not run again.
+    pub max_dequeue_count: u32,
 }
 
 impl Default for WorkerOptions {
@@ -44,6 +47,7 @@ impl Default for WorkerOptions {
             poll_interval: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(10),
             orchestration_cache: 5_000,
+            max_dequeue_count: 10,
         }
     }
 }

@@ -98,3 +98,33 @@ fn timers_event_waits_and_backoffs_survive_kill_9() {
     let status = host.wait_for_instance("backoff", Duration::from_secs(30));
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
 }
+
+#[test]
+fn an_activity_that_keeps_killing_its_host_becomes_a_poison_message() {
+    let dir = data_dir();
+    let args = ["--max-dequeue-count", "2"];
+    let mut host = Host::start_with(dir.path(), &args);
+    host.start_orchestration("CrashesTheHost", Some("poison"), None);
+    let status = host.wait_for_exit(Duration::from_secs(30));
+    assert!(!status.success(), "the activity aborted the host");
+    let mut host = Host::start_with(dir.path(), &args);
+    host.wait_for_exit(Duration::from_secs(30));
+    // The third hand-out is over the limit: the call fails instead of running.
+    let host = Host::start_with(dir.path(), &args);
+    let status = host.wait_for_instance("poison", Duration::from_secs(30));
+    assert_eq!(status["runtimeStatus"], "Failed", "{status}");
+    let message = status["output"]["ErrorMessage"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("CrashTheHost") && message.contains("2 times"),
+        "{message}"
+    );
+    assert!(
+        status["output"]["StackTrace"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PoisonMessage"),
+        "{status}"
+    );
+}

@@ -148,6 +148,18 @@ impl Host {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// Waits for the host to exit by itself.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the host did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the host with SIGKILL and waits for it to be gone.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
