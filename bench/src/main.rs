@@ -24,9 +24,12 @@ struct Cli {
     /// The workload.
     #[arg(value_enum)]
     workload: Workload,
-    /// The store.
-    #[arg(long, value_enum, default_value = "sqlite")]
+    /// The store: sqlite, memory, or a postgres:// URL (a fresh task hub in it).
+    #[arg(long, default_value = "sqlite", value_parser = StoreKind::parse)]
     store: StoreKind,
+    /// Workers sharing the store, as separate hosts would (PostgreSQL only).
+    #[arg(long, default_value = "1", value_parser = positive)]
+    hosts: u64,
     /// The workload's size [default: w1 1000, w2 1000, w3 200, w4 1000, w5 100, idle 10000].
     #[arg(long, value_parser = positive)]
     n: Option<u64>,
@@ -95,7 +98,8 @@ fn main() -> ExitCode {
         }
     };
     let timeout = Duration::from_secs(cli.timeout);
-    let result = runtime.block_on(workloads::run(cli.workload, cli.store, n, timeout));
+    let hosts = usize::try_from(cli.hosts).unwrap_or(1);
+    let result = runtime.block_on(workloads::run(cli.workload, &cli.store, hosts, n, timeout));
     match result.and_then(|report| serde_json::to_string(&report).map_err(|e| e.to_string())) {
         Ok(line) => {
             println!("{line}");

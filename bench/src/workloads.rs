@@ -67,20 +67,37 @@ impl Workload {
 }
 
 /// Which store the runtime uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     /// The embedded SQLite store, in a fresh temporary folder.
     Sqlite,
     /// The in-memory store.
     Memory,
+    /// A PostgreSQL database (a fresh task hub in it), by URL.
+    Postgres(String),
 }
 
 impl StoreKind {
+    /// Reads `sqlite`, `memory` or a `postgres://` URL.
+    pub fn parse(text: &str) -> Result<StoreKind, String> {
+        match text {
+            "sqlite" => Ok(StoreKind::Sqlite),
+            "memory" => Ok(StoreKind::Memory),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreKind::Postgres(url.to_owned()))
+            }
+            other => Err(format!(
+                "`{other}` is not a store; expected sqlite, memory or postgres://..."
+            )),
+        }
+    }
+
     /// The name on the command line and in the report.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             StoreKind::Sqlite => "sqlite",
             StoreKind::Memory => "memory",
+            StoreKind::Postgres(_) => "postgres",
         }
     }
 }
@@ -93,6 +110,8 @@ pub struct Report {
     pub workload: &'static str,
     /// The store's name.
     pub store: &'static str,
+    /// Workers sharing the store, as separate hosts would.
+    pub hosts: usize,
     /// N.
     pub n: u64,
     /// Seconds from the first start to the last completion (idle: until all are waiting).
@@ -121,10 +140,11 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(workload: Workload, store: StoreKind, n: u64, wall: Duration) -> Report {
+    fn new(workload: Workload, store: &StoreKind, n: u64, wall: Duration) -> Report {
         Report {
             workload: workload.name(),
             store: store.name(),
+            hosts: 1,
             n,
             wall_s: round3(wall.as_secs_f64()),
             orch_per_s: None,
@@ -163,14 +183,15 @@ const START_CONCURRENCY: usize = 512;
 /// A runtime in this process: a store, a worker and a client.
 struct Harness {
     client: DurableClient,
-    worker: Worker,
+    /// One worker per simulated host (several only on PostgreSQL).
+    workers: Vec<Worker>,
     /// Holds the SQLite file's folder; removed on drop.
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Harness {
     /// Opens a fresh store and starts a worker with the default options on it.
-    fn start(store: StoreKind) -> Result<Harness, String> {
+    async fn start(store: &StoreKind, hosts: usize) -> Result<Harness, String> {
         let registry = Registry::discover().map_err(|errors| {
             let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
             format!("the functions cannot be registered: {}", errors.join("; "))
@@ -180,8 +201,34 @@ impl Harness {
         }
         let registry = Arc::new(registry);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        if hosts > 1 && !matches!(store, StoreKind::Postgres(_)) {
+            return Err("several hosts need a shared store: use --store postgres://...".to_owned());
+        }
+        let mut extra_stores: Vec<Arc<dyn Store>> = Vec::new();
         let (store, dir): (Arc<dyn Store>, _) = match store {
             StoreKind::Memory => (Arc::new(MemoryStore::new(clock.clone())), None),
+            StoreKind::Postgres(url) => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or_default();
+                let hub = format!("bench{}x{nanos}", std::process::id());
+                let mut first = None;
+                for _ in 0..hosts {
+                    let options =
+                        durable_runtime::store::PostgresOptions::new(url.clone(), hub.clone());
+                    let store: Arc<dyn Store> = Arc::new(
+                        durable_runtime::store::PostgresStore::open(options, clock.clone())
+                            .await
+                            .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?,
+                    );
+                    match first {
+                        None => first = Some(store),
+                        Some(_) => extra_stores.push(store),
+                    }
+                }
+                (first.ok_or("no hosts")?, None)
+            }
             StoreKind::Sqlite => {
                 let dir = tempfile::Builder::new()
                     .prefix("durable-bench-")
@@ -202,22 +249,27 @@ impl Harness {
             clock.clone(),
             ClientOptions::default(),
         );
-        let worker = Worker::start(
-            store,
-            registry,
-            clock,
-            WorkerOptions::default(),
-            format!("durable-bench-{}", std::process::id()),
-        );
+        let mut workers = Vec::new();
+        for (host, store) in std::iter::once(store).chain(extra_stores).enumerate() {
+            workers.push(Worker::start(
+                store,
+                registry.clone(),
+                clock.clone(),
+                WorkerOptions::default(),
+                format!("durable-bench-{}-{host}", std::process::id()),
+            ));
+        }
         Ok(Harness {
             client,
-            worker,
+            workers,
             _dir: dir,
         })
     }
 
     async fn stop(self) {
-        self.worker.shutdown().await;
+        for worker in self.workers {
+            worker.shutdown().await;
+        }
     }
 
     async fn start_new(&self, name: &str, input: impl Serialize) -> Result<String, String> {
@@ -340,11 +392,12 @@ fn rss_mb() -> Result<f64, String> {
 /// fails, an output is wrong, or it takes longer than `timeout`.
 pub async fn run(
     workload: Workload,
-    store: StoreKind,
+    store: &StoreKind,
+    hosts: usize,
     n: u64,
     timeout: Duration,
 ) -> Result<Report, String> {
-    let harness = Harness::start(store)?;
+    let harness = Harness::start(store, hosts).await?;
     let deadline = Instant::now() + timeout;
     let result = match workload {
         Workload::W1 => w1(&harness, store, n, deadline).await,
@@ -355,11 +408,11 @@ pub async fn run(
         Workload::Idle => idle(&harness, store, n, deadline).await,
     };
     harness.stop().await;
-    result
+    result.map(|report| Report { hosts, ..report })
 }
 
 /// W1: n chains of three started at once.
-async fn w1(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
+async fn w1(h: &Harness, store: &StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
     let start = Instant::now();
     let ids: Vec<String> =
         futures::future::try_join_all((0..n).map(|_| h.start_new("HelloCitiesBench", ()))).await?;
@@ -376,7 +429,7 @@ async fn w1(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<
 }
 
 /// W2: one orchestration fans out n activities and sums their results.
-async fn w2(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
+async fn w2(h: &Harness, store: &StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
     let start = Instant::now();
     let id = h.start_new("FanOutBench", n).await?;
     let status = h.wait_finished(&id, POLL, deadline).await?;
@@ -388,7 +441,7 @@ async fn w2(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<
 }
 
 /// W3: a chain of three, n times one after another.
-async fn w3(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
+async fn w3(h: &Harness, store: &StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
     let expected = greetings();
     let mut latencies = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
     let start = Instant::now();
@@ -410,7 +463,7 @@ async fn w3(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<
 
 /// W4: one orchestration calls n activities in sequence; step times come from when the
 /// activities ran.
-async fn w4(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
+async fn w4(h: &Harness, store: &StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
     reset_step_times();
     let start = Instant::now();
     let id = h.start_new("SequenceBench", n).await?;
@@ -437,7 +490,7 @@ async fn w4(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<
 }
 
 /// W5: one orchestration starts n chain-of-three sub-orchestrations at once.
-async fn w5(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
+async fn w5(h: &Harness, store: &StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
     let start = Instant::now();
     let id = h.start_new("SubOrchestrationsBench", n).await?;
     let status = h.wait_finished(&id, POLL, deadline).await?;
@@ -453,7 +506,7 @@ async fn w5(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<
 const IDLE_SAMPLE: usize = 10;
 
 /// Idle: n instances that wait for an external event; memory once all are waiting.
-async fn idle(h: &Harness, store: StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
+async fn idle(h: &Harness, store: &StoreKind, n: u64, deadline: Instant) -> Result<Report, String> {
     let start = Instant::now();
     let ids: Vec<String> = futures::stream::iter(0..n)
         .map(|_| h.start_new("WaitForEventBench", ()))
@@ -510,9 +563,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn w1_on_memory_reports_sane_fields() {
-        let report = run(Workload::W1, StoreKind::Memory, 5, Duration::from_secs(60))
-            .await
-            .expect("W1 runs and its outputs are right");
+        let report = run(
+            Workload::W1,
+            &StoreKind::Memory,
+            1,
+            5,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("W1 runs and its outputs are right");
         assert_eq!(
             (report.workload, report.store, report.n),
             ("w1", "memory", 5)
@@ -527,6 +586,6 @@ mod tests {
             "{report:?}"
         );
         let line = serde_json::to_string(&report).expect("the report serializes");
-        assert!(line.starts_with(r#"{"workload":"w1","store":"memory","n":5,"wall_s":"#));
+        assert!(line.starts_with(r#"{"workload":"w1","store":"memory","hosts":1,"n":5,"wall_s":"#));
     }
 }
