@@ -52,6 +52,7 @@ impl Registration {
         let (slice, ty) = match kind {
             Kind::Activity => (quote!(ACTIVITIES), quote!(ActivityDescriptor)),
             Kind::Orchestration => (quote!(ORCHESTRATORS), quote!(OrchestratorDescriptor)),
+            Kind::Entity => (quote!(ENTITIES), quote!(EntityDescriptor)),
             Kind::Client => (quote!(CLIENTS), quote!(ClientDescriptor)),
         };
         let name = &self.name;

@@ -75,7 +75,7 @@ impl Handle {
         // Clients get no handle; only the two triggers reach here.
         let handle = match self.kind {
             Kind::Orchestration => quote!(OrchestratorHandle),
-            Kind::Activity | Kind::Client => quote!(ActivityHandle),
+            Kind::Activity | Kind::Entity | Kind::Client => quote!(ActivityHandle),
         };
         let params = &self.params;
         let (input, output, returns) = (&self.input, &self.output, &self.returns);

@@ -35,6 +35,7 @@ mod args;
 mod client;
 mod diag;
 mod emit;
+mod entity;
 mod handle;
 mod orchestration;
 mod signature;
@@ -120,6 +121,38 @@ mod signature;
 #[proc_macro_attribute]
 pub fn activity_trigger(args: TokenStream, item: TokenStream) -> TokenStream {
     activity::expand(args.into(), item.into()).into()
+}
+
+/// Registers a function as a Durable Functions **entity**: named pieces of state (one per
+/// key) changed by operations that run one at a time. The function takes one
+/// `EntityContext<S>` (the state type `S`: `Serialize + DeserializeOwned + Default`) and
+/// returns `()` or `Result<(), E>` with `E: Display`; an `Err` or a panic rolls back the
+/// operation's state change and is reported to a caller. It may be `async` or not.
+///
+/// # Arguments
+///
+/// - `name = "..."`: the registered name (default: the function's name); entity names
+///   ignore case.
+/// - `crate = path`: where `durable_runtime` is, when it is re-exported.
+///
+/// # Examples
+///
+/// ```ignore
+/// use durable_runtime::prelude::*;
+///
+/// #[entity_trigger(name = "Counter")]
+/// async fn counter(mut ctx: EntityContext<i64>) -> Result<(), DurableError> {
+///     match ctx.operation_name() {
+///         "add" => *ctx.state_mut() += ctx.get_input::<i64>()?,
+///         "get" => ctx.return_value(*ctx.state()),
+///         _ => {}
+///     }
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn entity_trigger(args: TokenStream, item: TokenStream) -> TokenStream {
+    entity::expand(args.into(), item.into()).into()
 }
 
 /// Registers an `async fn` as a Durable Functions **orchestrator**: deterministic code that
@@ -272,6 +305,7 @@ pub fn client(args: TokenStream, item: TokenStream) -> TokenStream {
 pub(crate) enum Kind {
     Activity,
     Orchestration,
+    Entity,
     Client,
 }
 
@@ -281,6 +315,7 @@ impl Kind {
         match self {
             Kind::Activity => "activity_trigger",
             Kind::Orchestration => "orchestration_trigger",
+            Kind::Entity => "entity_trigger",
             Kind::Client => "client",
         }
     }
@@ -288,7 +323,7 @@ impl Kind {
     /// The argument keys the attribute accepts.
     pub(crate) fn keys(self) -> &'static [&'static str] {
         match self {
-            Kind::Activity | Kind::Orchestration => &["name", "crate"],
+            Kind::Activity | Kind::Orchestration | Kind::Entity => &["name", "crate"],
             Kind::Client => &["name", "crate", "http", "timer"],
         }
     }
@@ -298,6 +333,7 @@ impl Kind {
         match self {
             Kind::Activity => "`#[activity_trigger(name = \"...\", crate = path)]`",
             Kind::Orchestration => "`#[orchestration_trigger(name = \"...\", crate = path)]`",
+            Kind::Entity => "`#[entity_trigger(name = \"...\", crate = path)]`",
             Kind::Client => {
                 "`#[client(http(route = \"...\", methods = [\"POST\"]), name = \"...\", crate = path)]`"
             }
@@ -309,6 +345,7 @@ impl Kind {
         match self {
             Kind::Activity => "say_hello",
             Kind::Orchestration => "hello_cities",
+            Kind::Entity => "counter",
             Kind::Client => "http_start",
         }
     }

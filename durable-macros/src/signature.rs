@@ -61,7 +61,7 @@ pub(crate) fn check(kind: Kind, sig: &Signature, errors: &mut Errors) -> Vec<Par
             format!("{kind} functions cannot be `const`; expected `async fn`"),
         ));
     }
-    if sig.asyncness.is_none() {
+    if sig.asyncness.is_none() && kind != Kind::Entity {
         errors.push(syn::Error::new_spanned(
             sig.fn_token,
             format!("{kind} functions must be `async`; expected `async fn`"),

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::entity::EntityId;
 use crate::error::DurableError;
 use crate::history::{EventKind, HistoryEvent};
 use crate::instance_id::validate_instance_id;
@@ -403,6 +404,59 @@ impl DurableClient {
             .map_err(client_error)
     }
 
+    /// Signals an operation on an entity (one-way): it is queued for the entity, which is
+    /// created when it does not exist, and runs after the operations queued before it.
+    /// Refused with [`DurableError::UnknownEntity`] when no entity function of that name is
+    /// registered in this host.
+    pub async fn signal_entity(
+        &self,
+        id: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+    ) -> Result<(), DurableError> {
+        let Some(descriptor) = self.inner.registry.entity(&id.name) else {
+            return Err(DurableError::UnknownEntity(id.name.clone()));
+        };
+        let input = serde_json::to_value(input)?;
+        let instance_id = id.instance_id();
+        let event = HistoryEvent::new(
+            self.inner.clock.now(),
+            EventKind::EntityOperationSignaled {
+                request_id: uuid::Uuid::new_v4().simple().to_string(),
+                target_instance_id: instance_id.clone(),
+                operation: operation.to_owned(),
+                input,
+            },
+        );
+        self.inner
+            .store
+            .signal_entity(&instance_id, &descriptor.name.to_lowercase(), event)
+            .await?;
+        Ok(())
+    }
+
+    /// The state of an entity, decoded as `S`; `None` when the entity does not exist or has
+    /// no state.
+    pub async fn read_entity_state<S: serde::de::DeserializeOwned>(
+        &self,
+        id: &EntityId,
+    ) -> Result<Option<S>, DurableError> {
+        let Some(record) = self.inner.store.get_instance(&id.instance_id()).await? else {
+            return Ok(None);
+        };
+        if record.status != RuntimeStatus::Running {
+            return Ok(None);
+        }
+        serde_json::from_value(record.output)
+            .map(Some)
+            .map_err(|e| {
+                DurableError::Serialization(format!(
+                    "the state of entity `{id}` does not match `{}`: {e}",
+                    std::any::type_name::<S>()
+                ))
+            })
+    }
+
     /// The status of an instance, or `None` when there is no such instance.
     /// `show_history` adds `historyEvents`; `show_history_output` adds results and inputs
     /// to them; `show_input` keeps the input (otherwise null).
@@ -535,6 +589,7 @@ impl IntoResponse for DurableError {
     fn into_response(self) -> Response {
         let status = match &self {
             DurableError::UnknownOrchestrator(_)
+            | DurableError::UnknownEntity(_)
             | DurableError::InvalidInstanceId(_)
             | DurableError::Serialization(_) => StatusCode::BAD_REQUEST,
             DurableError::InstanceNotFound(_) => StatusCode::NOT_FOUND,

@@ -53,6 +53,9 @@ pub enum DurableError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No entity function with this name is registered, or the name cannot be one.
+    #[error("no entity named `{0}` is registered")]
+    UnknownEntity(String),
     /// An error raised by user code.
     #[error("{0}")]
     Custom(String),
@@ -99,6 +102,7 @@ impl FailureDetails {
             DurableError::NonDeterminism(_) => "NonDeterministicOrchestrationError",
             DurableError::Serialization(_) => "SerializationError",
             DurableError::UnknownOrchestrator(_) => "UnknownOrchestrator",
+            DurableError::UnknownEntity(_) => "UnknownEntity",
             DurableError::InvalidInstanceId(_) => "InvalidInstanceId",
             DurableError::InstanceNotFound(_) => "InstanceNotFound",
             DurableError::InstanceAlreadyRunning(_) => "InstanceAlreadyRunning",

@@ -243,6 +243,67 @@ pub enum EventKind {
         #[serde(rename = "input")]
         input: Value,
     },
+    /// An entity operation was signaled (one-way): the message an entity receives, and the
+    /// action an orchestration records when it signals one.
+    #[serde(rename = "EntityOperationSignaled")]
+    EntityOperationSignaled {
+        /// The operation's id, unique per request.
+        #[serde(rename = "requestId")]
+        request_id: String,
+        /// The entity's instance id (`@name@key`).
+        #[serde(rename = "targetInstanceId")]
+        target_instance_id: String,
+        /// The operation's name.
+        #[serde(rename = "operation")]
+        operation: String,
+        /// The operation's input.
+        #[serde(rename = "input")]
+        input: Value,
+    },
+    /// An entity operation was called (two-way): the message an entity receives, with the
+    /// caller to answer, and the action an orchestration records when it calls one.
+    #[serde(rename = "EntityOperationCalled")]
+    EntityOperationCalled {
+        /// The operation's id, unique per request.
+        #[serde(rename = "requestId")]
+        request_id: String,
+        /// The entity's instance id (`@name@key`).
+        #[serde(rename = "targetInstanceId")]
+        target_instance_id: String,
+        /// The operation's name.
+        #[serde(rename = "operation")]
+        operation: String,
+        /// The operation's input.
+        #[serde(rename = "input")]
+        input: Value,
+        /// Where the response goes; left out of the caller's own history.
+        #[serde(
+            rename = "parentInstance",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        caller: Option<ParentInstance>,
+    },
+    /// An entity operation an orchestration called returned.
+    #[serde(rename = "EntityOperationCompleted")]
+    EntityOperationCompleted {
+        /// The `event_id` of the matching `EntityOperationCalled`.
+        #[serde(rename = "taskScheduledId")]
+        task_scheduled_id: i64,
+        /// The operation's return value.
+        #[serde(rename = "result")]
+        result: Value,
+    },
+    /// An entity operation an orchestration called failed or panicked.
+    #[serde(rename = "EntityOperationFailed")]
+    EntityOperationFailed {
+        /// The `event_id` of the matching `EntityOperationCalled`.
+        #[serde(rename = "taskScheduledId")]
+        task_scheduled_id: i64,
+        /// Why it failed.
+        #[serde(rename = "failureDetails")]
+        failure: FailureDetails,
+    },
     /// The orchestration finished.
     #[serde(rename = "ExecutionCompleted")]
     ExecutionCompleted {
@@ -275,6 +336,15 @@ impl EventKind {
         )
     }
 
+    /// Operations for an entity (signals and calls): they reach an entity whatever its
+    /// status, and create it when it does not exist.
+    pub fn is_entity_operation(&self) -> bool {
+        matches!(
+            self,
+            EventKind::EntityOperationSignaled { .. } | EventKind::EntityOperationCalled { .. }
+        )
+    }
+
     /// The Durable Task Framework name of the event type.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -297,6 +367,10 @@ impl EventKind {
             EventKind::TimerFired { .. } => "TimerFired",
             EventKind::EventRaised { .. } => "EventRaised",
             EventKind::EventSent { .. } => "EventSent",
+            EventKind::EntityOperationSignaled { .. } => "EntityOperationSignaled",
+            EventKind::EntityOperationCalled { .. } => "EntityOperationCalled",
+            EventKind::EntityOperationCompleted { .. } => "EntityOperationCompleted",
+            EventKind::EntityOperationFailed { .. } => "EntityOperationFailed",
             EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",
         }
     }
@@ -323,6 +397,24 @@ mod tests {
         let events: Vec<HistoryEvent> = serde_json::from_str(text).expect("fixture parses");
         assert_eq!(events.len(), 7);
         assert!(matches!(events[0].kind, EventKind::ExecutionStarted { .. }));
+        let written = serde_json::to_value(&events).expect("serializes");
+        let original: Value = serde_json::from_str(text).expect("fixture is JSON");
+        assert_eq!(written, original);
+    }
+
+    #[test]
+    fn committed_entity_fixture_round_trips() {
+        let text = include_str!("../tests/fixtures/entity_events.json");
+        let events: Vec<HistoryEvent> = serde_json::from_str(text).expect("fixture parses");
+        assert_eq!(events.len(), 5);
+        assert!(events[0].kind.is_entity_operation());
+        assert!(matches!(
+            &events[2].kind,
+            EventKind::EntityOperationCalled {
+                caller: Some(caller),
+                ..
+            } if caller.task_scheduled_id == 1
+        ));
         let written = serde_json::to_value(&events).expect("serializes");
         let original: Value = serde_json::from_str(text).expect("fixture is JSON");
         assert_eq!(written, original);

@@ -25,6 +25,7 @@
 pub mod activity;
 pub mod client;
 pub mod clock;
+pub mod entity;
 pub mod error;
 pub mod history;
 pub mod instance_id;
@@ -43,7 +44,8 @@ pub mod __private;
 
 pub use activity::ActivityContext;
 pub use client::{ClientOptions, DurableClient, HttpManagementPayload, StartOptions, StatusPage};
-pub use durable_macros::{activity_trigger, client, orchestration_trigger};
+pub use durable_macros::{activity_trigger, client, entity_trigger, orchestration_trigger};
+pub use entity::{EntityContext, EntityId};
 pub use error::DurableError;
 pub use history::FailureDetails;
 pub use json::Json;
@@ -55,9 +57,9 @@ pub use typed::{ActivityHandle, FunctionHandle, OrchestratorHandle};
 /// Everything a function author needs: `use durable_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActivityContext, ActivityHandle, DurableClient, DurableError, Json, OrchestrationContext,
-        OrchestratorHandle, RetryOptions, RuntimeStatus, TimerInfo, activity_trigger, client,
-        orchestration_trigger, when_all, when_any,
+        ActivityContext, ActivityHandle, DurableClient, DurableError, EntityContext, EntityId,
+        Json, OrchestrationContext, OrchestratorHandle, RetryOptions, RuntimeStatus, TimerInfo,
+        activity_trigger, client, entity_trigger, orchestration_trigger, when_all, when_any,
     };
     pub use axum::extract::{Path, Query};
     pub use axum::http::StatusCode;

@@ -9,11 +9,13 @@ pub use serde_json::Value;
 
 pub use crate::DurableClient;
 pub use crate::activity::ActivityContext;
+pub use crate::entity::{EntityContext, EntityOperation};
 pub use crate::history::FailureDetails;
 pub use crate::orchestration::OrchestrationContext;
 pub use crate::registry::{
     ACTIVITIES, ActivityDescriptor, AuthLevel, BoxFuture, CLIENTS, ClientDescriptor, ClientTrigger,
-    InvocationResult, ORCHESTRATORS, OrchestratorDescriptor, SourceLocation,
+    ENTITIES, EntityDescriptor, InvocationResult, ORCHESTRATORS, OrchestratorDescriptor,
+    SourceLocation,
 };
 pub use crate::schedule::TimerInfo;
 

@@ -57,6 +57,17 @@ pub struct OrchestratorDescriptor {
     pub invoke: fn(OrchestrationContext) -> BoxFuture<InvocationResult>,
 }
 
+/// A registered entity function.
+pub struct EntityDescriptor {
+    /// Its name, as registered.
+    pub name: &'static str,
+    /// Where it is defined.
+    pub location: SourceLocation,
+    /// Runs one operation; the state change and return value are left in the operation's
+    /// effects when its context is dropped.
+    pub invoke: fn(crate::entity::EntityOperation) -> BoxFuture<InvocationResult>,
+}
+
 /// Who may call an HTTP-triggered client function, as Azure Functions' `authLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthLevel {
@@ -120,6 +131,10 @@ pub static ACTIVITIES: [ActivityDescriptor];
 #[distributed_slice]
 pub static ORCHESTRATORS: [OrchestratorDescriptor];
 
+/// Every `#[entity_trigger]` linked into the binary.
+#[distributed_slice]
+pub static ENTITIES: [EntityDescriptor];
+
 /// Every `#[client]` linked into the binary.
 #[distributed_slice]
 pub static CLIENTS: [ClientDescriptor];
@@ -131,6 +146,8 @@ pub enum FunctionKind {
     Activity,
     /// `#[orchestration_trigger]`
     Orchestrator,
+    /// `#[entity_trigger]`
+    Entity,
     /// `#[client]`
     Client,
 }
@@ -140,6 +157,7 @@ impl fmt::Display for FunctionKind {
         f.write_str(match self {
             FunctionKind::Activity => "activity",
             FunctionKind::Orchestrator => "orchestrator",
+            FunctionKind::Entity => "entity",
             FunctionKind::Client => "client",
         })
     }
@@ -223,19 +241,22 @@ pub fn validate_function_name(name: &str) -> Result<(), &'static str> {
 pub struct Registry {
     activities: HashMap<&'static str, &'static ActivityDescriptor>,
     orchestrators: HashMap<&'static str, &'static OrchestratorDescriptor>,
+    /// By lower-case name: entity names ignore case.
+    entities: HashMap<String, &'static EntityDescriptor>,
     clients: Vec<&'static ClientDescriptor>,
 }
 
 impl Registry {
     /// Reads the link-time slices and checks every name.
     pub fn discover() -> Result<Registry, Vec<RegistryError>> {
-        Registry::from_parts(&ACTIVITIES, &ORCHESTRATORS, &CLIENTS)
+        Registry::from_parts(&ACTIVITIES, &ORCHESTRATORS, &ENTITIES, &CLIENTS)
     }
 
     /// Builds a registry from explicit descriptor lists (tests, embedding).
     pub fn from_parts(
         activities: &'static [ActivityDescriptor],
         orchestrators: &'static [OrchestratorDescriptor],
+        entities: &'static [EntityDescriptor],
         clients: &'static [ClientDescriptor],
     ) -> Result<Registry, Vec<RegistryError>> {
         let mut errors = Vec::new();
@@ -267,6 +288,9 @@ impl Registry {
         for o in orchestrators {
             check(o.name, FunctionKind::Orchestrator, o.location);
         }
+        for e in entities {
+            check(e.name, FunctionKind::Entity, e.location);
+        }
         for c in clients {
             check(c.name, FunctionKind::Client, c.location);
         }
@@ -288,6 +312,10 @@ impl Registry {
         Ok(Registry {
             activities: activities.iter().map(|a| (a.name, a)).collect(),
             orchestrators: orchestrators.iter().map(|o| (o.name, o)).collect(),
+            entities: entities
+                .iter()
+                .map(|e| (e.name.to_lowercase(), e))
+                .collect(),
             clients: clients.iter().collect(),
         })
     }
@@ -300,6 +328,11 @@ impl Registry {
     /// The orchestrator registered under `name`.
     pub fn orchestrator(&self, name: &str) -> Option<&'static OrchestratorDescriptor> {
         self.orchestrators.get(name).copied()
+    }
+
+    /// The entity registered under `name`, whatever its case.
+    pub fn entity(&self, name: &str) -> Option<&'static EntityDescriptor> {
+        self.entities.get(&name.to_lowercase()).copied()
     }
 
     /// Every client function, in link order.
@@ -324,6 +357,12 @@ impl Registry {
                 location: a.location,
                 trigger: None,
             }))
+            .chain(self.entities.values().map(|e| FunctionInfo {
+                name: e.name,
+                kind: FunctionKind::Entity,
+                location: e.location,
+                trigger: None,
+            }))
             .chain(self.clients.iter().map(|c| FunctionInfo {
                 name: c.name,
                 kind: FunctionKind::Client,
@@ -341,5 +380,84 @@ impl Registry {
             .collect();
         out.sort_by(|a, b| (a.kind as u8, a.name).cmp(&(b.kind as u8, b.name)));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(line: u32) -> SourceLocation {
+        SourceLocation {
+            file: "src/functions.rs",
+            line,
+        }
+    }
+
+    fn activity(_: ActivityContext, _: Value) -> BoxFuture<InvocationResult> {
+        Box::pin(async { Ok(Value::Null) })
+    }
+
+    fn entity(_: crate::entity::EntityOperation) -> BoxFuture<InvocationResult> {
+        Box::pin(async { Ok(Value::Null) })
+    }
+
+    static ACTIVITIES: [ActivityDescriptor; 1] = [ActivityDescriptor {
+        name: "Counter",
+        location: SourceLocation {
+            file: "src/functions.rs",
+            line: 1,
+        },
+        invoke: activity,
+    }];
+
+    static ENTITIES: [EntityDescriptor; 2] = [
+        EntityDescriptor {
+            name: "counter",
+            location: SourceLocation {
+                file: "src/functions.rs",
+                line: 2,
+            },
+            invoke: entity,
+        },
+        EntityDescriptor {
+            name: "Account",
+            location: SourceLocation {
+                file: "src/functions.rs",
+                line: 3,
+            },
+            invoke: entity,
+        },
+    ];
+
+    #[test]
+    fn entity_names_clash_with_other_kinds_and_are_found_in_any_case() {
+        let errors = match Registry::from_parts(&ACTIVITIES, &[], &ENTITIES, &[]) {
+            Ok(_) => panic!("a duplicate name is refused"),
+            Err(errors) => errors,
+        };
+        assert_eq!(
+            errors,
+            [RegistryError::Duplicate {
+                name: "counter".to_owned(),
+                first_kind: FunctionKind::Activity,
+                first: location(1),
+                second_kind: FunctionKind::Entity,
+                second: location(2),
+            }]
+        );
+        let registry = match Registry::from_parts(&[], &[], &ENTITIES, &[]) {
+            Ok(registry) => registry,
+            Err(errors) => panic!("{errors:?}"),
+        };
+        assert_eq!(registry.entity("ACCOUNT").map(|e| e.name), Some("Account"));
+        assert_eq!(registry.entity("Counter").map(|e| e.name), Some("counter"));
+        assert!(registry.entity("missing").is_none());
+        assert!(
+            registry
+                .functions()
+                .iter()
+                .any(|f| f.name == "Account" && f.kind == FunctionKind::Entity)
+        );
     }
 }

@@ -215,7 +215,29 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value
                         obj.insert("Input".into(), input.clone());
                     }
                 }
+                EventKind::EntityOperationSignaled {
+                    target_instance_id,
+                    operation,
+                    input,
+                    ..
+                }
+                | EventKind::EntityOperationCalled {
+                    target_instance_id,
+                    operation,
+                    input,
+                    ..
+                } => {
+                    obj.insert("Name".into(), operation.clone().into());
+                    obj.insert("InstanceId".into(), target_instance_id.clone().into());
+                    if show_output {
+                        obj.insert("Input".into(), input.clone());
+                    }
+                }
                 EventKind::TaskCompleted {
+                    task_scheduled_id,
+                    result,
+                }
+                | EventKind::EntityOperationCompleted {
                     task_scheduled_id,
                     result,
                 }
@@ -233,6 +255,10 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value
                     }
                 }
                 EventKind::TaskFailed {
+                    task_scheduled_id,
+                    failure,
+                }
+                | EventKind::EntityOperationFailed {
                     task_scheduled_id,
                     failure,
                 }

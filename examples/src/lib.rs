@@ -4,6 +4,7 @@
 //! one with `POST /api/orchestrators/{name}`.
 
 pub mod approval;
+pub mod counter;
 pub mod course_recommendations;
 pub mod fan_out_fan_in;
 pub mod hello_cities;

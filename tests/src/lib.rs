@@ -63,6 +63,30 @@ pub async fn slow_chain(
     Ok(format!("done {} after {}ms", input.n, first + second))
 }
 
+/// Input of `SlowCounterAdds`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SlowCounterAddsInput {
+    /// The `Counter` entity's key.
+    pub key: String,
+    /// How long each step sleeps, in milliseconds.
+    pub ms: u64,
+}
+
+/// Adds 1 to a counter twice with slow steps around it, so a crash finds signals both sent
+/// and not yet sent; returns the counter's value at the end.
+#[orchestration_trigger(name = "SlowCounterAdds")]
+pub async fn slow_counter_adds(
+    ctx: OrchestrationContext,
+    input: SlowCounterAddsInput,
+) -> Result<i64, DurableError> {
+    let counter = EntityId::new("Counter", input.key);
+    ctx.signal_entity(&counter, "add", 1);
+    let _: u64 = ctx.call_activity("Sleep", input.ms).await?;
+    ctx.signal_entity(&counter, "add", 1);
+    let _: u64 = ctx.call_activity("Sleep", input.ms).await?;
+    ctx.call_entity(&counter, "get", ()).await
+}
+
 /// Lets `ChargeCard` fail without catching it: the instance fails.
 #[orchestration_trigger(name = "UnhandledActivityFailure")]
 pub async fn unhandled_activity_failure(ctx: OrchestrationContext) -> Result<String, DurableError> {

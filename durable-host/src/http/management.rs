@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use durable_runtime::store::{InstanceQuery, PurgeFilter};
-use durable_runtime::{DurableClient, DurableError, RuntimeStatus, StartOptions};
+use durable_runtime::{DurableClient, DurableError, EntityId, RuntimeStatus, StartOptions};
 use serde_json::{Value, json};
 
 use super::ApiError;
@@ -39,6 +39,10 @@ pub(super) fn routes() -> Router {
         .route("/instances/{instance_id}/resume", post(resume))
         .route("/instances/{instance_id}/rewind", post(rewind))
         .route("/instances/{instance_id}/restart", post(restart))
+        .route(
+            "/entities/{name}/{key}",
+            get(read_entity).post(signal_entity),
+        )
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -316,6 +320,36 @@ async fn raise_event(
     let data = json_body(&headers, &body)?;
     client.raise_event(&instance_id, &event_name, data).await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `POST /entities/{name}/{key}?op=...`: signals the operation with the body as input.
+async fn signal_entity(
+    client: DurableClient,
+    Path((name, key)): Path<(String, String)>,
+    Query(query): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let operation = param(&query, "op")
+        .filter(|op| !op.is_empty())
+        .ok_or_else(|| ApiError::bad_request("query parameter `op` (the operation) is required"))?;
+    let input = json_body(&headers, &body)?;
+    client
+        .signal_entity(&EntityId::new(name, key), operation, input)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `GET /entities/{name}/{key}`: the entity's state, 404 when it has none.
+async fn read_entity(
+    client: DurableClient,
+    Path((name, key)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = EntityId::new(name, key);
+    match client.read_entity_state::<Value>(&id).await? {
+        Some(state) => Ok((StatusCode::OK, Json(state)).into_response()),
+        None => Err(ApiError::not_found(format!("entity `{id}` does not exist"))),
+    }
 }
 
 fn reason(query: &HashMap<String, String>) -> String {

@@ -15,6 +15,7 @@ use super::retry::RetryOptions;
 use super::state::{
     Action, ActionKind, ContinueAsNew, OpenTask, SharedState, TaskKey, TaskOutcome, lock,
 };
+use crate::entity::EntityId;
 use crate::error::DurableError;
 use crate::instance_id::validate_instance_id;
 
@@ -340,6 +341,73 @@ impl OrchestrationContext {
             input,
         };
         self.push_action(action, Location::caller());
+    }
+
+    /// Signals an operation on an entity (one-way): the operation is queued for the entity,
+    /// which is created when it does not exist. Signals from one orchestration reach the
+    /// entity in the order they were sent.
+    ///
+    /// ```no_run
+    /// # use durable_runtime::prelude::*;
+    /// # async fn f(ctx: OrchestrationContext) -> Result<(), DurableError> {
+    /// ctx.signal_entity(&EntityId::new("Counter", "votes"), "add", 1);
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn signal_entity(&self, id: &EntityId, operation: &str, input: impl Serialize) {
+        let Ok(input) = serialize_input(&format!("entity operation `{operation}`"), input) else {
+            tracing::warn!(
+                operation,
+                "operation input cannot be serialized; signal not sent"
+            );
+            return;
+        };
+        let action = ActionKind::SignalEntity {
+            request_id: self.next_request_id(),
+            instance_id: id.instance_id(),
+            operation: operation.to_owned(),
+            input,
+        };
+        self.push_action(action, Location::caller());
+    }
+
+    /// Calls an operation on an entity (two-way) and resolves to its return value, decoded
+    /// as `R`; fails with [`DurableError::TaskFailed`] when the operation fails.
+    ///
+    /// ```no_run
+    /// # use durable_runtime::prelude::*;
+    /// # async fn f(ctx: OrchestrationContext) -> Result<(), DurableError> {
+    /// let votes: i64 = ctx.call_entity(&EntityId::new("Counter", "votes"), "get", ()).await?;
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn call_entity<R: DeserializeOwned>(
+        &self,
+        id: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+    ) -> DurableFuture<R> {
+        let input = match serialize_input(&format!("entity operation `{operation}`"), input) {
+            Ok(input) => input,
+            Err(error) => return DurableFuture::failed(error),
+        };
+        self.schedule(
+            ActionKind::CallEntity {
+                request_id: self.next_request_id(),
+                instance_id: id.instance_id(),
+                operation: operation.to_owned(),
+                input,
+            },
+            &format!("entity `{id}` operation `{operation}`"),
+            Location::caller(),
+        )
+    }
+
+    /// The id of the next entity request: the instance id and the call's sequence number,
+    /// so it is the same on replay.
+    fn next_request_id(&self) -> String {
+        let state = lock(&self.state);
+        format!("{}:{}", state.instance_id, state.next_sequence)
     }
 
     /// Ends this execution and starts the next one of the same instance with `input`, with

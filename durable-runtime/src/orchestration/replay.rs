@@ -55,6 +55,14 @@ pub(crate) struct SentEvent {
     pub input: Value,
 }
 
+/// An operation sent to an entity in the turn: the entity's instance id and the recorded
+/// event (a call's caller is filled in when the turn is committed).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EntityMessage {
+    pub instance_id: String,
+    pub event: HistoryEvent,
+}
+
 /// The next execution, when the orchestration continued as new.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NextExecution {
@@ -76,6 +84,8 @@ pub(crate) struct TurnOutput {
     pub children: Vec<ScheduledChild>,
     /// Events to send to other instances.
     pub events: Vec<SentEvent>,
+    /// Operations to send to entities.
+    pub entity_operations: Vec<EntityMessage>,
     /// Set when the orchestration continues as new.
     pub continue_as_new: Option<NextExecution>,
     /// The instance's status after the turn.
@@ -103,6 +113,7 @@ impl TurnOutput {
             timers: Vec::new(),
             children: Vec::new(),
             events: Vec::new(),
+            entity_operations: Vec::new(),
             continue_as_new: None,
             status,
             output,
@@ -304,7 +315,15 @@ impl Execution {
             EventKind::SubOrchestrationInstanceCompleted {
                 task_scheduled_id,
                 result,
+            }
+            | EventKind::EntityOperationCompleted {
+                task_scheduled_id,
+                result,
             } => self.deliver(*task_scheduled_id, TaskOutcome::Completed(result.clone())),
+            EventKind::EntityOperationFailed {
+                task_scheduled_id,
+                failure,
+            } => self.deliver(*task_scheduled_id, TaskOutcome::Failed(failure.clone())),
             EventKind::TimerFired { timer_id, .. } => {
                 self.deliver(*timer_id, TaskOutcome::Completed(Value::Null))
             }
@@ -499,6 +518,29 @@ fn recorded_call(kind: &EventKind) -> Option<String> {
             name: name.clone(),
             input: input.clone(),
         },
+        EventKind::EntityOperationSignaled {
+            request_id,
+            target_instance_id,
+            operation,
+            input,
+        } => ActionKind::SignalEntity {
+            request_id: request_id.clone(),
+            instance_id: target_instance_id.clone(),
+            operation: operation.clone(),
+            input: input.clone(),
+        },
+        EventKind::EntityOperationCalled {
+            request_id,
+            target_instance_id,
+            operation,
+            input,
+            ..
+        } => ActionKind::CallEntity {
+            request_id: request_id.clone(),
+            instance_id: target_instance_id.clone(),
+            operation: operation.clone(),
+            input: input.clone(),
+        },
         _ => return None,
     };
     Some(call.describe())
@@ -552,7 +594,46 @@ fn record_action(turn: &mut TurnOutput, action: Action, now: DateTime<Utc>) -> H
                 input,
             }
         }
+        ActionKind::SignalEntity {
+            request_id,
+            instance_id,
+            operation,
+            input,
+        } => EventKind::EntityOperationSignaled {
+            request_id,
+            target_instance_id: instance_id,
+            operation,
+            input,
+        },
+        ActionKind::CallEntity {
+            request_id,
+            instance_id,
+            operation,
+            input,
+        } => EventKind::EntityOperationCalled {
+            request_id,
+            target_instance_id: instance_id,
+            operation,
+            input,
+            caller: None,
+        },
     };
+    if let EventKind::EntityOperationSignaled {
+        target_instance_id, ..
+    }
+    | EventKind::EntityOperationCalled {
+        target_instance_id, ..
+    } = &kind
+    {
+        turn.entity_operations.push(EntityMessage {
+            instance_id: target_instance_id.clone(),
+            event: HistoryEvent {
+                event_id: action.sequence,
+                timestamp: now,
+                kind: kind.clone(),
+            },
+        });
+    }
     HistoryEvent {
         event_id: action.sequence,
         timestamp: now,

@@ -123,6 +123,8 @@ fn stamp(mut events: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
             | EventKind::SubOrchestrationInstanceCreated { .. }
             | EventKind::TimerCreated { .. }
             | EventKind::EventSent { .. }
+            | EventKind::EntityOperationSignaled { .. }
+            | EventKind::EntityOperationCalled { .. }
             | EventKind::ExecutionCompleted { .. } => {
                 event.timestamp = turn_time.expect("an action outside a turn");
             }
@@ -1635,4 +1637,134 @@ fn new_guid_is_the_same_on_replay_and_differs_between_calls() {
     }
     let times = |seen: &[Value]| -> Vec<Value> { seen.iter().map(|s| s["time"].clone()).collect() };
     assert_eq!(times(&live_seen), times(&replayed_seen));
+}
+
+// ---------------------------------------------------------------------------------------
+// Entities
+// ---------------------------------------------------------------------------------------
+
+fn votes() -> crate::entity::EntityId {
+    crate::entity::EntityId::new("Counter", "votes")
+}
+
+/// Signals `add` to a counter, then calls `get` and returns what it answered.
+fn counts_votes(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        ctx.signal_entity(&votes(), "add", 1);
+        ctx.call_entity::<i64>(&votes(), "get", ()).await
+    })
+}
+
+/// Calls `get` on a counter; history recorded a signal at that call number.
+fn calls_instead_of_signaling(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move { ctx.call_entity::<i64>(&votes(), "add", 1).await })
+}
+
+fn entity_signaled(id: i64, operation: &str, input: Value) -> HistoryEvent {
+    action(
+        id,
+        EventKind::EntityOperationSignaled {
+            request_id: format!("{INSTANCE}:{id}"),
+            target_instance_id: "@counter@votes".to_owned(),
+            operation: operation.to_owned(),
+            input,
+        },
+    )
+}
+
+fn entity_called(id: i64, operation: &str, input: Value) -> HistoryEvent {
+    action(
+        id,
+        EventKind::EntityOperationCalled {
+            request_id: format!("{INSTANCE}:{id}"),
+            target_instance_id: "@counter@votes".to_owned(),
+            operation: operation.to_owned(),
+            input,
+            caller: None,
+        },
+    )
+}
+
+fn votes_turn_1() -> Vec<HistoryEvent> {
+    vec![
+        started(Value::Null),
+        turn_start(1),
+        entity_signaled(0, "add", json!(1)),
+        entity_called(1, "get", Value::Null),
+        turn_end(1),
+    ]
+}
+
+#[test]
+fn entity_signals_and_calls_are_recorded_and_sent() {
+    let turn = run(counts_votes, &[], 1, &[started(Value::Null)]);
+    assert_eq!(turn.appended, stamp(votes_turn_1()));
+    assert_eq!(turn.status, RuntimeStatus::Running);
+    let sent: Vec<(&str, &EventKind)> = turn
+        .entity_operations
+        .iter()
+        .map(|m| (m.instance_id.as_str(), &m.event.kind))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent.iter().all(|(id, _)| *id == "@counter@votes"),
+        "{sent:?}"
+    );
+    assert_eq!(turn.entity_operations[1].event.event_id, 1);
+    assert!(turn.activities.is_empty() && turn.events.is_empty());
+}
+
+#[test]
+fn an_entity_call_resolves_with_its_response_on_replay() {
+    let response = message(EventKind::EntityOperationCompleted {
+        task_scheduled_id: 1,
+        result: json!(7),
+    });
+    check(Case {
+        orchestrator: counts_votes,
+        history: votes_turn_1(),
+        now: 2,
+        messages: vec![response.clone()],
+        appended: vec![response, turn_start(2), finished(json!(7)), turn_end(2)],
+        status: RuntimeStatus::Completed,
+        output: json!(7),
+    });
+}
+
+#[test]
+fn a_failed_entity_call_fails_the_awaiting_orchestration() {
+    let response = message(EventKind::EntityOperationFailed {
+        task_scheduled_id: 1,
+        failure: FailureDetails::new("Custom", "no such counter"),
+    });
+    let turn = run(counts_votes, &votes_turn_1(), 2, &[response]);
+    assert_eq!(turn.status, RuntimeStatus::Failed);
+    assert!(
+        turn.output.to_string().contains("no such counter"),
+        "{}",
+        turn.output
+    );
+}
+
+#[test]
+fn a_call_where_history_has_a_signal_is_non_deterministic() {
+    let failure = replay_failure(
+        calls_instead_of_signaling,
+        &[
+            started(Value::Null),
+            turn_start(1),
+            entity_signaled(0, "add", json!(1)),
+            turn_end(1),
+        ],
+    );
+    assert_eq!(failure.error_type, NON_DETERMINISM);
+    let message = &failure.error_message;
+    assert!(
+        message.contains(r#"signal_entity("@counter@votes", "add")"#),
+        "{message}"
+    );
+    assert!(
+        message.contains(r#"call_entity("@counter@votes", "add")"#),
+        "{message}"
+    );
 }

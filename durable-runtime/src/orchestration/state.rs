@@ -38,6 +38,18 @@ pub(crate) enum ActionKind {
         name: String,
         input: Value,
     },
+    SignalEntity {
+        request_id: String,
+        instance_id: String,
+        operation: String,
+        input: Value,
+    },
+    CallEntity {
+        request_id: String,
+        instance_id: String,
+        operation: String,
+        input: Value,
+    },
 }
 
 impl ActionKind {
@@ -52,6 +64,16 @@ impl ActionKind {
             ActionKind::SendEvent {
                 instance_id, name, ..
             } => format!("raise_event(\"{instance_id}\", \"{name}\")"),
+            ActionKind::SignalEntity {
+                instance_id,
+                operation,
+                ..
+            } => format!("signal_entity(\"{instance_id}\", \"{operation}\")"),
+            ActionKind::CallEntity {
+                instance_id,
+                operation,
+                ..
+            } => format!("call_entity(\"{instance_id}\", \"{operation}\")"),
         }
     }
 }

@@ -1237,6 +1237,134 @@ async fn messages_to_missing_or_finished_instances_are_dropped(
     assert!(fetch_none(store, "worker-2").await);
 }
 
+fn entity_signal(operation: &str, input: Value, at: DateTime<Utc>) -> HistoryEvent {
+    HistoryEvent::new(
+        at,
+        EventKind::EntityOperationSignaled {
+            request_id: format!("request-{operation}-{input}"),
+            target_instance_id: "@counter@a".to_owned(),
+            operation: operation.to_owned(),
+            input,
+        },
+    )
+}
+
+async fn entity_operations_create_the_entity_and_queue_in_order(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    let add = |n: i64| entity_signal("add", json!(n), clock.now());
+    store
+        .signal_entity("@counter@a", "counter", add(1))
+        .await
+        .expect("signals a missing entity");
+    store
+        .signal_entity("@counter@a", "counter", add(2))
+        .await
+        .expect("signals an existing entity");
+    let entity = instance(store, "@counter@a").await;
+    assert_eq!(entity.name, "counter");
+    assert_eq!(entity.status, RuntimeStatus::Pending);
+    assert_eq!(entity.history_length, 0);
+
+    let item = fetch(store, "worker-1").await;
+    assert_eq!(item.instance.instance_id, "@counter@a");
+    assert_eq!(events_of(&item.messages), [add(1), add(2)]);
+    let mut commit = turn(&item, Vec::new(), RuntimeStatus::Running);
+    commit.output = json!(3);
+    store
+        .commit_turn("worker-1", commit)
+        .await
+        .expect("commits the batch");
+    let entity = instance(store, "@counter@a").await;
+    assert_eq!(
+        (entity.status, entity.output),
+        (RuntimeStatus::Running, json!(3))
+    );
+
+    // Operations sent in a turn reach existing entities and create missing ones.
+    create(store, clock, "sender").await;
+    let sender = fetch(store, "worker-1").await;
+    let call = HistoryEvent {
+        event_id: 0,
+        timestamp: clock.now(),
+        kind: EventKind::EntityOperationCalled {
+            request_id: "sender:0".to_owned(),
+            target_instance_id: "@counter@b".to_owned(),
+            operation: "get".to_owned(),
+            input: Value::Null,
+            caller: Some(ParentInstance {
+                instance_id: "sender".to_owned(),
+                execution_id: sender.instance.execution_id.clone(),
+                task_scheduled_id: 0,
+            }),
+        },
+    };
+    let mut commit = turn(
+        &sender,
+        turn_events(&sender, clock.now(), &[]),
+        RuntimeStatus::Running,
+    );
+    commit.messages = vec![
+        OutboundMessage {
+            instance_id: "@counter@a".to_owned(),
+            execution_id: None,
+            event: add(4),
+        },
+        OutboundMessage {
+            instance_id: "@counter@b".to_owned(),
+            execution_id: None,
+            event: call.clone(),
+        },
+    ];
+    store
+        .commit_turn("worker-1", commit)
+        .await
+        .expect("commits");
+    let created = instance(store, "@counter@b").await;
+    assert_eq!(
+        (created.name.as_str(), created.status),
+        ("counter", RuntimeStatus::Pending)
+    );
+    let item = fetch(store, "worker-1").await;
+    assert_eq!(item.instance.instance_id, "@counter@a");
+    assert_eq!(item.instance.output, json!(3));
+    assert_eq!(events_of(&item.messages), [add(4)]);
+    let mut commit = turn(&item, Vec::new(), RuntimeStatus::Running);
+    commit.output = json!(7);
+    store
+        .commit_turn("worker-1", commit)
+        .await
+        .expect("commits the batch");
+    let item = fetch(store, "worker-1").await;
+    assert_eq!(item.instance.instance_id, "@counter@b");
+    assert_eq!(events_of(&item.messages), [call]);
+
+    // An entity left without state is removed, unless something is queued for it.
+    store
+        .commit_turn("worker-1", turn(&item, Vec::new(), RuntimeStatus::Pending))
+        .await
+        .expect("commits");
+    assert_eq!(store.get_instance("@counter@b").await, Ok(None));
+    store
+        .signal_entity("@counter@a", "counter", add(5))
+        .await
+        .expect("signals");
+    let item = fetch(store, "worker-1").await;
+    store
+        .signal_entity("@counter@a", "counter", add(6))
+        .await
+        .expect("signals while leased");
+    store
+        .commit_turn("worker-1", turn(&item, Vec::new(), RuntimeStatus::Pending))
+        .await
+        .expect("commits");
+    let kept = instance(store, "@counter@a").await;
+    assert_eq!(kept.status, RuntimeStatus::Pending);
+    let item = fetch(store, "worker-1").await;
+    assert_eq!(events_of(&item.messages), [add(6)]);
+}
+
 async fn a_turn_creates_children_and_reports_a_taken_id_to_the_parent(
     store: &dyn Store,
     clock: &ManualClock,
@@ -1446,4 +1574,5 @@ conformance!(
     messages_to_missing_or_finished_instances_are_dropped,
     a_turn_creates_children_and_reports_a_taken_id_to_the_parent,
     continue_as_new_starts_the_next_execution_with_a_fresh_history,
+    entity_operations_create_the_entity_and_queue_in_order,
 );

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::{
     ActivityWorkItem, InstancePage, InstanceQuery, InstanceRecord, ManagementStore, NewInstance,
     OrchestrationWorkItem, OutboundMessage, PageCursor, PurgeFilter, QueuedMessage, ReplacePolicy,
-    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, execution_started,
-    refusal, timer_fired,
+    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, entity_name,
+    execution_started, is_removed_entity, refusal, timer_fired,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::history::HistoryEvent;
@@ -126,8 +126,38 @@ impl Inner {
         self.instances.remove(instance_id).is_some()
     }
 
-    /// Delivers a message to an instance that accepts it; drops it otherwise.
+    /// Creates an entity's row (Pending, no state) unless it exists.
+    fn ensure_entity(&mut self, instance_id: &str, name: &str, now: DateTime<Utc>) {
+        self.instances
+            .entry(instance_id.to_owned())
+            .or_insert_with(|| Instance {
+                record: InstanceRecord {
+                    instance_id: instance_id.to_owned(),
+                    name: name.to_owned(),
+                    execution_id: String::new(),
+                    status: RuntimeStatus::Pending,
+                    input: Value::Null,
+                    output: Value::Null,
+                    custom_status: Value::Null,
+                    created_at: now,
+                    updated_at: now,
+                    history_length: 0,
+                    parent: None,
+                },
+                history: Vec::new(),
+                lease: None,
+            });
+    }
+
+    /// Delivers a message to an instance that accepts it; drops it otherwise. An entity
+    /// operation creates a missing entity.
     fn send(&mut self, message: OutboundMessage, now: DateTime<Utc>) {
+        if message.event.kind.is_entity_operation()
+            && let Some(name) = entity_name(&message.instance_id)
+        {
+            let name = name.to_owned();
+            self.ensure_entity(&message.instance_id, &name, now);
+        }
         let live = self
             .instances
             .get(&message.instance_id)
@@ -214,6 +244,7 @@ impl MemoryStore {
     /// Commits a turn (see [`Store::commit_turn`]).
     fn commit(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
         let now = self.clock.now();
+        let removed = is_removed_entity(&commit);
         let scheduled_work = !commit.activities.is_empty();
         {
             let mut inner = self.lock();
@@ -305,6 +336,14 @@ impl MemoryStore {
             }
             for message in commit.messages {
                 inner.send(message, now);
+            }
+            if removed
+                && !inner
+                    .messages
+                    .values()
+                    .any(|m| m.instance_id == commit.instance_id)
+            {
+                inner.instances.remove(&commit.instance_id);
             }
         }
         if scheduled_work {
@@ -483,6 +522,22 @@ impl Store for MemoryStore {
 
     async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         self.deliver(instance_id, event)
+    }
+
+    async fn signal_entity(
+        &self,
+        instance_id: &str,
+        name: &str,
+        event: HistoryEvent,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        {
+            let mut inner = self.lock();
+            inner.ensure_entity(instance_id, name, now);
+            inner.enqueue(instance_id, "", event, now);
+        }
+        self.signals.orchestrations.notify_one();
+        Ok(())
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

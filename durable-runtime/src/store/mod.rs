@@ -159,7 +159,9 @@ pub struct NewActivity {
     pub input: Value,
 }
 
-/// Everything one turn changes, committed atomically.
+/// Everything one turn changes, committed atomically. For an entity (`@name@key`) the
+/// turn is a batch of operations: no history, the state as `output`, status Running while
+/// it has state; an entity left Pending (no state) with nothing queued is removed.
 #[derive(Debug, Clone)]
 pub struct TurnCommit {
     /// The instance.
@@ -284,6 +286,20 @@ pub(crate) fn child_conflict(child: &NewInstance, now: DateTime<Utc>) -> Option<
     })
 }
 
+/// The entity name an entity's instance id (`@name@key`) holds, when it is one.
+pub(crate) fn entity_name(instance_id: &str) -> Option<&str> {
+    instance_id
+        .strip_prefix('@')?
+        .split_once('@')
+        .map(|(name, _)| name)
+}
+
+/// Whether a commit leaves an entity without state (Pending): the store then removes the
+/// entity when nothing is queued for it.
+pub(crate) fn is_removed_entity(commit: &TurnCommit) -> bool {
+    entity_name(&commit.instance_id).is_some() && commit.status == RuntimeStatus::Pending
+}
+
 /// The `TimerFired` message of a timer.
 pub(crate) fn timer_fired(timer: &NewTimer) -> HistoryEvent {
     HistoryEvent::new(
@@ -405,10 +421,11 @@ impl PurgeFilter {
 }
 
 /// Whether a message may be queued for an instance in `status`: external events and
-/// results only while it runs, a rewind only when it failed.
+/// results only while it runs, a rewind only when it failed, entity operations always.
 pub(crate) fn accepts(status: RuntimeStatus, event: &HistoryEvent) -> bool {
     match event.kind {
         crate::history::EventKind::ExecutionRewound { .. } => status == RuntimeStatus::Failed,
+        _ if event.kind.is_entity_operation() => true,
         _ => !status.is_terminal(),
     }
 }
@@ -509,6 +526,17 @@ pub trait Store: ManagementStore {
     /// Queues an external event (`EventRaised`) for an instance; refused with
     /// [`StoreError::NotFound`] or [`StoreError::Finished`].
     async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError>;
+
+    /// Queues an operation (`EntityOperationSignaled` or `EntityOperationCalled`) for the
+    /// entity `instance_id` (`@name@key`), creating the entity's row (Pending, no state,
+    /// named `name`) when it does not exist. Operations sent in a [`TurnCommit`]'s
+    /// messages create missing entities the same way.
+    async fn signal_entity(
+        &self,
+        instance_id: &str,
+        name: &str,
+        event: HistoryEvent,
+    ) -> Result<(), StoreError>;
 
     /// When the earliest message that is not yet visible (a timer) becomes visible.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

@@ -6,6 +6,7 @@
 
 mod activities;
 mod cache;
+mod entities;
 mod orchestrations;
 
 use std::sync::Arc;

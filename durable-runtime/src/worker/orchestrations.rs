@@ -93,6 +93,10 @@ pub(crate) async fn run_leased_turn(shared: &Arc<Shared>, item: OrchestrationWor
 
 /// Runs one turn of a leased instance and commits it.
 async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
+    if item.instance.instance_id.starts_with('@') {
+        super::entities::run_turn(shared, item).await;
+        return;
+    }
     let instance = item.instance;
     let now = shared.clock.now();
     // Messages for an earlier execution (a replaced instance, a continued-as-new one) are
@@ -285,6 +289,21 @@ fn to_commit(
             ),
         })
         .collect();
+    messages.extend(turn.entity_operations.into_iter().map(|sent| {
+        let mut event = sent.event;
+        if let EventKind::EntityOperationCalled { caller, .. } = &mut event.kind {
+            *caller = Some(ParentInstance {
+                instance_id: instance.instance_id.clone(),
+                execution_id: instance.execution_id.clone(),
+                task_scheduled_id: event.event_id,
+            });
+        }
+        OutboundMessage {
+            instance_id: sent.instance_id,
+            execution_id: None,
+            event,
+        }
+    }));
     messages.extend(
         turn.control
             .into_iter()

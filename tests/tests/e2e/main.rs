@@ -5,6 +5,7 @@ mod bad_input;
 mod cache;
 mod cli;
 mod crash;
+mod entities;
 mod failures;
 mod hello;
 mod management;

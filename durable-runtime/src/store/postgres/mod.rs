@@ -36,8 +36,8 @@ use tokio_postgres::{Config, NoTls, Row};
 use super::{
     ActivityWorkItem, InstancePage, InstanceQuery, InstanceRecord, ManagementStore, NewInstance,
     OrchestrationWorkItem, OutboundMessage, PageCursor, PurgeFilter, QueuedMessage, ReplacePolicy,
-    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, execution_started,
-    refusal, timer_fired,
+    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, entity_name,
+    execution_started, is_removed_entity, refusal, timer_fired,
 };
 use crate::clock::Clock;
 use crate::history::HistoryEvent;
@@ -425,12 +425,37 @@ async fn create<C: GenericClient>(
     Ok(true)
 }
 
-/// Delivers a message to an instance that accepts it; drops it otherwise.
+/// Creates an entity's row (Pending, no state) unless it exists. An existing row is
+/// locked, so a commit that removes the entity waits, or sees the message queued after it.
+async fn ensure_entity<C: GenericClient>(
+    client: &C,
+    instance_id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at)
+         VALUES ($1, $2, '', 'Pending', 'null', $3, $3)
+         ON CONFLICT (instance_id) DO UPDATE SET updated_at = instances.updated_at",
+        &[&instance_id, &name, &millis(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Delivers a message to an instance that accepts it; drops it otherwise. An entity
+/// operation creates a missing entity.
 async fn send<C: GenericClient>(
     client: &C,
     message: &OutboundMessage,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if message.event.kind.is_entity_operation()
+        && let Some(name) = entity_name(&message.instance_id)
+    {
+        ensure_entity(client, &message.instance_id, name, now).await?;
+    }
     match status_of(client, &message.instance_id, "").await? {
         Some(status) if accepts(status, &message.event) => {
             insert_messages(
@@ -823,6 +848,15 @@ impl Store for PostgresStore {
         for message in &commit.messages {
             send(&tx, message, now).await?;
         }
+        if is_removed_entity(&commit) {
+            execute(
+                &tx,
+                "DELETE FROM instances WHERE instance_id = $1
+                     AND NOT EXISTS (SELECT 1 FROM messages WHERE instance_id = $1)",
+                &[&commit.instance_id],
+            )
+            .await?;
+        }
         self.notify(&tx, true, scheduled_work).await?;
         tx.commit().await.map_err(db_error)?;
         if scheduled_work {
@@ -976,6 +1010,32 @@ impl Store for PostgresStore {
 
     async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         self.deliver(instance_id, event).await
+    }
+
+    async fn signal_entity(
+        &self,
+        instance_id: &str,
+        name: &str,
+        event: HistoryEvent,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        ensure_entity(&tx, instance_id, name, now).await?;
+        insert_messages(
+            &tx,
+            &[Outgoing {
+                instance_id,
+                execution_id: "",
+                event: &event,
+                visible_at: now,
+            }],
+        )
+        .await?;
+        self.notify(&tx, true, false).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.signals.orchestrations.notify_one();
+        Ok(())
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

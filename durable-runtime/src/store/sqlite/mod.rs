@@ -23,8 +23,8 @@ use tokio::sync::oneshot;
 use super::{
     ActivityWorkItem, InstancePage, InstanceQuery, InstanceRecord, ManagementStore, NewInstance,
     OrchestrationWorkItem, OutboundMessage, PageCursor, PurgeFilter, QueuedMessage, ReplacePolicy,
-    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, execution_started,
-    refusal, timer_fired,
+    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, entity_name,
+    execution_started, is_removed_entity, refusal, timer_fired,
 };
 use crate::clock::Clock;
 use crate::history::HistoryEvent;
@@ -493,12 +493,36 @@ fn status_of(conn: &Connection, instance_id: &str) -> Result<Option<RuntimeStatu
         .transpose()
 }
 
-/// Delivers a message to an instance that accepts it; drops it otherwise.
+/// Creates an entity's row (Pending, no state) unless it exists.
+fn ensure_entity(
+    conn: &Connection,
+    instance_id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at)
+         VALUES (?1, ?2, '', 'Pending', 'null', ?3, ?3)
+         ON CONFLICT (instance_id) DO NOTHING",
+    )
+    .map_err(sql_error)?
+    .execute(params![instance_id, name, millis(now)])
+    .map_err(sql_error)?;
+    Ok(())
+}
+
+/// Delivers a message to an instance that accepts it; drops it otherwise. An entity
+/// operation creates a missing entity.
 fn send(
     conn: &Connection,
     message: &OutboundMessage,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if message.event.kind.is_entity_operation()
+        && let Some(name) = entity_name(&message.instance_id)
+    {
+        ensure_entity(conn, &message.instance_id, name, now)?;
+    }
     match status_of(conn, &message.instance_id)? {
         Some(status) if accepts(status, &message.event) => insert_message(
             conn,
@@ -699,6 +723,15 @@ fn commit(
     }
     for message in &commit.messages {
         send(conn, message, now)?;
+    }
+    if is_removed_entity(commit) {
+        conn.prepare_cached(
+            "DELETE FROM instances WHERE instance_id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM messages WHERE instance_id = ?1)",
+        )
+        .map_err(sql_error)?
+        .execute([&commit.instance_id])
+        .map_err(sql_error)?;
     }
     Ok(leased)
 }
@@ -1007,6 +1040,24 @@ impl Store for SqliteStore {
         let instance_id = instance_id.to_owned();
         self.write(move |conn| deliver(conn, &instance_id, &event, now))
             .await?;
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
+    async fn signal_entity(
+        &self,
+        instance_id: &str,
+        name: &str,
+        event: HistoryEvent,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let instance_id = instance_id.to_owned();
+        let name = name.to_owned();
+        self.write(move |conn| {
+            ensure_entity(conn, &instance_id, &name, now)?;
+            insert_message(conn, &instance_id, "", &event, millis(now))
+        })
+        .await?;
         self.signals.orchestrations.notify_one();
         Ok(())
     }

@@ -1,0 +1,267 @@
+//! Entity turns: a leased entity runs its queued operations one at a time, in queue order,
+//! and commits its new state with the consumed operations, the responses to callers and the
+//! signals it sent, in one commit. Entities keep no history.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, PoisonError};
+
+use futures::FutureExt;
+use serde_json::Value;
+
+use super::Shared;
+use crate::entity::{EntityId, EntityOperation, OperationEffects};
+use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
+use crate::orchestration::replay::panic_failure;
+use crate::registry::EntityDescriptor;
+use crate::status::RuntimeStatus;
+use crate::store::{OrchestrationWorkItem, OutboundMessage, StoreError, TurnCommit};
+
+/// Runs the queued operations of a leased entity and commits the batch.
+pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
+    let instance = item.instance;
+    let Some(id) = EntityId::from_instance_id(&instance.instance_id) else {
+        tracing::warn!(instance_id = %instance.instance_id, "not an entity id; its messages are dropped");
+        commit(
+            shared,
+            &instance,
+            item.messages.iter().map(|m| m.id).collect(),
+            None,
+            Vec::new(),
+        )
+        .await;
+        return;
+    };
+    let descriptor = shared.registry.entity(&id.name);
+    let mut state = (instance.status == RuntimeStatus::Running).then(|| instance.output.clone());
+    let mut consumed = Vec::with_capacity(item.messages.len());
+    let mut messages = Vec::new();
+    for message in item.messages {
+        consumed.push(message.id);
+        let (operation, input, caller) = match message.event.kind {
+            EventKind::EntityOperationSignaled {
+                operation, input, ..
+            } => (operation, input, None),
+            EventKind::EntityOperationCalled {
+                operation,
+                input,
+                caller,
+                ..
+            } => (operation, input, caller),
+            _ => continue,
+        };
+        let outcome = match descriptor {
+            Some(descriptor) => {
+                run_operation(descriptor, &id, operation, input, state.clone()).await
+            }
+            None => Err(FailureDetails::new(
+                "EntityNotFound",
+                format!("no entity named `{}` is registered in this host", id.name),
+            )),
+        };
+        let now = shared.clock.now();
+        let response = match outcome {
+            Ok(effects) => {
+                state = effects.state;
+                messages.extend(effects.signals.into_iter().map(|signal| {
+                    let target = signal.target.instance_id();
+                    OutboundMessage {
+                        instance_id: target.clone(),
+                        execution_id: None,
+                        event: HistoryEvent::new(
+                            now,
+                            EventKind::EntityOperationSignaled {
+                                request_id: uuid::Uuid::new_v4().simple().to_string(),
+                                target_instance_id: target,
+                                operation: signal.operation,
+                                input: signal.input,
+                            },
+                        ),
+                    }
+                }));
+                Ok(effects.result)
+            }
+            Err(failure) => {
+                tracing::debug!(entity = %id, %failure, "entity operation failed; its state change is rolled back");
+                Err(failure)
+            }
+        };
+        if let Some(caller) = caller {
+            messages.push(respond(caller, response, now));
+        }
+    }
+    commit(shared, &instance, consumed, state, messages).await;
+}
+
+/// Runs one operation; `Err` when it failed, returned `Err` or panicked (its effects are
+/// then dropped).
+async fn run_operation(
+    descriptor: &EntityDescriptor,
+    id: &EntityId,
+    operation: String,
+    input: Value,
+    state: Option<Value>,
+) -> Result<OperationEffects, FailureDetails> {
+    let (request, effects) = EntityOperation::new(id.clone(), operation, input, state);
+    let invoked = std::panic::catch_unwind(AssertUnwindSafe(|| (descriptor.invoke)(request)));
+    let returned = match invoked {
+        Ok(future) => AssertUnwindSafe(future)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(panic_failure(panic))),
+        Err(panic) => Err(panic_failure(panic)),
+    };
+    returned?;
+    let effects = effects
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .unwrap_or_default();
+    match effects.failure {
+        Some(failure) => Err(failure),
+        None => Ok(effects),
+    }
+}
+
+/// The response to a caller of an operation.
+fn respond(
+    caller: ParentInstance,
+    response: Result<Value, FailureDetails>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> OutboundMessage {
+    let task_scheduled_id = caller.task_scheduled_id;
+    let kind = match response {
+        Ok(result) => EventKind::EntityOperationCompleted {
+            task_scheduled_id,
+            result,
+        },
+        Err(failure) => EventKind::EntityOperationFailed {
+            task_scheduled_id,
+            failure,
+        },
+    };
+    OutboundMessage {
+        instance_id: caller.instance_id,
+        execution_id: Some(caller.execution_id),
+        event: HistoryEvent::new(now, kind),
+    }
+}
+
+/// Commits the batch: the new state (Running while there is state, Pending without), the
+/// consumed operations and the messages to others.
+async fn commit(
+    shared: &Arc<Shared>,
+    instance: &crate::store::InstanceRecord,
+    consumed: Vec<i64>,
+    state: Option<Value>,
+    messages: Vec<OutboundMessage>,
+) {
+    let (status, output) = match state {
+        Some(state) => (RuntimeStatus::Running, state),
+        None => (RuntimeStatus::Pending, Value::Null),
+    };
+    let commit = TurnCommit {
+        instance_id: instance.instance_id.clone(),
+        execution_id: instance.execution_id.clone(),
+        expected_history_length: instance.history_length,
+        consumed,
+        appended: Vec::new(),
+        status,
+        output,
+        custom_status: Value::Null,
+        activities: Vec::new(),
+        timers: Vec::new(),
+        children: Vec::new(),
+        messages,
+        continue_as_new: None,
+        truncate_history_to: None,
+    };
+    match shared.store.commit_turn(&shared.owner, commit).await {
+        Ok(()) => {}
+        Err(StoreError::LeaseLost(_)) => {
+            tracing::warn!(instance_id = %instance.instance_id, "lease lost; another worker redoes this batch");
+        }
+        Err(error) => {
+            tracing::warn!(instance_id = %instance.instance_id, %error, "commit failed; the batch will run again");
+            let _ = shared
+                .store
+                .abandon_orchestration(&shared.owner, &instance.instance_id)
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::entity::EntityContext;
+    use crate::registry::{BoxFuture, InvocationResult, SourceLocation};
+
+    /// Adds its input to the state; fails after the change on "fail", panics on "panic",
+    /// and signals another counter on "forward".
+    fn counter(operation: EntityOperation) -> BoxFuture<InvocationResult> {
+        Box::pin(async move {
+            let mut ctx = EntityContext::<i64>::from_operation(operation)?;
+            *ctx.state_mut() += ctx.get_input::<i64>().unwrap_or(1);
+            match ctx.operation_name() {
+                "fail" => Err(FailureDetails::new("Custom", "refused")),
+                "panic" => panic!("the counter broke"),
+                "forward" => {
+                    ctx.signal_entity(&EntityId::new("Counter", "other"), "add", 5);
+                    ctx.return_value("forwarded");
+                    Ok(Value::Null)
+                }
+                _ => Ok(Value::Null),
+            }
+        })
+    }
+
+    const COUNTER: EntityDescriptor = EntityDescriptor {
+        name: "Counter",
+        location: SourceLocation {
+            file: "src/functions.rs",
+            line: 1,
+        },
+        invoke: counter,
+    };
+
+    async fn run(
+        operation: &str,
+        state: Option<Value>,
+    ) -> Result<OperationEffects, FailureDetails> {
+        let id = EntityId::new("Counter", "a");
+        run_operation(&COUNTER, &id, operation.to_owned(), json!(2), state).await
+    }
+
+    #[tokio::test]
+    async fn a_successful_operation_leaves_its_state_result_and_signals() {
+        let effects = run("forward", Some(json!(40))).await.expect("succeeds");
+        assert_eq!(effects.state, Some(json!(42)));
+        assert_eq!(effects.result, json!("forwarded"));
+        assert_eq!(effects.signals.len(), 1);
+        assert_eq!(effects.signals[0].target.instance_id(), "@counter@other");
+        let effects = run("add", None).await.expect("succeeds");
+        assert_eq!(
+            effects.state,
+            Some(json!(2)),
+            "a missing state starts at default"
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_and_panics_are_failures() {
+        let failure = run("fail", Some(json!(40))).await.err();
+        assert_eq!(failure.map(|f| f.error_message), Some("refused".to_owned()));
+        let failure = run("panic", Some(json!(40))).await.err();
+        assert_eq!(
+            failure.map(|f| (f.error_type, f.error_message)),
+            Some(("panic".to_owned(), "the counter broke".to_owned()))
+        );
+        let failure = run("add", Some(json!("not a number"))).await.err();
+        assert_eq!(
+            failure.map(|f| f.error_type),
+            Some("StateDeserializationError".to_owned())
+        );
+    }
+}
