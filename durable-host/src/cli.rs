@@ -289,6 +289,7 @@ async fn manage(
         ClientOptions {
             hub: config.hub.clone(),
             base_url: format!("http://{}", config.listen),
+            webhook_path: config.webhook_path.clone(),
             ..ClientOptions::default()
         },
     );

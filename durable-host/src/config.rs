@@ -48,6 +48,9 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub max_dequeue_count: Option<u32>,
+    /// Path of the management API [default: /runtime/webhooks/durabletask].
+    #[arg(long, env = "DURABLE_WEBHOOK_PATH", global = true, value_name = "PATH")]
+    pub webhook_path: Option<String>,
     /// How long a lease on work lasts before another host may take it over, in seconds; a
     /// host renews its leases while it works [default: 30].
     #[arg(long, env = "DURABLE_LEASE_SECONDS", global = true, value_name = "N")]
@@ -114,6 +117,8 @@ pub struct HostConfig {
     pub orchestration_cache: usize,
     /// Hand-outs of an activity without finishing before it is a poison message.
     pub max_dequeue_count: u32,
+    /// Path of the management API.
+    pub webhook_path: String,
     /// How long a lease on work lasts before another host may take it over.
     pub lease: std::time::Duration,
 }
@@ -172,6 +177,27 @@ fn read_host_json(path: Option<&Path>) -> Result<HostJson, ConfigError> {
             .map_err(|e| ConfigError(format!("{} is not valid host.json: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(HostJson::default()),
         Err(e) => Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// Checks the management API's path: absolute, no trailing `/`, URL-safe characters.
+fn webhook_path(path: Option<&str>) -> Result<String, ConfigError> {
+    let Some(path) = path else {
+        return Ok("/runtime/webhooks/durabletask".to_owned());
+    };
+    let valid = path.starts_with('/')
+        && path.len() > 1
+        && !path.ends_with('/')
+        && !path.contains("//")
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+    if valid {
+        Ok(path.to_owned())
+    } else {
+        Err(ConfigError(format!(
+            "--webhook-path `{path}` is not a path like /runtime/webhooks/durabletask"
+        )))
     }
 }
 
@@ -310,6 +336,7 @@ impl HostConfig {
             auth,
             replace,
             max_dequeue_count: args.max_dequeue_count.unwrap_or(10).max(1),
+            webhook_path: webhook_path(args.webhook_path.as_deref())?,
             orchestration_cache: args.orchestration_cache.unwrap_or(
                 match durable.extended_sessions_enabled {
                     Some(false) => 0,

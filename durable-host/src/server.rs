@@ -130,6 +130,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             base_url: format!("http://{address}"),
             system_key: keys.as_ref().map(|k| k.system_key.clone()),
             replace: config.replace,
+            webhook_path: config.webhook_path.clone(),
             ..ClientOptions::default()
         },
     );
@@ -159,6 +160,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         client,
         &registry,
         &config.route_prefix,
+        &config.webhook_path,
         config.max_request_body,
         keys.map(http::KeyCheck::new),
     );

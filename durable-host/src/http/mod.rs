@@ -13,14 +13,13 @@ use durable_runtime::registry::{AuthLevel, ClientTrigger, Registry};
 pub use auth::KeyCheck;
 pub use error::ApiError;
 
-/// Path of the management API.
-pub const WEBHOOK_PATH: &str = "/runtime/webhooks/durabletask";
-
-/// Builds the host's router. `keys` is `None` when key checks are off.
+/// Builds the host's router: client functions under `route_prefix`, the management API
+/// under `webhook_path`. `keys` is `None` when key checks are off.
 pub fn router(
     client: DurableClient,
     registry: &Registry,
     route_prefix: &str,
+    webhook_path: &str,
     max_body: usize,
     keys: Option<KeyCheck>,
 ) -> Router {
@@ -54,7 +53,7 @@ pub fn router(
     } else {
         Router::new().nest(&format!("/{route_prefix}"), functions)
     };
-    app.nest(WEBHOOK_PATH, management)
+    app.nest(webhook_path, management)
         .fallback(|| async { ApiError::not_found("no route matches this path") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(Extension(client))

@@ -690,3 +690,26 @@ fn client_functions_check_their_auth_level() {
     // The function key does not open the management API.
     assert_eq!(get(&format!("{W}/instances"), Some(function_key)), 401);
 }
+
+#[test]
+fn the_management_path_can_be_moved() {
+    let dir = data_dir();
+    let host = Host::start_with(dir.path(), &["--webhook-path", "/ops/durable"]);
+    let reply = host.post("/ops/durable/orchestrators/HelloCities/moved", None);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let status_uri = reply.body["statusQueryGetUri"].as_str().expect("uri");
+    assert!(
+        status_uri.contains("/ops/durable/instances/moved?"),
+        "{status_uri}"
+    );
+    host.wait_for_instance_at("/ops/durable", "moved", WAIT);
+    assert_eq!(host.get(&format!("{W}/instances/moved")).status, 404);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_test-host"))
+        .current_dir(dir.path())
+        .args(["--webhook-path", "no-slash", "functions"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--webhook-path"));
+}

@@ -278,9 +278,14 @@ impl Host {
 
     /// Polls an instance's status until it is Completed, Failed or Terminated.
     pub fn wait_for_instance(&self, id: &str, timeout: Duration) -> Value {
+        self.wait_for_instance_at("/runtime/webhooks/durabletask", id, timeout)
+    }
+
+    /// [`Host::wait_for_instance`] with the management API at another path.
+    pub fn wait_for_instance_at(&self, webhook_path: &str, id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let reply = self.get(&format!("/runtime/webhooks/durabletask/instances/{id}"));
+            let reply = self.get(&format!("{webhook_path}/instances/{id}"));
             if reply.status == 200 {
                 return reply.body;
             }
