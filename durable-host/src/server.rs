@@ -131,7 +131,6 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             system_key: keys.as_ref().map(|k| k.system_key.clone()),
             replace: config.replace,
             webhook_path: config.webhook_path.clone(),
-            ..ClientOptions::default()
         },
     );
     let worker = Worker::start(
