@@ -5,6 +5,9 @@
 //! ```sh
 //! cargo run --release -p durable-bench -- w1 --store sqlite --n 1000
 //! ```
+//!
+//! `DURABLE_DURABILITY=normal` runs SQLite with `synchronous=NORMAL`, as the host's
+//! `--durability normal` does.
 
 mod functions;
 mod workloads;

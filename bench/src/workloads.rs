@@ -237,6 +237,13 @@ impl Harness {
                 let options = SqliteOptions {
                     path: dir.path().join("bench.db"),
                     exclusive: true,
+                    durability: if std::env::var("DURABLE_DURABILITY")
+                        .is_ok_and(|v| v.eq_ignore_ascii_case("normal"))
+                    {
+                        durable_runtime::store::Durability::Normal
+                    } else {
+                        durable_runtime::store::Durability::Full
+                    },
                 };
                 let store = SqliteStore::open(options, clock.clone())
                     .map_err(|e| format!("cannot open the SQLite store: {e}"))?;

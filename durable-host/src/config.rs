@@ -51,6 +51,10 @@ pub struct ConfigArgs {
     /// Path of the management API [default: /runtime/webhooks/durabletask].
     #[arg(long, env = "DURABLE_WEBHOOK_PATH", global = true, value_name = "PATH")]
     pub webhook_path: Option<String>,
+    /// SQLite commits: `full` waits for the disk (nothing acknowledged is lost on power
+    /// loss), `normal` does not (faster; a power loss may drop the last commits) [default: full].
+    #[arg(long, env = "DURABLE_DURABILITY", global = true, value_name = "MODE")]
+    pub durability: Option<String>,
     /// How long a lease on work lasts before another host may take it over, in seconds; a
     /// host renews its leases while it works [default: 30].
     #[arg(long, env = "DURABLE_LEASE_SECONDS", global = true, value_name = "N")]
@@ -119,6 +123,8 @@ pub struct HostConfig {
     pub max_dequeue_count: u32,
     /// Path of the management API.
     pub webhook_path: String,
+    /// How SQLite commits wait for the disk.
+    pub durability: durable_runtime::store::Durability,
     /// How long a lease on work lasts before another host may take it over.
     pub lease: std::time::Duration,
 }
@@ -337,6 +343,20 @@ impl HostConfig {
             replace,
             max_dequeue_count: args.max_dequeue_count.unwrap_or(10).max(1),
             webhook_path: webhook_path(args.webhook_path.as_deref())?,
+            durability: match args
+                .durability
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("full") => durable_runtime::store::Durability::Full,
+                Some("normal") => durable_runtime::store::Durability::Normal,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--durability `{other}` is not a mode; expected full or normal"
+                    )));
+                }
+            },
             orchestration_cache: args.orchestration_cache.unwrap_or(
                 match durable.extended_sessions_enabled {
                     Some(false) => 0,

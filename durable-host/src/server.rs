@@ -40,6 +40,7 @@ pub fn open_store(
                 SqliteOptions {
                     path: path.clone(),
                     exclusive,
+                    durability: config.durability,
                 },
                 clock,
             )

@@ -33,6 +33,7 @@ async fn with_each_store(test: impl AsyncFn(DurableClient)) {
         SqliteOptions {
             path: dir.path().join("hub.db"),
             exclusive: true,
+            durability: Default::default(),
         },
         clock.clone(),
     )

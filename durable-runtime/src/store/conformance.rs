@@ -76,6 +76,7 @@ fn sqlite_store() -> Harness {
     let options = SqliteOptions {
         path: dir.path().join("hub.db"),
         exclusive: false,
+        durability: Default::default(),
     };
     Harness {
         store: Box::new(SqliteStore::open(options, clock.clone()).expect("the store opens")),

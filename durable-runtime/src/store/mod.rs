@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 use crate::history::{HistoryEvent, ParentInstance};
 use crate::status::RuntimeStatus;

@@ -46,6 +46,19 @@ pub struct SqliteOptions {
     /// Take the file for this process alone (a serving host): a second host on the same
     /// file is refused, and leases left by a dead process are released.
     pub exclusive: bool,
+    /// How hard each commit waits for the disk.
+    pub durability: Durability,
+}
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: nothing acknowledged is lost, even on power loss (the default).
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a commit does not wait for the disk; the last commits before a
+    /// power loss (not a process crash) may be lost. Faster.
+    Normal,
 }
 
 /// The SQLite store.
@@ -131,13 +144,19 @@ fn lease_expiry(now: DateTime<Utc>, lease: Duration) -> i64 {
     millis(now).saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(sql_error)?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-        .map_err(sql_error)?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
+    ))
+    .map_err(sql_error)?;
     Ok(conn)
 }
 
@@ -164,7 +183,7 @@ impl SqliteStore {
         } else {
             None
         };
-        let mut conn = open_connection(&options.path)?;
+        let mut conn = open_connection(&options.path, options.durability)?;
         migrate::run(&mut conn)?;
         if options.exclusive {
             // Leases in the file belong to a process that died: only one host uses it.
@@ -273,7 +292,7 @@ impl SqliteStore {
             let pooled = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => open_connection(&path)?,
+                None => open_connection(&path, Durability::Full)?,
             };
             let result = work(&conn);
             pool.lock()
