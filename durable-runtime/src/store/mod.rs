@@ -377,11 +377,14 @@ pub struct InstanceQuery {
 }
 
 impl InstanceQuery {
-    /// Whether an instance passes the filters (not the paging).
+    /// Whether an instance passes the filters (not the paging). Entities (`@name@key`) never
+    /// do: they are not orchestration instances.
     pub fn matches(&self, record: &InstanceRecord) -> bool {
-        self.instance_id_prefix
-            .as_deref()
-            .is_none_or(|prefix| record.instance_id.starts_with(prefix))
+        !record.instance_id.starts_with('@')
+            && self
+                .instance_id_prefix
+                .as_deref()
+                .is_none_or(|prefix| record.instance_id.starts_with(prefix))
             && self
                 .created_from
                 .is_none_or(|from| record.created_at >= from)

@@ -169,3 +169,29 @@ fn counter_state_survives_kill_9() {
     std::thread::sleep(Duration::from_millis(300));
     wait_for_counter(&host, "durable", 200);
 }
+
+#[test]
+fn entities_are_not_listed_as_instances() {
+    let dir = crate::support::data_dir();
+    let host = crate::support::Host::start(dir.path(), crate::support::Store::Sqlite);
+    let reply = host.post(
+        "/runtime/webhooks/durabletask/entities/Counter/listed?op=add",
+        Some(&serde_json::json!(1)),
+    );
+    assert_eq!(reply.status, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while host.get("/runtime/webhooks/durabletask/entities/Counter/listed").status != 200 {
+        assert!(std::time::Instant::now() < deadline, "the signal was never applied");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let listed = host.get("/runtime/webhooks/durabletask/instances");
+    assert_eq!(listed.status, 200);
+    let ids: Vec<&str> = listed
+        .body
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|s| s["instanceId"].as_str())
+        .collect();
+    assert!(ids.iter().all(|id| !id.starts_with('@')), "{ids:?}");
+}

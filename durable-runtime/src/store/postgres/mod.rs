@@ -1123,7 +1123,11 @@ impl Store for PostgresStore {
 #[async_trait]
 impl ManagementStore for PostgresStore {
     async fn list_instances(&self, request: &InstanceQuery) -> Result<InstancePage, StoreError> {
-        let mut sql = format!("SELECT {} FROM instances WHERE TRUE", instance_columns!());
+        // Entities (`@name@key`) are not orchestration instances: they are not listed.
+        let mut sql = format!(
+            "SELECT {} FROM instances WHERE NOT starts_with(instance_id, '@')",
+            instance_columns!()
+        );
         let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
         fn arg(
             args: &mut Vec<Box<dyn ToSql + Sync + Send>>,

@@ -1160,7 +1160,10 @@ impl ManagementStore for SqliteStore {
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE 1 = 1");
+            // Entities (`@name@key`) are not orchestration instances: they are not listed.
+            let mut sql = format!(
+                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE substr(instance_id, 1, 1) <> '@'"
+            );
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
             if let Some(prefix) = &query.instance_id_prefix {
                 sql.push_str(" AND substr(instance_id, 1, ?) = ?");
