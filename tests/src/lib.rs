@@ -357,3 +357,9 @@ pub async fn crash_the_host() -> String {
 pub async fn crashes_the_host(ctx: OrchestrationContext) -> Result<String, DurableError> {
     ctx.call_activity("CrashTheHost", ()).await
 }
+
+/// Kills the whole host process during its turn, as a fatal bug in orchestrator code would.
+#[orchestration_trigger(name = "AbortsItsHost")]
+pub async fn aborts_its_host(_ctx: OrchestrationContext) -> String {
+    std::process::abort()
+}

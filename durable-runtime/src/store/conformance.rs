@@ -508,6 +508,42 @@ async fn abandon_orchestration_releases_the_lease(store: &dyn Store, clock: &Man
     assert_eq!(lost, Err(StoreError::LeaseLost("i1".to_owned())));
 }
 
+/// Each hand-out of an instance without a commit counts (poison detection); a commit
+/// starts the count again.
+async fn an_instance_counts_hand_outs_until_a_commit(store: &dyn Store, clock: &ManualClock) {
+    create(store, clock, "i1").await;
+    assert_eq!(fetch(store, "worker-1").await.dequeue_count, 1);
+    clock.advance(seconds(60));
+    assert_eq!(
+        fetch(store, "worker-2").await.dequeue_count,
+        2,
+        "the lease expired"
+    );
+    store
+        .abandon_orchestration("worker-2", "i1")
+        .await
+        .expect("abandon works");
+    let third = fetch(store, "worker-3").await;
+    assert_eq!(third.dequeue_count, 3);
+    store
+        .commit_turn("worker-3", turn(&third, Vec::new(), RuntimeStatus::Running))
+        .await
+        .expect("commit works");
+    let event = HistoryEvent::new(
+        clock.now(),
+        crate::history::EventKind::EventRaised {
+            name: "Go".to_owned(),
+            input: Value::Null,
+        },
+    );
+    store.raise_event("i1", event).await.expect("raised");
+    assert_eq!(
+        fetch(store, "worker-1").await.dequeue_count,
+        1,
+        "the commit reset it"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Committing turns
 // ---------------------------------------------------------------------------------------
@@ -1556,6 +1592,7 @@ conformance!(
     fetch_leases_an_instance_until_the_lease_expires,
     fetch_takes_instances_in_the_order_of_their_messages,
     abandon_orchestration_releases_the_lease,
+    an_instance_counts_hand_outs_until_a_commit,
     commit_appends_history_consumes_messages_schedules_work_and_releases_the_lease,
     turns_append_to_history_in_order,
     a_commit_by_another_owner_is_rejected_and_changes_nothing,

@@ -29,6 +29,8 @@ struct Instance {
     record: InstanceRecord,
     history: Vec<HistoryEvent>,
     lease: Option<Lease>,
+    /// Hand-outs since the last commit.
+    dequeue_count: u32,
 }
 
 #[derive(Debug)]
@@ -113,6 +115,7 @@ impl Inner {
                 },
                 history: Vec::new(),
                 lease: None,
+                dequeue_count: 0,
             },
         );
         true
@@ -146,6 +149,7 @@ impl Inner {
                 },
                 history: Vec::new(),
                 lease: None,
+                dequeue_count: 0,
             });
     }
 
@@ -230,7 +234,9 @@ impl MemoryStore {
             owner: owner.to_owned(),
             expires: expiry(now, lease),
         });
+        instance.dequeue_count += 1;
         Some(OrchestrationWorkItem {
+            dequeue_count: instance.dequeue_count,
             instance: instance.record.clone(),
             history: if with_history {
                 instance.history.clone()
@@ -258,6 +264,7 @@ impl MemoryStore {
                 return Err(StoreError::LeaseLost(commit.instance_id));
             }
             instance.lease = None;
+            instance.dequeue_count = 0;
             instance.record.updated_at = now;
             instance.record.custom_status = commit.custom_status;
             let mut restart = None;

@@ -146,6 +146,9 @@ pub struct OrchestrationWorkItem {
     pub history: Vec<HistoryEvent>,
     /// The visible messages, oldest first.
     pub messages: Vec<QueuedMessage>,
+    /// How many times the instance was handed out since its last commit, counting this one;
+    /// more than one means earlier turns never committed (their worker died).
+    pub dequeue_count: u32,
 }
 
 /// Work a turn scheduled: one activity call.

@@ -129,15 +129,36 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
     } else {
         item.history
     };
-    let (turn, execution) = plan_turn(
-        shared,
-        &instance,
-        &history,
-        cached,
-        current,
-        &mut consumed,
-        now,
-    );
+    let poisoned = item.dequeue_count > shared.options.max_dequeue_count
+        && !instance.status.is_terminal()
+        && cached.is_none();
+    let (turn, execution) = if poisoned {
+        // Each earlier try of this turn ended with its worker gone (a crash): running it
+        // again would only crash again, so the instance fails instead.
+        consumed.extend(current.iter().map(|m| m.id));
+        let failure = FailureDetails::new(
+            "PoisonMessage",
+            format!(
+                "the turn of instance `{}` was started {} times without finishing (the limit is {}); the instance fails instead of running it again",
+                instance.instance_id,
+                item.dequeue_count - 1,
+                shared.options.max_dequeue_count
+            ),
+        );
+        tracing::error!(instance_id = %instance.instance_id, %failure, "poison message");
+        let events = current.into_iter().map(|m| m.event).collect();
+        (failed_turn(now, events, &failure), None)
+    } else {
+        plan_turn(
+            shared,
+            &instance,
+            &history,
+            cached,
+            current,
+            &mut consumed,
+            now,
+        )
+    };
     let keep = execution.filter(|_| {
         !turn.status.is_terminal()
             && turn.continue_as_new.is_none()

@@ -128,3 +128,29 @@ fn an_activity_that_keeps_killing_its_host_becomes_a_poison_message() {
         "{status}"
     );
 }
+
+#[test]
+fn an_orchestration_whose_turn_keeps_killing_its_host_fails_as_a_poison_message() {
+    let dir = data_dir();
+    let args = ["--max-dequeue-count", "2"];
+    let mut host = Host::start_with(dir.path(), &args);
+    host.start_orchestration("AbortsItsHost", Some("poison-turn"), None);
+    assert!(!host.wait_for_exit(Duration::from_secs(30)).success());
+    let mut host = Host::start_with(dir.path(), &args);
+    assert!(!host.wait_for_exit(Duration::from_secs(30)).success());
+    let host = Host::start_with(dir.path(), &args);
+    let status = host.wait_for_instance("poison-turn", Duration::from_secs(30));
+    assert_eq!(status["runtimeStatus"], "Failed", "{status}");
+    assert_eq!(status["output"]["ErrorType"], "PoisonMessage");
+    let message = status["output"]["ErrorMessage"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("2 times"), "{message}");
+    // The host keeps serving.
+    let other = host.start_orchestration("HelloCities", None, None);
+    let id = other["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        host.wait_for_instance(&id, Duration::from_secs(30))["runtimeStatus"],
+        "Completed"
+    );
+}

@@ -180,8 +180,15 @@ fn entities_are_not_listed_as_instances() {
     );
     assert_eq!(reply.status, 202);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while host.get("/runtime/webhooks/durabletask/entities/Counter/listed").status != 200 {
-        assert!(std::time::Instant::now() < deadline, "the signal was never applied");
+    while host
+        .get("/runtime/webhooks/durabletask/entities/Counter/listed")
+        .status
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the signal was never applied"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let listed = host.get("/runtime/webhooks/durabletask/instances");

@@ -19,6 +19,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "timer_triggers",
         include_str!("migrations/0002_timer_triggers.sql"),
     ),
+    (
+        3,
+        "instance_dequeue_count",
+        include_str!("migrations/0003_instance_dequeue_count.sql"),
+    ),
 ];
 
 /// FNV-1a: enough to notice an edited file, and stable across builds and hosts.

@@ -615,15 +615,17 @@ impl Store for PostgresStore {
         let row = query_opt(
             &client,
             concat!(
-                "UPDATE instances SET lock_owner = $2, lock_expires = $3
+                                "UPDATE instances SET lock_owner = $2, lock_expires = $3,
+                     dequeue_count = instances.dequeue_count + 1
                  WHERE instance_id = (
                      SELECT i.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
                      WHERE m.visible_at <= $1 AND (i.lock_owner IS NULL OR i.lock_expires <= $1)
                        AND (i.status <> 'Suspended' OR m.control)
                      ORDER BY m.id LIMIT 1
                      FOR UPDATE OF i SKIP LOCKED)
-                 RETURNING ",
-                instance_columns!()
+                                  RETURNING ",
+                instance_columns!(),
+                ", dequeue_count"
             ),
             &[&now, &owner, &expires],
         )
@@ -632,6 +634,7 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let instance = instance_from_row(&row)?;
+        let dequeue_count: i64 = row.try_get(11).map_err(db_error)?;
         // The lease is ours: only this owner changes the history until it commits (a
         // replacement in between makes that commit fail).
         let params: [&(dyn ToSql + Sync); 2] = [&instance.instance_id, &now];
@@ -658,6 +661,7 @@ impl Store for PostgresStore {
             instance,
             history,
             messages,
+            dequeue_count: u32::try_from(dequeue_count).unwrap_or(u32::MAX),
         }))
     }
 
@@ -711,7 +715,7 @@ impl Store for PostgresStore {
                 &tx,
                 "UPDATE instances SET status = 'ContinuedAsNew', execution_id = $1, input = $2,
                      output = 'null', custom_status = $3, updated_at = $4, history_length = 0,
-                     lock_owner = NULL, lock_expires = NULL
+                     lock_owner = NULL, lock_expires = NULL, dequeue_count = 0
                  WHERE instance_id = $5
                  RETURNING name, parent",
                 &[
@@ -787,7 +791,7 @@ impl Store for PostgresStore {
                 &tx,
                 "UPDATE instances SET status = $1, output = $2, custom_status = $3, updated_at = $4,
                      completed_at = COALESCE($5, completed_at), history_length = $6,
-                     lock_owner = NULL, lock_expires = NULL
+                     lock_owner = NULL, lock_expires = NULL, dequeue_count = 0
                  WHERE instance_id = $7",
                 &[
                     &commit.status.as_str(),

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "timer_triggers",
         include_str!("migrations/0004_timer_triggers.sql"),
     ),
+    (
+        5,
+        "instance_dequeue_count",
+        include_str!("migrations/0005_instance_dequeue_count.sql"),
+    ),
 ];
 
 /// FNV-1a over the migration text: enough to notice an edited file.

@@ -599,7 +599,7 @@ fn commit(
         conn.prepare_cached(
             "UPDATE instances SET status = 'ContinuedAsNew', execution_id = ?1, input = ?2,
                  output = 'null', custom_status = ?3, updated_at = ?4, history_length = 0,
-                 lock_owner = NULL, lock_expires = NULL
+                 lock_owner = NULL, lock_expires = NULL, dequeue_count = 0
              WHERE instance_id = ?5",
         )
         .map_err(sql_error)?
@@ -666,7 +666,7 @@ fn commit(
         conn.prepare_cached(
             "UPDATE instances SET status = ?1, output = ?2, custom_status = ?3, updated_at = ?4,
                  completed_at = COALESCE(?5, completed_at), history_length = ?6,
-                 lock_owner = NULL, lock_expires = NULL
+                 lock_owner = NULL, lock_expires = NULL, dequeue_count = 0
              WHERE instance_id = ?7",
         )
         .map_err(sql_error)?
@@ -794,12 +794,14 @@ fn lease_and_load(
     now: DateTime<Utc>,
     with_history: bool,
 ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
-    conn.prepare_cached(
-        "UPDATE instances SET lock_owner = ?1, lock_expires = ?2 WHERE instance_id = ?3",
-    )
-    .map_err(sql_error)?
-    .execute(params![owner, lease_expiry(now, lease), instance_id])
-    .map_err(sql_error)?;
+    let dequeue_count: i64 = conn
+        .prepare_cached(
+            "UPDATE instances SET lock_owner = ?1, lock_expires = ?2, dequeue_count = dequeue_count + 1
+             WHERE instance_id = ?3 RETURNING dequeue_count",
+        )
+        .map_err(sql_error)?
+        .query_row(params![owner, lease_expiry(now, lease), instance_id], |row| row.get(0))
+        .map_err(sql_error)?;
     let Some(instance) = load_instance(conn, instance_id)? else {
         return Ok(None);
     };
@@ -836,6 +838,7 @@ fn lease_and_load(
         instance,
         history,
         messages,
+        dequeue_count: u32::try_from(dequeue_count).unwrap_or(u32::MAX),
     }))
 }
 
