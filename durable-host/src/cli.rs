@@ -343,6 +343,7 @@ async fn manage(
                 statuses: parse_statuses(status.as_deref())?,
                 page_size: top.max(1),
                 after: None,
+                entities: false,
             };
             let page = match continuation {
                 Some(token) => client.list_instances_after(&query, &token, true).await?,

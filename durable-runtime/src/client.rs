@@ -42,6 +42,37 @@ pub struct StatusPage {
     pub continuation_token: Option<String>,
 }
 
+/// One entity in a listing, named as Durable Functions' entity query results are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityStatus {
+    /// The entity's id: `{"name": .., "key": ..}`.
+    pub entity_id: EntityIdWire,
+    /// When an operation last changed it.
+    #[serde(with = "crate::status::wire_time")]
+    pub last_operation_time: DateTime<Utc>,
+    /// Its state.
+    pub state: serde_json::Value,
+}
+
+/// An entity id on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntityIdWire {
+    /// The entity's name (lower case).
+    pub name: String,
+    /// The entity's key.
+    pub key: String,
+}
+
+/// One page of a listing of entities.
+#[derive(Debug, Clone)]
+pub struct EntityPage {
+    /// The entities with state, oldest first.
+    pub entities: Vec<EntityStatus>,
+    /// Pass this back to get the next page; `None` on the last page.
+    pub continuation_token: Option<String>,
+}
+
 /// What a store error means to a caller of the client.
 fn client_error(error: StoreError) -> DurableError {
     match error {
@@ -433,6 +464,54 @@ impl DurableClient {
             .signal_entity(&instance_id, &descriptor.name.to_lowercase(), event)
             .await?;
         Ok(())
+    }
+
+    /// One page of the entities that have state, oldest first; only those named `name`
+    /// when given. Pass the returned continuation token back for the next page.
+    pub async fn list_entities(
+        &self,
+        name: Option<&str>,
+        page_size: usize,
+        continuation_token: Option<&str>,
+    ) -> Result<EntityPage, DurableError> {
+        let after = match continuation_token {
+            Some(token) => Some(crate::store::PageCursor::from_token(token).ok_or_else(|| {
+                DurableError::InvalidStatus(
+                    "the continuation token is not one this host gave out".to_owned(),
+                )
+            })?),
+            None => None,
+        };
+        let query = InstanceQuery {
+            instance_id_prefix: Some(match name {
+                Some(name) => format!("@{}@", name.to_lowercase()),
+                None => "@".to_owned(),
+            }),
+            statuses: vec![RuntimeStatus::Running],
+            page_size,
+            after,
+            entities: true,
+            ..InstanceQuery::default()
+        };
+        let page = self.inner.store.list_instances(&query).await?;
+        Ok(EntityPage {
+            entities: page
+                .instances
+                .into_iter()
+                .filter_map(|record| {
+                    let id = EntityId::from_instance_id(&record.instance_id)?;
+                    Some(EntityStatus {
+                        entity_id: EntityIdWire {
+                            name: id.name,
+                            key: id.key,
+                        },
+                        last_operation_time: record.updated_at,
+                        state: record.output,
+                    })
+                })
+                .collect(),
+            continuation_token: page.next.map(|cursor| cursor.to_token()),
+        })
     }
 
     /// The state of an entity, decoded as `S`; `None` when the entity does not exist or has

@@ -43,7 +43,10 @@ pub mod worker;
 pub mod __private;
 
 pub use activity::ActivityContext;
-pub use client::{ClientOptions, DurableClient, HttpManagementPayload, StartOptions, StatusPage};
+pub use client::{
+    ClientOptions, DurableClient, EntityPage, EntityStatus, HttpManagementPayload, StartOptions,
+    StatusPage,
+};
 pub use durable_macros::{activity_trigger, client, entity_trigger, orchestration_trigger};
 pub use entity::{EntityContext, EntityId};
 pub use error::DurableError;

@@ -39,10 +39,79 @@ pub(super) fn routes() -> Router {
         .route("/instances/{instance_id}/resume", post(resume))
         .route("/instances/{instance_id}/rewind", post(rewind))
         .route("/instances/{instance_id}/restart", post(restart))
+        .route("/entities", get(list_entities))
+        .route("/entities/{name}", get(list_entities_named))
         .route(
             "/entities/{name}/{key}",
             get(read_entity).post(signal_entity),
         )
+}
+
+/// Reads `top` (1 to [`MAX_PAGE`], 100 when absent).
+fn page_size(query: &HashMap<String, String>) -> Result<usize, ApiError> {
+    match param(query, "top") {
+        None => Ok(100),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "query parameter `top` must be a number from 1 to {MAX_PAGE}, not `{text}`"
+                ))
+            }),
+    }
+}
+
+/// The continuation token a request carries, if any.
+fn continuation(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(CONTINUATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty())
+}
+
+/// An answer with a JSON array and, when there is more, the continuation header.
+fn page_response<T: serde::Serialize>(items: &[T], next: Option<String>) -> Response {
+    let mut response = (StatusCode::OK, Json(items)).into_response();
+    if let Some(next) = next.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(CONTINUATION_HEADER, next);
+    }
+    response
+}
+
+/// `GET /entities[/{name}]`: entities with state, oldest first, paged like `/instances`.
+async fn entity_listing(
+    client: DurableClient,
+    name: Option<String>,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let page = client
+        .list_entities(name.as_deref(), page_size(&query)?, continuation(&headers))
+        .await
+        .map_err(|e| match e {
+            DurableError::InvalidStatus(message) => ApiError::bad_request(message),
+            other => other.into(),
+        })?;
+    Ok(page_response(&page.entities, page.continuation_token))
+}
+
+async fn list_entities(
+    client: DurableClient,
+    Query(query): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    entity_listing(client, None, query, headers).await
+}
+
+async fn list_entities_named(
+    client: DurableClient,
+    Path(name): Path<String>,
+    Query(query): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    entity_listing(client, Some(name), query, headers).await
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -228,18 +297,7 @@ async fn list(
     Query(query): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let top = match param(&query, "top") {
-        None => 100,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "query parameter `top` must be a number from 1 to {MAX_PAGE}, not `{text}`"
-                ))
-            })?,
-    };
+    let top = page_size(&query)?;
     let filter = InstanceQuery {
         instance_id_prefix: param(&query, "instanceIdPrefix").map(str::to_owned),
         created_from: time(&query, "createdTimeFrom")?,
@@ -247,13 +305,10 @@ async fn list(
         statuses: statuses(&query)?,
         page_size: top,
         after: None,
+        entities: false,
     };
     let show_input = flag(&query, "showInput", true)?;
-    let token = headers
-        .get(CONTINUATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|t| !t.is_empty());
-    let page = match token {
+    let page = match continuation(&headers) {
         Some(token) => client
             .list_instances_after(&filter, token, show_input)
             .await
@@ -263,14 +318,7 @@ async fn list(
             })?,
         None => client.list_instances(&filter, show_input).await?,
     };
-    let mut response = (StatusCode::OK, Json(&page.instances)).into_response();
-    if let Some(next) = page
-        .continuation_token
-        .and_then(|t| HeaderValue::from_str(&t).ok())
-    {
-        response.headers_mut().insert(CONTINUATION_HEADER, next);
-    }
-    Ok(response)
+    Ok(page_response(&page.instances, page.continuation_token))
 }
 
 fn deleted(count: u64) -> Response {

@@ -377,13 +377,15 @@ pub struct InstanceQuery {
     pub page_size: usize,
     /// Continue after this instance.
     pub after: Option<PageCursor>,
+    /// List entities (`@name@key` rows) instead of orchestration instances.
+    pub entities: bool,
 }
 
 impl InstanceQuery {
-    /// Whether an instance passes the filters (not the paging). Entities (`@name@key`) never
-    /// do: they are not orchestration instances.
+    /// Whether an instance passes the filters (not the paging): orchestration instances,
+    /// or with `entities` only entities.
     pub fn matches(&self, record: &InstanceRecord) -> bool {
-        !record.instance_id.starts_with('@')
+        record.instance_id.starts_with('@') == self.entities
             && self
                 .instance_id_prefix
                 .as_deref()

@@ -202,3 +202,62 @@ fn entities_are_not_listed_as_instances() {
         .collect();
     assert!(ids.iter().all(|id| !id.starts_with('@')), "{ids:?}");
 }
+
+#[test]
+fn entities_with_state_are_listed_by_name_and_paged() {
+    let dir = crate::support::data_dir();
+    let host = crate::support::Host::start(dir.path(), crate::support::Store::Sqlite);
+    let w = "/runtime/webhooks/durabletask";
+    for key in ["a", "b", "c"] {
+        let reply = host.post(
+            &format!("{w}/entities/Counter/{key}?op=add"),
+            Some(&serde_json::json!(5)),
+        );
+        assert_eq!(reply.status, 202);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for key in ["a", "b", "c"] {
+        while host.get(&format!("{w}/entities/Counter/{key}")).status != 200 {
+            assert!(std::time::Instant::now() < deadline, "signal to {key} never applied");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let first = host.get(&format!("{w}/entities/counter?top=2"));
+    assert_eq!(first.status, 200, "{}", first.body);
+    let listed = first.body.as_array().expect("array").clone();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["entityId"], serde_json::json!({"name": "counter", "key": "a"}));
+    assert_eq!(listed[0]["state"], 5);
+    assert!(listed[0]["lastOperationTime"].is_string());
+    let token = first
+        .headers
+        .get("x-ms-continuation-token")
+        .and_then(|v| v.to_str().ok())
+        .expect("more")
+        .to_owned();
+    let rest = host.get_with(
+        &format!("{w}/entities/Counter?top=2"),
+        &[("x-ms-continuation-token", &token)],
+    );
+    let rest = rest.body.as_array().expect("array").clone();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["entityId"]["key"], "c");
+    assert_eq!(host.get(&format!("{w}/entities")).body.as_array().map(Vec::len), Some(3));
+    assert_eq!(host.get(&format!("{w}/entities/Nothing")).body, serde_json::json!([]));
+
+    // A deleted entity is no longer listed.
+    host.post(&format!("{w}/entities/Counter/b?op=delete"), None);
+    while host.get(&format!("{w}/entities/Counter/b")).status != 404 {
+        assert!(std::time::Instant::now() < deadline, "delete never applied");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let keys: Vec<String> = host
+        .get(&format!("{w}/entities/Counter"))
+        .body
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["entityId"]["key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(keys, ["a", "c"]);
+}

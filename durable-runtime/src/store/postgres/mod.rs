@@ -1127,9 +1127,10 @@ impl Store for PostgresStore {
 #[async_trait]
 impl ManagementStore for PostgresStore {
     async fn list_instances(&self, request: &InstanceQuery) -> Result<InstancePage, StoreError> {
-        // Entities (`@name@key`) are not orchestration instances: they are not listed.
+        // Entities (`@name@key`) and orchestration instances are listed apart.
+        let kind = if request.entities { "" } else { "NOT " };
         let mut sql = format!(
-            "SELECT {} FROM instances WHERE NOT starts_with(instance_id, '@')",
+            "SELECT {} FROM instances WHERE {kind}starts_with(instance_id, '@')",
             instance_columns!()
         );
         let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();

@@ -1163,9 +1163,10 @@ impl ManagementStore for SqliteStore {
     async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, StoreError> {
         let query = query.clone();
         self.read(move |conn| {
-            // Entities (`@name@key`) are not orchestration instances: they are not listed.
+                        // Entities (`@name@key`) and orchestration instances are listed apart.
+            let kind = if query.entities { "=" } else { "<>" };
             let mut sql = format!(
-                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE substr(instance_id, 1, 1) <> '@'"
+                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE substr(instance_id, 1, 1) {kind} '@'"
             );
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
             if let Some(prefix) = &query.instance_id_prefix {
