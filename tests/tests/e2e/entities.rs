@@ -218,7 +218,10 @@ fn entities_with_state_are_listed_by_name_and_paged() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     for key in ["a", "b", "c"] {
         while host.get(&format!("{w}/entities/Counter/{key}")).status != 200 {
-            assert!(std::time::Instant::now() < deadline, "signal to {key} never applied");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "signal to {key} never applied"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
@@ -226,7 +229,10 @@ fn entities_with_state_are_listed_by_name_and_paged() {
     assert_eq!(first.status, 200, "{}", first.body);
     let listed = first.body.as_array().expect("array").clone();
     assert_eq!(listed.len(), 2);
-    assert_eq!(listed[0]["entityId"], serde_json::json!({"name": "counter", "key": "a"}));
+    assert_eq!(
+        listed[0]["entityId"],
+        serde_json::json!({"name": "counter", "key": "a"})
+    );
     assert_eq!(listed[0]["state"], 5);
     assert!(listed[0]["lastOperationTime"].is_string());
     let token = first
@@ -242,8 +248,17 @@ fn entities_with_state_are_listed_by_name_and_paged() {
     let rest = rest.body.as_array().expect("array").clone();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0]["entityId"]["key"], "c");
-    assert_eq!(host.get(&format!("{w}/entities")).body.as_array().map(Vec::len), Some(3));
-    assert_eq!(host.get(&format!("{w}/entities/Nothing")).body, serde_json::json!([]));
+    assert_eq!(
+        host.get(&format!("{w}/entities"))
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(
+        host.get(&format!("{w}/entities/Nothing")).body,
+        serde_json::json!([])
+    );
 
     // A deleted entity is no longer listed.
     host.post(&format!("{w}/entities/Counter/b?op=delete"), None);
