@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::config::{ConfigArgs, HostConfig, StoreUrl};
 use crate::keys::HostKeys;
-use crate::server::{open_store, serve};
+use crate::server::{connect_store, serve};
 use crate::table;
 
 /// The durable-rs host: runs orchestrator, activity and client functions.
@@ -281,7 +281,9 @@ async fn manage(
         ));
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = open_store(&config, clock.clone(), false).map_err(Failure::Runtime)?;
+    let store = connect_store(&config, clock.clone(), false)
+        .await
+        .map_err(Failure::Runtime)?;
     let client = DurableClient::new(
         store,
         registry,

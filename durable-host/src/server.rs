@@ -18,22 +18,13 @@ use crate::keys::HostKeys;
 
 /// Opens the configured store. `exclusive` takes an SQLite file for this process alone;
 /// a PostgreSQL hub is always shared (leases of dead hosts expire, none are released).
-///
-/// PostgreSQL is opened asynchronously: from async code prefer [`connect_store`]; this
-/// function blocks on it and must then run inside a multi-threaded tokio runtime.
-pub fn open_store(
+pub async fn connect_store(
     config: &HostConfig,
     clock: Arc<dyn Clock>,
     exclusive: bool,
 ) -> Result<Arc<dyn Store>, String> {
     match &config.store {
-        StoreUrl::Postgres(url) => {
-            let handle = tokio::runtime::Handle::try_current()
-                .ok()
-                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
-                .ok_or("opening a PostgreSQL store needs a multi-threaded tokio runtime")?;
-            tokio::task::block_in_place(|| handle.block_on(open_postgres(url, &config.hub, clock)))
-        }
+        StoreUrl::Postgres(url) => open_postgres(url, &config.hub, clock).await,
         StoreUrl::Memory => Ok(Arc::new(MemoryStore::new(clock))),
         StoreUrl::Sqlite(path) => {
             let store = SqliteStore::open(
@@ -47,18 +38,6 @@ pub fn open_store(
             .map_err(|e| e.to_string())?;
             Ok(Arc::new(store))
         }
-    }
-}
-
-/// Opens the configured store, like [`open_store`], without blocking.
-pub async fn connect_store(
-    config: &HostConfig,
-    clock: Arc<dyn Clock>,
-    exclusive: bool,
-) -> Result<Arc<dyn Store>, String> {
-    match &config.store {
-        StoreUrl::Postgres(url) => open_postgres(url, &config.hub, clock).await,
-        _ => open_store(config, clock, exclusive),
     }
 }
 

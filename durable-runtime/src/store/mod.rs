@@ -600,19 +600,9 @@ pub trait Store: ManagementStore {
     }
 
     /// The last tick the timer trigger `name` fired for, if it ever fired.
-    async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let _ = name;
-        Err(StoreError::Unavailable(
-            "this store does not keep timer triggers".to_owned(),
-        ))
-    }
+    async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Claims tick `tick` of the timer trigger `name`: true for exactly one caller per tick,
     /// across hosts (the stored last tick only moves forward).
-    async fn claim_timer_tick(&self, name: &str, tick: DateTime<Utc>) -> Result<bool, StoreError> {
-        let _ = (name, tick);
-        Err(StoreError::Unavailable(
-            "this store does not keep timer triggers".to_owned(),
-        ))
-    }
+    async fn claim_timer_tick(&self, name: &str, tick: DateTime<Utc>) -> Result<bool, StoreError>;
 }

@@ -1,76 +1,41 @@
 //! The activity dispatcher: leases activity calls, runs them, reports their results.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
-use super::{STORE_RETRY_DELAY, Shared, drain, idle};
+use super::dispatch::{Queue, dispatch};
+use super::{STORE_RETRY_DELAY, Shared};
 use crate::activity::ActivityContext;
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::orchestration::replay::panic_failure;
 use crate::registry::InvocationResult;
 use crate::store::{ActivityWorkItem, StoreError};
 
-pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let permits = shared.activity_permits.clone();
-    let mut tasks = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, i64> = HashMap::new();
-    loop {
-        while let Some(done) = tasks.try_join_next_with_id() {
-            if let Ok((id, ())) = done {
-                running.remove(&id);
-            }
-        }
-        if *stopped.borrow() {
-            break;
-        }
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit,
-            _ = stopped.changed() => break,
-        };
-        let Ok(permit) = permit else { break };
-        match shared
-            .store
-            .fetch_activity(&shared.owner, shared.options.lease)
-            .await
-        {
-            Ok(Some(item)) => {
-                let item_id = item.id;
-                let task_shared = shared.clone();
-                let handle = tasks.spawn(async move {
-                    execute(&task_shared, item).await;
-                    drop(permit);
-                });
-                running.insert(handle.id(), item_id);
-            }
-            Ok(None) => {
-                drop(permit);
-                idle(
-                    &shared.store.signals().activities,
-                    shared.options.poll_interval,
-                    &mut stopped,
-                )
-                .await;
-            }
-            Err(error) => {
-                drop(permit);
-                tracing::warn!(%error, "fetching activity work failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(STORE_RETRY_DELAY) => {}
-                    _ = stopped.changed() => {}
-                }
-            }
-        }
-    }
-    for result in drain(&mut tasks, shared.options.drain_timeout).await {
-        if let Err(error) = result
-            && let Some(item_id) = running.get(&error.id())
-        {
-            let _ = shared.store.abandon_activity(&shared.owner, *item_id).await;
-        }
-    }
+pub(crate) async fn run(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
+    let queue = Queue {
+        what: "activity",
+        permits: shared.activity_permits.clone(),
+        signal: |signals| &signals.activities,
+        fetch: |shared| {
+            Box::pin(async move {
+                shared
+                    .store
+                    .fetch_activity(&shared.owner, shared.options.lease)
+                    .await
+            })
+        },
+        key: |item| item.id,
+        run: |shared, item| Box::pin(async move { execute(&shared, item).await }),
+        idle_for: |shared| Box::pin(async move { shared.options.poll_interval }),
+        abandon: |shared, item_id| {
+            Box::pin(async move {
+                let _ = shared.store.abandon_activity(&shared.owner, item_id).await;
+            })
+        },
+    };
+    dispatch(shared, stopped, queue).await;
 }
 
 /// Aborts the activity's task when the dispatcher's task is aborted during shutdown.

@@ -6,6 +6,7 @@
 
 mod activities;
 mod cache;
+mod dispatch;
 mod entities;
 mod orchestrations;
 
@@ -160,19 +161,6 @@ impl Worker {
                 _ = &mut deadline => break,
             }
         }
-    }
-}
-
-/// Waits for a permit, a signal of new work, or the poll interval.
-pub(crate) async fn idle(
-    signal: &tokio::sync::Notify,
-    poll_interval: Duration,
-    stopped: &mut watch::Receiver<bool>,
-) {
-    tokio::select! {
-        _ = signal.notified() => {}
-        _ = tokio::time::sleep(poll_interval) => {}
-        _ = stopped.changed() => {}
     }
 }
 

@@ -1,13 +1,12 @@
 //! The orchestration dispatcher: leases instances with new messages and runs their turns.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
+use super::Shared;
 use super::cache::Cached;
-use super::{STORE_RETRY_DELAY, Shared, drain, idle};
+use super::dispatch::{Queue, dispatch};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::lifecycle;
 use crate::orchestration::replay::{Execution, TurnOutput, failed_turn};
@@ -17,68 +16,43 @@ use crate::store::{
     OutboundMessage, QueuedMessage, ReplacePolicy, StoreError, TurnCommit,
 };
 
-pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let permits = shared.orchestration_permits.clone();
-    let mut tasks = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
-    loop {
-        while let Some(done) = tasks.try_join_next_with_id() {
-            if let Ok((id, ())) = done {
-                running.remove(&id);
-            }
-        }
-        if *stopped.borrow() {
-            break;
-        }
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit,
-            _ = stopped.changed() => break,
-        };
-        let Ok(permit) = permit else { break };
-        match shared
-            .store
-            .fetch_orchestration_lean(&shared.owner, shared.options.lease)
-            .await
-        {
-            Ok(Some(item)) => {
-                let instance_id = item.instance.instance_id.clone();
-                let task_shared = shared.clone();
-                let handle = tasks.spawn(async move {
-                    run_turn(&task_shared, item).await;
-                    drop(permit);
-                });
-                running.insert(handle.id(), instance_id);
-            }
-            Ok(None) => {
-                drop(permit);
-                // Sleep no longer than until the next timer is due.
-                let mut wait = shared.options.poll_interval;
-                if let Ok(Some(due)) = shared.store.next_due().await {
-                    let until_due = (due - shared.clock.now()).to_std().unwrap_or_default();
-                    wait = wait.min(until_due);
+pub(crate) async fn run(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
+    let queue = Queue {
+        what: "orchestration",
+        permits: shared.orchestration_permits.clone(),
+        signal: |signals| &signals.orchestrations,
+        fetch: |shared| {
+            Box::pin(async move {
+                shared
+                    .store
+                    .fetch_orchestration_lean(&shared.owner, shared.options.lease)
+                    .await
+            })
+        },
+        key: |item| item.instance.instance_id.clone(),
+        run: |shared, item| Box::pin(async move { run_turn(&shared, item).await }),
+        // Sleep no longer than until the next timer is due.
+        idle_for: |shared| {
+            Box::pin(async move {
+                let wait = shared.options.poll_interval;
+                match shared.store.next_due().await {
+                    Ok(Some(due)) => {
+                        wait.min((due - shared.clock.now()).to_std().unwrap_or_default())
+                    }
+                    _ => wait,
                 }
-                idle(&shared.store.signals().orchestrations, wait, &mut stopped).await;
-            }
-            Err(error) => {
-                drop(permit);
-                tracing::warn!(%error, "fetching orchestration work failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(STORE_RETRY_DELAY) => {}
-                    _ = stopped.changed() => {}
-                }
-            }
-        }
-    }
-    for result in drain(&mut tasks, shared.options.drain_timeout).await {
-        if let Err(error) = result
-            && let Some(instance_id) = running.get(&error.id())
-        {
-            let _ = shared
-                .store
-                .abandon_orchestration(&shared.owner, instance_id)
-                .await;
-        }
-    }
+            })
+        },
+        abandon: |shared, instance_id| {
+            Box::pin(async move {
+                let _ = shared
+                    .store
+                    .abandon_orchestration(&shared.owner, &instance_id)
+                    .await;
+            })
+        },
+    };
+    dispatch(shared, stopped, queue).await;
 }
 
 /// Runs the turn of an instance the store leased to this worker outside the dispatcher (a
