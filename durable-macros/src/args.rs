@@ -200,6 +200,18 @@ pub(crate) fn function_name(
     ident: &Ident,
     errors: &mut Errors,
 ) -> LitStr {
+    item_name(kind, explicit, ident, "function", errors)
+}
+
+/// The registered name of an item (`what`: "function", "type"): the `name` argument, or
+/// the item's identifier without `r#`, which must follow the same rules.
+pub(crate) fn item_name(
+    kind: Kind,
+    explicit: Option<&LitStr>,
+    ident: &Ident,
+    what: &str,
+    errors: &mut Errors,
+) -> LitStr {
     if let Some(name) = explicit {
         return name.clone();
     }
@@ -208,7 +220,7 @@ pub(crate) fn function_name(
         errors.push(syn::Error::new(
             ident.span(),
             format!(
-                "the function name `{name}` cannot be registered by {kind}: {reason}; rename the function or give a valid `name = \"...\"` ({NAME_RULE})"
+                "the {what} name `{name}` cannot be registered by {kind}: {reason}; rename the {what} or give a valid `name = \"...\"` ({NAME_RULE})"
             ),
         ));
     }

@@ -31,6 +31,18 @@ impl Registration {
         }
     }
 
+    /// An item that registers like a function named `ident` with these attributes: an
+    /// `impl` block, whose type's name gives the location and whose `#[cfg]`s are repeated.
+    pub(crate) fn for_item(
+        krate: Option<Path>,
+        name: LitStr,
+        ident: Ident,
+        attrs: Vec<syn::Attribute>,
+    ) -> Registration {
+        let function: ItemFn = syn::parse_quote!(#(#attrs)* fn #ident() {});
+        Registration::new(krate, name, function)
+    }
+
     /// The user's function identifier.
     pub(crate) fn ident(&self) -> &Ident {
         &self.function.sig.ident

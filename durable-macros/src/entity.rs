@@ -12,8 +12,12 @@ use crate::{Kind, args};
 
 const KIND: Kind = Kind::Entity;
 
-/// Expands `#[entity_trigger(args)] item`.
+/// Expands `#[entity_trigger(args)] item`; an `impl` block is a typed entity, expanded by
+/// [`entity_impl`](crate::entity_impl).
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    if crate::entity_impl::is_impl(&item) {
+        return crate::entity_impl::expand(args, item);
+    }
     match try_expand(args, item.clone()) {
         Ok(expanded) => expanded,
         Err(error) => emit::with_errors(item, error),

@@ -1,6 +1,8 @@
 //! Attribute macros that register Durable Functions with the durable-rs host.
 //!
 //! - [`macro@activity_trigger`] registers an activity,
+//! - [`macro@entity_trigger`] registers an entity (a function, or an `impl` block whose
+//!   methods are the operations),
 //! - [`macro@orchestration_trigger`] registers an orchestrator,
 //! - [`macro@client`] registers a client function (an HTTP trigger).
 //!
@@ -36,6 +38,7 @@ mod client;
 mod diag;
 mod emit;
 mod entity;
+mod entity_impl;
 mod handle;
 mod orchestration;
 mod signature;
@@ -123,17 +126,101 @@ pub fn activity_trigger(args: TokenStream, item: TokenStream) -> TokenStream {
     activity::expand(args.into(), item.into()).into()
 }
 
-/// Registers a function as a Durable Functions **entity**: named pieces of state (one per
-/// key) changed by operations that run one at a time. The function takes one
-/// `EntityContext<S>` (the state type `S`: `Serialize + DeserializeOwned + Default`) and
-/// returns `()` or `Result<(), E>` with `E: Display`; an `Err` or a panic rolls back the
-/// operation's state change and is reported to a caller. It may be `async` or not.
+/// Registers a Durable Functions **entity**: named pieces of state (one per key) changed by
+/// operations that run one at a time. It applies to a function (one operation handler) or
+/// to an `impl` block (a typed entity: one method per operation).
+///
+/// On a function, the function takes one `EntityContext<S>` (the state type `S`:
+/// `Serialize + DeserializeOwned + Default`) and returns `()` or `Result<(), E>` with
+/// `E: Display`; an `Err` or a panic rolls back the operation's state change and is reported
+/// to a caller. It may be `async` or not.
 ///
 /// # Arguments
 ///
-/// - `name = "..."`: the registered name (default: the function's name); entity names
-///   ignore case.
+/// - `name = "..."`: the registered name (default: the function's name, or for an `impl`
+///   block the type's name); entity names ignore case.
 /// - `crate = path`: where `durable_runtime` is, when it is re-exported.
+///
+/// # Typed entities: `impl` blocks
+///
+/// On an inherent `impl Type` block, the type is the state (`Serialize + DeserializeOwned +
+/// Default`; `Default` is an entity without state) and the block's operations are its
+/// methods that
+///
+/// - are visible outside the type (`pub`, `pub(crate)`, ...; private methods are helpers),
+/// - take `&self` (reads: an entity without state gets none) or `&mut self`,
+/// - take at most one input after `self` (`T: DeserializeOwned`; pass several values as a
+///   tuple or a struct),
+/// - return `()`, a value `R: Serialize`, or a `Result<R, E>` with `E: Display` (a return
+///   type whose last path segment is `Result`): an `Err` fails the operation, its state
+///   change is rolled back and a caller gets `DurableError::TaskFailed` with the error's
+///   `Display` text,
+/// - may be `async`.
+///
+/// The operation name is the method's name (without `r#`), matched ignoring ASCII case; an
+/// unknown operation fails with a message listing the known ones. Associated functions
+/// without `self` are left alone. A `delete` operation that deletes the state is added
+/// unless the block defines one. Methods taking `self` by value, more than one input,
+/// generics, returning a borrow or `impl Trait`, and names the proxies use (`signal`,
+/// `entity_id`) are compile errors at the offending tokens. The block itself is kept as
+/// written, so the type stays plain Rust: unit-test it by calling its methods.
+///
+/// The attribute implements `durable_runtime::TypedEntity` for the type, whose associated
+/// types are the generated proxies (hidden types; name them as
+/// `durable_runtime::EntityProxy<Account>` and `durable_runtime::EntitySignals<Account>`).
+/// In an orchestrator, `ctx.entity::<Account>("alice")` is the two-way proxy of the entity
+/// with key `"alice"`: one method per operation, with the same name, visibility and docs,
+/// taking the input and returning a `DurableFuture` of the output (`R` of `Result<R, E>`),
+/// sent with `call_entity`; its `signal()` gives the one-way proxy, whose methods send the
+/// operation with `signal_entity` and return nothing. rustc checks inputs and outputs.
+///
+/// ```ignore
+/// use durable_runtime::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// pub struct Account {
+///     balance: i64,
+/// }
+///
+/// #[entity_trigger] // registered as "Account"
+/// impl Account {
+///     pub fn deposit(&mut self, amount: i64) {
+///         self.balance += amount;
+///     }
+///
+///     pub fn withdraw(&mut self, amount: i64) -> Result<(), String> {
+///         if amount > self.balance {
+///             return Err(format!("insufficient funds: the balance is {}", self.balance));
+///         }
+///         self.balance -= amount;
+///         Ok(())
+///     }
+///
+///     pub fn balance(&self) -> i64 {
+///         self.balance
+///     }
+/// }
+///
+/// #[orchestration_trigger]
+/// async fn pay(ctx: OrchestrationContext) -> Result<i64, DurableError> {
+///     let alice = ctx.entity::<Account>("alice");
+///     alice.withdraw(30).await?; // two-way
+///     ctx.entity::<Account>("bob").signal().deposit(30); // one-way
+///     alice.balance().await
+/// }
+/// ```
+///
+/// Shapes that cannot be operations are reported at the user's tokens:
+///
+/// ```ignore
+/// #[entity_trigger]
+/// impl Account {
+///     pub fn transfer(&mut self, to: String, amount: i64) {}
+///     //                                     ^^^^^^^^^^^ `#[entity_trigger]` operations take
+///     //    at most one input after `self`; pass several values as one tuple ... or a struct
+/// }
+/// ```
 ///
 /// # Examples
 ///

@@ -11,6 +11,13 @@ use crate::diag::Errors;
 pub(crate) fn parse(kind: Kind, item: TokenStream) -> syn::Result<ItemFn> {
     match syn::parse2::<syn::Item>(item) {
         Ok(syn::Item::Fn(function)) => Ok(function),
+        Ok(other) if kind == Kind::Entity => Err(syn::Error::new_spanned(
+            item_head(&other),
+            format!(
+                "{kind} can only be applied to a function or an inherent `impl` block; expected `fn {}(ctx: EntityContext<S>)` or `impl Account {{ .. }}`",
+                kind.example_ident()
+            ),
+        )),
         Ok(other) => Err(syn::Error::new_spanned(
             item_head(&other),
             format!(

@@ -36,6 +36,7 @@ pub mod schedule;
 pub mod status;
 pub mod store;
 pub mod typed;
+pub mod typed_entity;
 pub mod worker;
 
 #[doc(hidden)]
@@ -44,25 +45,30 @@ pub mod __private;
 
 pub use activity::ActivityContext;
 pub use client::{
-    ClientOptions, DurableClient, EntityPage, EntityStatus, HttpManagementPayload, StartOptions,
-    StatusPage,
+    CleanEntityStorageResult, ClientOptions, DurableClient, EntityPage, EntityStatus,
+    HttpManagementPayload, StartOptions, StatusPage,
 };
 pub use durable_macros::{activity_trigger, client, entity_trigger, orchestration_trigger};
 pub use entity::{EntityContext, EntityId};
 pub use error::DurableError;
 pub use history::FailureDetails;
 pub use json::Json;
-pub use orchestration::{DurableFuture, OrchestrationContext, RetryOptions, when_all, when_any};
+pub use orchestration::{
+    DurableFuture, EntityLock, OrchestrationContext, RetryOptions, when_all, when_any,
+};
 pub use schedule::TimerInfo;
 pub use status::{OrchestrationStatus, RuntimeStatus};
 pub use typed::{ActivityHandle, FunctionHandle, OrchestratorHandle};
+pub use typed_entity::{EntityProxy, EntitySignals, TypedEntity};
 
 /// Everything a function author needs: `use durable_runtime::prelude::*;`.
 pub mod prelude {
+    pub use crate::TypedEntity;
     pub use crate::{
         ActivityContext, ActivityHandle, DurableClient, DurableError, EntityContext, EntityId,
-        Json, OrchestrationContext, OrchestratorHandle, RetryOptions, RuntimeStatus, TimerInfo,
-        activity_trigger, client, entity_trigger, orchestration_trigger, when_all, when_any,
+        EntityLock, Json, OrchestrationContext, OrchestratorHandle, RetryOptions, RuntimeStatus,
+        TimerInfo, activity_trigger, client, entity_trigger, orchestration_trigger, when_all,
+        when_any,
     };
     pub use axum::extract::{Path, Query};
     pub use axum::http::StatusCode;

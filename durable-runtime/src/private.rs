@@ -18,6 +18,10 @@ pub use crate::registry::{
     SourceLocation,
 };
 pub use crate::schedule::TimerInfo;
+pub use crate::typed_entity::{
+    EntityTarget, assert_entity_state, decode_operation_input, delete_operation,
+    encode_operation_output, encode_operation_result, unknown_operation,
+};
 
 use crate::error::DurableError;
 

@@ -3,9 +3,11 @@
 //! The binary `durable-examples` serves them all: `cargo run -p durable-examples`, then start
 //! one with `POST /api/orchestrators/{name}`.
 
+pub mod account;
 pub mod approval;
 pub mod counter;
 pub mod course_recommendations;
+pub mod critical_sections;
 pub mod fan_out_fan_in;
 pub mod hello_cities;
 pub mod http_start;

@@ -276,3 +276,57 @@ fn entities_with_state_are_listed_by_name_and_paged() {
         .collect();
     assert_eq!(keys, ["a", "c"]);
 }
+
+/// Polls `GET /entities/{name}/{key}` until it answers `status` with `body` (when given).
+fn wait_for_entity(host: &Host, path: &str, status: u16, body: Option<&Value>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = host.get(&format!("{ENTITIES}/{path}"));
+        if reply.status == status && body.is_none_or(|b| &reply.body == b) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never answered {status} {body:?}; last answer {} {}\nhost stderr:\n{}",
+            reply.status,
+            reply.body,
+            host.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_typed_entity_runs_its_methods_as_operations() {
+    let dir = data_dir();
+    let host = Host::start(dir.path(), Store::Sqlite);
+    let account = |op: &str, input: Option<&Value>| {
+        let reply = host.post(&format!("{ENTITIES}/Account/alice?op={op}"), input);
+        assert_eq!(reply.status, 202, "signal {op}: {}", reply.body);
+    };
+    // Reading the balance of an account without state creates none.
+    account("balance", None);
+    account("deposit", Some(&json!(50)));
+    wait_for_entity(&host, "Account/alice", 200, Some(&json!({"balance": 50})));
+
+    // An overdraft fails and changes nothing; later operations still run, names ignore case.
+    account("withdraw", Some(&json!(80)));
+    account("WITHDRAW", Some(&json!(20)));
+    wait_for_entity(&host, "Account/alice", 200, Some(&json!({"balance": 30})));
+
+    // Unknown operations and bad inputs fail alone.
+    account("transfer", Some(&json!(1)));
+    account("deposit", Some(&json!("ten")));
+    account("deposit", Some(&json!(5)));
+    wait_for_entity(&host, "Account/alice", 200, Some(&json!({"balance": 35})));
+
+    // `delete` is implicit.
+    account("delete", None);
+    wait_for_entity(&host, "Account/alice", 404, None);
+
+    // A read alone leaves no entity behind.
+    let reply = host.post(&format!("{ENTITIES}/Account/nobody?op=balance"), None);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(host.get(&format!("{ENTITIES}/Account/nobody")).status, 404);
+}
