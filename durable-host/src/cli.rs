@@ -155,6 +155,8 @@ enum Command {
         #[arg(long, value_name = "STATUS", requires = "from")]
         status: Option<String>,
     },
+    /// Release entity locks held by orchestrations that have ended or no longer exist.
+    CleanEntities,
     /// Print the host's keys (made on first use).
     Keys {
         /// Print JSON.
@@ -448,6 +450,14 @@ async fn manage(
                 }
             };
             println!("purged {count} instance(s)");
+            Ok(())
+        }
+        Command::CleanEntities => {
+            let cleaned = client.clean_entity_storage().await?;
+            println!(
+                "released {} orphaned lock(s)",
+                cleaned.orphaned_locks_released
+            );
             Ok(())
         }
         Command::Serve | Command::Functions | Command::Keys { .. } => Ok(()),

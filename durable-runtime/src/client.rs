@@ -73,6 +73,14 @@ pub struct EntityPage {
     pub continuation_token: Option<String>,
 }
 
+/// What [`DurableClient::clean_entity_storage`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CleanEntityStorageResult {
+    /// Locks released because the orchestration holding them has ended or is gone.
+    #[serde(rename = "numberOfOrphanedLocksRemoved")]
+    pub orphaned_locks_released: u64,
+}
+
 /// What a store error means to a caller of the client.
 fn client_error(error: StoreError) -> DurableError {
     match error {
@@ -457,6 +465,7 @@ impl DurableClient {
                 target_instance_id: instance_id.clone(),
                 operation: operation.to_owned(),
                 input,
+                critical_section_id: None,
             },
         );
         self.inner
@@ -512,6 +521,72 @@ impl DurableClient {
                 .collect(),
             continuation_token: page.next.map(|cursor| cursor.to_token()),
         })
+    }
+
+    /// Releases orphaned entity locks: locks held by a critical section whose orchestration
+    /// has ended or no longer exists (purged, replaced). An orchestration releases its locks
+    /// itself when it ends, so this is for instances removed behind its back.
+    ///
+    /// Entities without state need no cleaning here: they disappear by themselves once
+    /// nothing is queued for them and they hold no lock.
+    pub async fn clean_entity_storage(&self) -> Result<CleanEntityStorageResult, DurableError> {
+        let mut result = CleanEntityStorageResult::default();
+        let mut after = None;
+        loop {
+            let query = InstanceQuery {
+                instance_id_prefix: Some("@".to_owned()),
+                page_size: 500,
+                after,
+                entities: true,
+                ..InstanceQuery::default()
+            };
+            let page = self.inner.store.list_instances(&query).await?;
+            for entity in &page.instances {
+                if self.release_if_orphaned(entity).await? {
+                    result.orphaned_locks_released += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(result),
+            }
+        }
+    }
+
+    /// Sends an entity the unlock its lock holder can no longer send; true when it did.
+    async fn release_if_orphaned(&self, entity: &InstanceRecord) -> Result<bool, DurableError> {
+        let Ok(locks) = crate::worker::EntityLocks::load(&entity.custom_status) else {
+            return Ok(false);
+        };
+        let Some(holder) = locks.holder() else {
+            return Ok(false);
+        };
+        let holder_alive = self
+            .inner
+            .store
+            .get_instance(&holder.instance_id)
+            .await?
+            .is_some_and(|record| {
+                record.execution_id == holder.execution_id && !record.status.is_terminal()
+            });
+        if holder_alive {
+            return Ok(false);
+        }
+        let Some(name) = EntityId::from_instance_id(&entity.instance_id).map(|id| id.name) else {
+            return Ok(false);
+        };
+        let unlock = HistoryEvent::new(
+            self.inner.clock.now(),
+            EventKind::EntityUnlockSent {
+                critical_section_id: holder.critical_section_id.clone(),
+                target_instance_id: entity.instance_id.clone(),
+            },
+        );
+        self.inner
+            .store
+            .signal_entity(&entity.instance_id, &name, unlock)
+            .await?;
+        Ok(true)
     }
 
     /// The state of an entity, decoded as `S`; `None` when the entity does not exist or has

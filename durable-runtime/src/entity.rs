@@ -59,12 +59,21 @@ pub(crate) struct EntitySignal {
 }
 
 /// What an operation left behind when its context was dropped.
+/// An orchestration an operation started, created when the batch commits.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OrchestrationStart {
+    pub name: String,
+    pub instance_id: String,
+    pub input: Value,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct OperationEffects {
     /// The state after the operation; `None` when it has none (deleted or never set).
     pub state: Option<Value>,
     pub result: Value,
     pub signals: Vec<EntitySignal>,
+    pub orchestrations: Vec<OrchestrationStart>,
     /// Set when the state or the return value could not be serialized.
     pub failure: Option<FailureDetails>,
 }
@@ -125,6 +134,7 @@ pub struct EntityContext<S: Serialize + DeserializeOwned + Default> {
     exists: bool,
     result: Value,
     signals: Vec<EntitySignal>,
+    orchestrations: Vec<OrchestrationStart>,
     failure: Option<FailureDetails>,
     effects: Arc<Mutex<Option<OperationEffects>>>,
 }
@@ -157,6 +167,7 @@ impl<S: Serialize + DeserializeOwned + Default> EntityContext<S> {
             exists,
             result: Value::Null,
             signals: Vec::new(),
+            orchestrations: Vec::new(),
             failure: None,
             effects: operation.effects,
         })
@@ -224,6 +235,44 @@ impl<S: Serialize + DeserializeOwned + Default> EntityContext<S> {
         }
     }
 
+    /// Starts an orchestration with `input` and returns its instance id: `instance_id`, or
+    /// a new random one when `None`. Like signals, it starts only when this operation
+    /// succeeds, in the same commit as the state change; an instance with that id that is
+    /// still running is left alone.
+    ///
+    /// ```no_run
+    /// # use durable_runtime::prelude::*;
+    /// # fn f(mut ctx: EntityContext<i64>) -> Result<(), DurableError> {
+    /// let id = ctx.start_new_orchestration("HelloCities", (), None)?;
+    /// ctx.return_value(id);
+    /// # Ok(()) }
+    /// ```
+    pub fn start_new_orchestration(
+        &mut self,
+        name: &str,
+        input: impl Serialize,
+        instance_id: Option<&str>,
+    ) -> Result<String, DurableError> {
+        let instance_id = match instance_id {
+            Some(id) => {
+                crate::instance_id::validate_instance_id(id)?;
+                id.to_owned()
+            }
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let input = serde_json::to_value(input).map_err(|e| {
+            DurableError::Serialization(format!(
+                "the input of orchestration `{name}` cannot be serialized: {e}"
+            ))
+        })?;
+        self.orchestrations.push(OrchestrationStart {
+            name: name.to_owned(),
+            instance_id: instance_id.clone(),
+            input,
+        });
+        Ok(instance_id)
+    }
+
     /// Signals an operation on another entity (one-way). It is sent only when this
     /// operation succeeds, together with its state change.
     pub fn signal_entity(&mut self, id: &EntityId, operation: &str, input: impl Serialize) {
@@ -269,6 +318,7 @@ impl<S: Serialize + DeserializeOwned + Default> Drop for EntityContext<S> {
             state,
             result: std::mem::take(&mut self.result),
             signals: std::mem::take(&mut self.signals),
+            orchestrations: std::mem::take(&mut self.orchestrations),
             failure,
         };
         *self.effects.lock().unwrap_or_else(PoisonError::into_inner) = Some(effects);

@@ -56,6 +56,10 @@ pub enum DurableError {
     /// No entity function with this name is registered, or the name cannot be one.
     #[error("no entity named `{0}` is registered")]
     UnknownEntity(String),
+    /// A critical section's rules were broken: locking inside a section, or calling an
+    /// entity the section does not lock.
+    #[error("locking rules violated: {0}")]
+    LockingRulesViolation(String),
     /// An error raised by user code.
     #[error("{0}")]
     Custom(String),
@@ -111,6 +115,7 @@ impl FailureDetails {
             DurableError::InstanceFinished(_) => "InstanceFinished",
             DurableError::InvalidStatus(_) => "InvalidStatus",
             DurableError::Store(_) => "StoreError",
+            DurableError::LockingRulesViolation(_) => "LockingRulesViolation",
             DurableError::Custom(_) => "OrchestrationError",
         };
         FailureDetails {

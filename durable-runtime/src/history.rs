@@ -259,6 +259,14 @@ pub enum EventKind {
         /// The operation's input.
         #[serde(rename = "input")]
         input: Value,
+        /// The critical section the operation was sent from, when the sender holds the
+        /// entity's lock: only such operations run while the entity is locked.
+        #[serde(
+            rename = "criticalSectionId",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        critical_section_id: Option<String>,
     },
     /// An entity operation was called (two-way): the message an entity receives, with the
     /// caller to answer, and the action an orchestration records when it calls one.
@@ -276,6 +284,14 @@ pub enum EventKind {
         /// The operation's input.
         #[serde(rename = "input")]
         input: Value,
+        /// The critical section the operation was sent from, when the sender holds the
+        /// entity's lock: only such operations run while the entity is locked.
+        #[serde(
+            rename = "criticalSectionId",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        critical_section_id: Option<String>,
         /// Where the response goes; left out of the caller's own history.
         #[serde(
             rename = "parentInstance",
@@ -283,6 +299,50 @@ pub enum EventKind {
             skip_serializing_if = "Option::is_none"
         )]
         caller: Option<ParentInstance>,
+    },
+    /// An orchestration asked for the locks of a set of entities (a critical section).
+    /// The request visits the entities one at a time in the set's order, each locking
+    /// itself for the section before passing it on; the last one answers with
+    /// [`EventKind::EntityLockGranted`]. The fixed order keeps two sections from deadlocking.
+    #[serde(rename = "EntityLockRequested")]
+    EntityLockRequested {
+        /// The critical section's id, unique per request.
+        #[serde(rename = "criticalSectionId")]
+        critical_section_id: String,
+        /// The entities' instance ids, sorted and without duplicates.
+        #[serde(rename = "lockSet")]
+        lock_set: Vec<String>,
+        /// The entity of the set this message is for.
+        #[serde(rename = "position")]
+        position: usize,
+        /// Where the grant goes; left out of the caller's own history.
+        #[serde(
+            rename = "parentInstance",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        caller: Option<ParentInstance>,
+    },
+    /// Every entity of a critical section is locked for the orchestration that asked.
+    #[serde(rename = "EntityLockGranted")]
+    EntityLockGranted {
+        /// The `event_id` of the matching `EntityLockRequested`.
+        #[serde(rename = "taskScheduledId")]
+        task_scheduled_id: i64,
+        /// The critical section.
+        #[serde(rename = "criticalSectionId")]
+        critical_section_id: String,
+    },
+    /// An orchestration released an entity it had locked (or asked to lock): the entity
+    /// runs the operations that waited for the lock.
+    #[serde(rename = "EntityUnlockSent")]
+    EntityUnlockSent {
+        /// The critical section being ended.
+        #[serde(rename = "criticalSectionId")]
+        critical_section_id: String,
+        /// The entity's instance id.
+        #[serde(rename = "targetInstanceId")]
+        target_instance_id: String,
     },
     /// An entity operation an orchestration called returned.
     #[serde(rename = "EntityOperationCompleted")]
@@ -336,12 +396,15 @@ impl EventKind {
         )
     }
 
-    /// Operations for an entity (signals and calls): they reach an entity whatever its
-    /// status, and create it when it does not exist.
+    /// Messages for an entity (signals, calls, lock requests, unlocks): they reach an
+    /// entity whatever its status, and create it when it does not exist.
     pub fn is_entity_operation(&self) -> bool {
         matches!(
             self,
-            EventKind::EntityOperationSignaled { .. } | EventKind::EntityOperationCalled { .. }
+            EventKind::EntityOperationSignaled { .. }
+                | EventKind::EntityOperationCalled { .. }
+                | EventKind::EntityLockRequested { .. }
+                | EventKind::EntityUnlockSent { .. }
         )
     }
 
@@ -369,6 +432,9 @@ impl EventKind {
             EventKind::EventSent { .. } => "EventSent",
             EventKind::EntityOperationSignaled { .. } => "EntityOperationSignaled",
             EventKind::EntityOperationCalled { .. } => "EntityOperationCalled",
+            EventKind::EntityLockRequested { .. } => "EntityLockRequested",
+            EventKind::EntityLockGranted { .. } => "EntityLockGranted",
+            EventKind::EntityUnlockSent { .. } => "EntityUnlockSent",
             EventKind::EntityOperationCompleted { .. } => "EntityOperationCompleted",
             EventKind::EntityOperationFailed { .. } => "EntityOperationFailed",
             EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",

@@ -233,6 +233,19 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Value
                         obj.insert("Input".into(), input.clone());
                     }
                 }
+                EventKind::EntityLockRequested { lock_set, .. } => {
+                    obj.insert("LockSet".into(), lock_set.clone().into());
+                }
+                EventKind::EntityLockGranted {
+                    task_scheduled_id, ..
+                } => {
+                    obj.insert("TaskScheduledId".into(), (*task_scheduled_id).into());
+                }
+                EventKind::EntityUnlockSent {
+                    target_instance_id, ..
+                } => {
+                    obj.insert("InstanceId".into(), target_instance_id.clone().into());
+                }
                 EventKind::TaskCompleted {
                     task_scheduled_id,
                     result,

@@ -1,15 +1,15 @@
 //! The client API in process, against a worker on the memory and SQLite stores: scheduled
 //! starts, replace policies and waiting with a timeout.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use durable_runtime::clock::{Clock, SystemClock};
+use durable_runtime::StartOptions;
 use durable_runtime::prelude::*;
-use durable_runtime::registry::Registry;
-use durable_runtime::store::{MemoryStore, ReplacePolicy, SqliteOptions, SqliteStore, Store};
-use durable_runtime::worker::{Worker, WorkerOptions};
-use durable_runtime::{ClientOptions, StartOptions};
+use durable_runtime::store::ReplacePolicy;
+
+mod common;
+
+use common::with_each_store;
 
 #[activity_trigger(name = "Double")]
 async fn double(n: u64) -> u64 {
@@ -24,39 +24,6 @@ async fn double_it(ctx: OrchestrationContext, n: u64) -> Result<u64, DurableErro
 #[orchestration_trigger(name = "WaitForGo")]
 async fn wait_for_go(ctx: OrchestrationContext) -> Result<String, DurableError> {
     ctx.wait_for_external_event("Go").await
-}
-
-async fn with_each_store(test: impl AsyncFn(DurableClient)) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let sqlite = SqliteStore::open(
-        SqliteOptions {
-            path: dir.path().join("hub.db"),
-            exclusive: true,
-            durability: Default::default(),
-        },
-        clock.clone(),
-    )
-    .expect("sqlite opens");
-    let stores: [Arc<dyn Store>; 2] = [Arc::new(MemoryStore::new(clock.clone())), Arc::new(sqlite)];
-    let registry = Arc::new(Registry::discover().expect("valid registry"));
-    for store in stores {
-        let worker = Worker::start(
-            store.clone(),
-            registry.clone(),
-            clock.clone(),
-            WorkerOptions::default(),
-            "test-worker".to_owned(),
-        );
-        let client = DurableClient::new(
-            store,
-            registry.clone(),
-            clock.clone(),
-            ClientOptions::default(),
-        );
-        test(client).await;
-        worker.shutdown().await;
-    }
 }
 
 #[tokio::test]

@@ -10,10 +10,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::critical_section::{self, EntityLock};
 use super::future::DurableFuture;
 use super::retry::RetryOptions;
 use super::state::{
-    Action, ActionKind, ContinueAsNew, OpenTask, SharedState, TaskKey, TaskOutcome, lock,
+    Action, ActionKind, ContinueAsNew, LockRequest, OpenTask, SharedState, TaskKey, TaskOutcome,
+    lock,
 };
 use crate::entity::EntityId;
 use crate::error::DurableError;
@@ -362,9 +364,11 @@ impl OrchestrationContext {
             );
             return;
         };
+        let instance_id = id.instance_id();
         let action = ActionKind::SignalEntity {
             request_id: self.next_request_id(),
-            instance_id: id.instance_id(),
+            critical_section_id: self.section_holding(&instance_id),
+            instance_id,
             operation: operation.to_owned(),
             input,
         };
@@ -391,16 +395,95 @@ impl OrchestrationContext {
             Ok(input) => input,
             Err(error) => return DurableFuture::failed(error),
         };
+        let instance_id = id.instance_id();
+        let critical_section_id = self.section_holding(&instance_id);
+        if critical_section_id.is_none() && lock(&self.state).critical_section.is_some() {
+            return DurableFuture::failed(DurableError::LockingRulesViolation(format!(
+                "cannot call entity `{id}` from a critical section that does not lock it; \
+                 lock it too, or call it after the section"
+            )));
+        }
         self.schedule(
             ActionKind::CallEntity {
                 request_id: self.next_request_id(),
-                instance_id: id.instance_id(),
+                instance_id,
                 operation: operation.to_owned(),
                 input,
+                critical_section_id,
             },
             &format!("entity `{id}` operation `{operation}`"),
             Location::caller(),
         )
+    }
+
+    /// Locks `entities` for a critical section and resolves when all are held.
+    ///
+    /// The locks are taken in one global order (the entities' instance ids, sorted), so two
+    /// orchestrations locking overlapping sets in different orders cannot deadlock. While
+    /// the returned [`EntityLock`] is alive, operations others send to these entities wait,
+    /// and this orchestration may call only these entities (signals to others are fine);
+    /// dropping it releases them, and so does the orchestration's end. Locking again
+    /// inside a section fails with [`DurableError::LockingRulesViolation`].
+    ///
+    /// ```no_run
+    /// # use durable_runtime::prelude::*;
+    /// # async fn f(ctx: OrchestrationContext) -> Result<(), DurableError> {
+    /// let counter = EntityId::new("Counter", "votes");
+    /// let _guard = ctx.lock(&[counter.clone()]).await?;
+    /// let votes: i64 = ctx.call_entity(&counter, "get", ()).await?;
+    /// if votes < 10 {
+    ///     ctx.call_entity::<()>(&counter, "add", 1).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn lock(
+        &self,
+        entities: &[EntityId],
+    ) -> impl Future<Output = Result<EntityLock, DurableError>> + Send + 'static {
+        let location = Location::caller();
+        let lock_set = critical_section::lock_set(entities);
+        let refusal = if lock(&self.state).critical_section.is_some() {
+            Some("cannot lock entities inside a critical section; release its locks first")
+        } else if lock_set.is_empty() {
+            Some("a critical section needs at least one entity to lock")
+        } else {
+            None
+        };
+        let state = self.state.clone();
+        let request = match refusal {
+            Some(reason) => Err(DurableError::LockingRulesViolation(reason.to_owned())),
+            None => {
+                let section = LockRequest {
+                    critical_section_id: self.next_request_id(),
+                    lock_set,
+                };
+                let granted: DurableFuture<Value> = self.schedule(
+                    ActionKind::LockEntities {
+                        critical_section_id: section.critical_section_id.clone(),
+                        lock_set: section.lock_set.clone(),
+                    },
+                    &format!("lock {:?}", section.lock_set),
+                    location,
+                );
+                Ok((section, granted))
+            }
+        };
+        async move {
+            let (section, granted) = request?;
+            granted.await?;
+            lock(&state).critical_section = Some(section.clone());
+            Ok(EntityLock::new(state, section))
+        }
+    }
+
+    /// The critical section that holds `entity`'s lock, if the orchestration is in one.
+    fn section_holding(&self, entity: &str) -> Option<String> {
+        lock(&self.state)
+            .critical_section
+            .as_ref()
+            .filter(|section| section.lock_set.iter().any(|e| e == entity))
+            .map(|section| section.critical_section_id.clone())
     }
 
     /// The id of the next entity request: the instance id and the call's sequence number,
@@ -436,6 +519,16 @@ impl OrchestrationContext {
         let mut state = lock(&self.state);
         let sequence = state.next_sequence;
         state.next_sequence += 1;
+        if let ActionKind::LockEntities {
+            critical_section_id,
+            lock_set,
+        } = &kind
+        {
+            state.lock_requests.push(LockRequest {
+                critical_section_id: critical_section_id.clone(),
+                lock_set: lock_set.clone(),
+            });
+        }
         state.pending.push(Action {
             sequence,
             kind,

@@ -2,6 +2,7 @@
 
 mod combinators;
 mod context;
+pub(crate) mod critical_section;
 mod future;
 pub(crate) mod lifecycle;
 pub(crate) mod replay;
@@ -13,6 +14,7 @@ mod replay_tests;
 
 pub use combinators::{when_all, when_any};
 pub use context::OrchestrationContext;
+pub use critical_section::EntityLock;
 pub use future::DurableFuture;
 pub use replay::is_replaying_on_this_thread;
 pub use retry::RetryOptions;

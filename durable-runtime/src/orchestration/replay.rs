@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::context::OrchestrationContext;
+use super::critical_section;
 use super::state::{
     Action, ActionKind, BufferedEvent, ReplayState, SharedState, TaskKey, TaskOutcome, lock,
 };
@@ -209,6 +210,13 @@ impl Execution {
         for action in pending {
             appended.push(record_action(&mut turn, action, now));
         }
+        if self.outcome.is_some() {
+            // The execution ended: locks it still holds, or asked for, are released.
+            let requests = std::mem::take(&mut lock(&self.state).lock_requests);
+            let (events, messages) = critical_section::release(requests, now);
+            appended.extend(events);
+            turn.entity_operations.extend(messages);
+        }
         match self.outcome.clone() {
             None => {}
             Some(Ok(output)) => match continue_as_new {
@@ -269,6 +277,20 @@ impl Execution {
         turn
     }
 
+    /// Whether the orchestrator is running and waits for nothing but call `sequence`
+    /// (no other call, timer or event), so that call's result alone makes its next turn.
+    pub fn waits_only_for(&self, sequence: i64) -> bool {
+        if self.future.is_none() {
+            return false;
+        }
+        let state = lock(&self.state);
+        state.open_tasks.len() == 1
+            && state
+                .open_tasks
+                .get(&TaskKey::Call(sequence))
+                .is_some_and(|task| task.outcome.is_none())
+    }
+
     fn begin_turn(&mut self, at: DateTime<Utc>, replaying: bool) {
         let mut state = lock(&self.state);
         state.current_time = at;
@@ -324,6 +346,9 @@ impl Execution {
                 task_scheduled_id,
                 failure,
             } => self.deliver(*task_scheduled_id, TaskOutcome::Failed(failure.clone())),
+            EventKind::EntityLockGranted {
+                task_scheduled_id, ..
+            } => self.deliver(*task_scheduled_id, TaskOutcome::Completed(Value::Null)),
             EventKind::TimerFired { timer_id, .. } => {
                 self.deliver(*timer_id, TaskOutcome::Completed(Value::Null))
             }
@@ -439,7 +464,7 @@ impl Execution {
         let made: Vec<Action> = std::mem::take(&mut lock(&self.state).pending);
         let mut made: BTreeMap<i64, Action> = made.into_iter().map(|a| (a.sequence, a)).collect();
         for event in recorded {
-            let Some(expected) = recorded_call(&event.kind) else {
+            let Some(expected) = recorded_call(event.event_id, &event.kind) else {
                 continue;
             };
             match made.remove(&event.event_id) {
@@ -493,7 +518,7 @@ impl Execution {
 
 /// The call a recorded action event stands for, described as [`ActionKind::describe`]
 /// does, or `None` for events that are not calls.
-fn recorded_call(kind: &EventKind) -> Option<String> {
+fn recorded_call(event_id: i64, kind: &EventKind) -> Option<String> {
     let call = match kind {
         EventKind::TaskScheduled { name, input } => ActionKind::CallActivity {
             name: name.clone(),
@@ -523,23 +548,43 @@ fn recorded_call(kind: &EventKind) -> Option<String> {
             target_instance_id,
             operation,
             input,
+            critical_section_id,
         } => ActionKind::SignalEntity {
             request_id: request_id.clone(),
             instance_id: target_instance_id.clone(),
             operation: operation.clone(),
             input: input.clone(),
+            critical_section_id: critical_section_id.clone(),
         },
         EventKind::EntityOperationCalled {
             request_id,
             target_instance_id,
             operation,
             input,
+            critical_section_id,
             ..
         } => ActionKind::CallEntity {
             request_id: request_id.clone(),
             instance_id: target_instance_id.clone(),
             operation: operation.clone(),
             input: input.clone(),
+            critical_section_id: critical_section_id.clone(),
+        },
+        EventKind::EntityLockRequested {
+            critical_section_id,
+            lock_set,
+            ..
+        } => ActionKind::LockEntities {
+            critical_section_id: critical_section_id.clone(),
+            lock_set: lock_set.clone(),
+        },
+        // Unlocks the engine sent when the execution ended are not calls (event id -1).
+        EventKind::EntityUnlockSent {
+            critical_section_id,
+            target_instance_id,
+        } if event_id >= 0 => ActionKind::UnlockEntity {
+            critical_section_id: critical_section_id.clone(),
+            instance_id: target_instance_id.clone(),
         },
         _ => return None,
     };
@@ -599,34 +644,61 @@ fn record_action(turn: &mut TurnOutput, action: Action, now: DateTime<Utc>) -> H
             instance_id,
             operation,
             input,
+            critical_section_id,
         } => EventKind::EntityOperationSignaled {
             request_id,
             target_instance_id: instance_id,
             operation,
             input,
+            critical_section_id,
         },
         ActionKind::CallEntity {
             request_id,
             instance_id,
             operation,
             input,
+            critical_section_id,
         } => EventKind::EntityOperationCalled {
             request_id,
             target_instance_id: instance_id,
             operation,
             input,
+            critical_section_id,
             caller: None,
         },
+        ActionKind::LockEntities {
+            critical_section_id,
+            lock_set,
+        } => EventKind::EntityLockRequested {
+            critical_section_id,
+            lock_set,
+            position: 0,
+            caller: None,
+        },
+        ActionKind::UnlockEntity {
+            critical_section_id,
+            instance_id,
+        } => EventKind::EntityUnlockSent {
+            critical_section_id,
+            target_instance_id: instance_id,
+        },
     };
-    if let EventKind::EntityOperationSignaled {
-        target_instance_id, ..
-    }
-    | EventKind::EntityOperationCalled {
-        target_instance_id, ..
-    } = &kind
-    {
+    let entity = match &kind {
+        EventKind::EntityOperationSignaled {
+            target_instance_id, ..
+        }
+        | EventKind::EntityOperationCalled {
+            target_instance_id, ..
+        }
+        | EventKind::EntityUnlockSent {
+            target_instance_id, ..
+        } => Some(target_instance_id),
+        EventKind::EntityLockRequested { lock_set, .. } => lock_set.first(),
+        _ => None,
+    };
+    if let Some(entity) = entity {
         turn.entity_operations.push(EntityMessage {
-            instance_id: target_instance_id.clone(),
+            instance_id: entity.clone(),
             event: HistoryEvent {
                 event_id: action.sequence,
                 timestamp: now,

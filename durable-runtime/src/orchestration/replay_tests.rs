@@ -125,6 +125,8 @@ fn stamp(mut events: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
             | EventKind::EventSent { .. }
             | EventKind::EntityOperationSignaled { .. }
             | EventKind::EntityOperationCalled { .. }
+            | EventKind::EntityLockRequested { .. }
+            | EventKind::EntityUnlockSent { .. }
             | EventKind::ExecutionCompleted { .. } => {
                 event.timestamp = turn_time.expect("an action outside a turn");
             }
@@ -1668,6 +1670,7 @@ fn entity_signaled(id: i64, operation: &str, input: Value) -> HistoryEvent {
             target_instance_id: "@counter@votes".to_owned(),
             operation: operation.to_owned(),
             input,
+            critical_section_id: None,
         },
     )
 }
@@ -1680,6 +1683,7 @@ fn entity_called(id: i64, operation: &str, input: Value) -> HistoryEvent {
             target_instance_id: "@counter@votes".to_owned(),
             operation: operation.to_owned(),
             input,
+            critical_section_id: None,
             caller: None,
         },
     )
@@ -1766,5 +1770,220 @@ fn a_call_where_history_has_a_signal_is_non_deterministic() {
     assert!(
         message.contains(r#"call_entity("@counter@votes", "add")"#),
         "{message}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Critical sections
+// ---------------------------------------------------------------------------------------
+
+fn account(key: &str) -> crate::entity::EntityId {
+    crate::entity::EntityId::new("Account", key)
+}
+
+/// Locks accounts b and a (given out of order), reads a's balance inside the section,
+/// releases, and returns the balance.
+fn reads_under_lock(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        let guard = ctx
+            .lock(&[account("b"), account("a"), account("b")])
+            .await?;
+        let balance: i64 = ctx.call_entity(&account("a"), "balance", ()).await?;
+        guard.release();
+        Ok(balance)
+    })
+}
+
+/// Breaks the rules inside a section: the error names the rule; returned as output.
+fn breaks_locking_rules(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        let _guard = ctx.lock(&[account("a")]).await?;
+        let nested = ctx.lock(&[account("b")]).await.err().map(|e| e.to_string());
+        let unlocked = ctx
+            .call_entity::<i64>(&account("b"), "balance", ())
+            .await
+            .err()
+            .map(|e| e.to_string());
+        Ok((nested, unlocked))
+    })
+}
+
+/// Locks one account and returns while holding it (the guard is forgotten).
+fn forgets_its_lock(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        let guard = ctx.lock(&[account("a")]).await?;
+        std::mem::forget(guard);
+        Ok(())
+    })
+}
+
+const SECTION: &str = "replay-test:0";
+
+fn lock_requested(id: i64, lock_set: &[&str]) -> HistoryEvent {
+    action(
+        id,
+        EventKind::EntityLockRequested {
+            critical_section_id: format!("{INSTANCE}:{id}"),
+            lock_set: lock_set.iter().map(|s| (*s).to_owned()).collect(),
+            position: 0,
+            caller: None,
+        },
+    )
+}
+
+fn lock_granted(id: i64) -> HistoryEvent {
+    message(EventKind::EntityLockGranted {
+        task_scheduled_id: id,
+        critical_section_id: format!("{INSTANCE}:{id}"),
+    })
+}
+
+fn unlock_sent(id: i64, entity: &str) -> HistoryEvent {
+    action(
+        id,
+        EventKind::EntityUnlockSent {
+            critical_section_id: SECTION.to_owned(),
+            target_instance_id: entity.to_owned(),
+        },
+    )
+}
+
+fn locked_call(id: i64, entity: &str, operation: &str) -> HistoryEvent {
+    action(
+        id,
+        EventKind::EntityOperationCalled {
+            request_id: format!("{INSTANCE}:{id}"),
+            target_instance_id: entity.to_owned(),
+            operation: operation.to_owned(),
+            input: Value::Null,
+            critical_section_id: Some(SECTION.to_owned()),
+            caller: None,
+        },
+    )
+}
+
+fn locking_turns() -> Vec<HistoryEvent> {
+    vec![
+        started(Value::Null),
+        turn_start(1),
+        lock_requested(0, &["@account@a", "@account@b"]),
+        turn_end(1),
+        lock_granted(0),
+        turn_start(2),
+        locked_call(1, "@account@a", "balance"),
+        turn_end(2),
+    ]
+}
+
+#[test]
+fn a_lock_request_goes_to_the_first_entity_of_the_sorted_set() {
+    let turn = run(reads_under_lock, &[], 1, &[started(Value::Null)]);
+    assert_eq!(turn.appended, stamp(locking_turns()[..4].to_vec()));
+    assert_eq!(turn.entity_operations.len(), 1);
+    assert_eq!(turn.entity_operations[0].instance_id, "@account@a");
+}
+
+#[test]
+fn inside_the_section_calls_carry_it_and_the_guard_releases_every_entity() {
+    let granted = run(
+        reads_under_lock,
+        &locking_turns()[..4],
+        2,
+        &[lock_granted(0)],
+    );
+    assert_eq!(granted.appended, stamp(locking_turns()[4..].to_vec()));
+    let response = message(EventKind::EntityOperationCompleted {
+        task_scheduled_id: 1,
+        result: json!(30),
+    });
+    check(Case {
+        orchestrator: reads_under_lock,
+        history: locking_turns(),
+        now: 3,
+        messages: vec![response.clone()],
+        appended: vec![
+            response,
+            turn_start(3),
+            unlock_sent(2, "@account@a"),
+            unlock_sent(3, "@account@b"),
+            finished(json!(30)),
+            turn_end(3),
+        ],
+        status: RuntimeStatus::Completed,
+        output: json!(30),
+    });
+}
+
+#[test]
+fn locking_twice_or_calling_an_unlocked_entity_inside_a_section_fails() {
+    let history = [
+        started(Value::Null),
+        turn_start(1),
+        lock_requested(0, &["@account@a"]),
+        turn_end(1),
+    ];
+    let turn = run(breaks_locking_rules, &history, 2, &[lock_granted(0)]);
+    assert_eq!(turn.status, RuntimeStatus::Completed);
+    let [nested, unlocked] = [&turn.output[0], &turn.output[1]].map(|v| v.to_string());
+    assert!(
+        nested.contains("cannot lock entities inside a critical section"),
+        "{nested}"
+    );
+    assert!(
+        unlocked.contains("cannot call entity `@account@b`"),
+        "{unlocked}"
+    );
+    let unlocks = turn
+        .entity_operations
+        .iter()
+        .filter(|m| matches!(m.event.kind, EventKind::EntityUnlockSent { .. }))
+        .count();
+    assert_eq!(unlocks, 1, "the guard is dropped on return");
+}
+
+#[test]
+fn an_execution_that_ends_holding_locks_releases_them() {
+    let history = [
+        started(Value::Null),
+        turn_start(1),
+        lock_requested(0, &["@account@a"]),
+        turn_end(1),
+    ];
+    let turn = run(forgets_its_lock, &history, 2, &[lock_granted(0)]);
+    assert_eq!(turn.status, RuntimeStatus::Completed);
+    let released: Vec<(&str, i64)> = turn
+        .appended
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::EntityUnlockSent {
+                target_instance_id, ..
+            } => Some((target_instance_id.as_str(), e.event_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        released,
+        [("@account@a", -1)],
+        "released by the engine, not a call"
+    );
+    assert_eq!(turn.entity_operations.len(), 1);
+}
+
+#[test]
+fn a_lock_where_history_has_another_set_is_non_deterministic() {
+    let failure = replay_failure(
+        reads_under_lock,
+        &[
+            started(Value::Null),
+            turn_start(1),
+            lock_requested(0, &["@account@a", "@account@c"]),
+            turn_end(1),
+        ],
+    );
+    assert_eq!(failure.error_type, NON_DETERMINISM);
+    assert!(
+        failure.error_message.contains("@account@c"),
+        "{}",
+        failure.error_message
     );
 }

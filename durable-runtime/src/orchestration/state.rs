@@ -43,12 +43,22 @@ pub(crate) enum ActionKind {
         instance_id: String,
         operation: String,
         input: Value,
+        critical_section_id: Option<String>,
     },
     CallEntity {
         request_id: String,
         instance_id: String,
         operation: String,
         input: Value,
+        critical_section_id: Option<String>,
+    },
+    LockEntities {
+        critical_section_id: String,
+        lock_set: Vec<String>,
+    },
+    UnlockEntity {
+        critical_section_id: String,
+        instance_id: String,
     },
 }
 
@@ -74,6 +84,8 @@ impl ActionKind {
                 operation,
                 ..
             } => format!("call_entity(\"{instance_id}\", \"{operation}\")"),
+            ActionKind::LockEntities { lock_set, .. } => format!("lock({lock_set:?})"),
+            ActionKind::UnlockEntity { instance_id, .. } => format!("unlock(\"{instance_id}\")"),
         }
     }
 }
@@ -142,6 +154,17 @@ pub(crate) struct ReplayState {
     pub guid_counter: u64,
     pub custom_status: Value,
     pub continue_as_new: Option<ContinueAsNew>,
+    /// Lock requests not yet released, granted or not: released when the execution ends.
+    pub lock_requests: Vec<LockRequest>,
+    /// The critical section the orchestration is in (its locks were granted).
+    pub critical_section: Option<LockRequest>,
+}
+
+/// A critical section: its id and the entities it locks (instance ids, sorted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LockRequest {
+    pub critical_section_id: String,
+    pub lock_set: Vec<String>,
 }
 
 impl ReplayState {
@@ -162,6 +185,8 @@ impl ReplayState {
             guid_counter: 0,
             custom_status: Value::Null,
             continue_as_new: None,
+            lock_requests: Vec::new(),
+            critical_section: None,
         }
     }
 }

@@ -9,35 +9,43 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use super::Shared;
+use super::entity_locks::EntityLocks;
 use crate::entity::{EntityId, EntityOperation, OperationEffects};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::replay::panic_failure;
 use crate::registry::EntityDescriptor;
 use crate::status::RuntimeStatus;
-use crate::store::{OrchestrationWorkItem, OutboundMessage, StoreError, TurnCommit};
+use crate::store::{
+    NewInstance, OrchestrationWorkItem, OutboundMessage, ReplacePolicy, StoreError, TurnCommit,
+};
 
 /// Runs the queued operations of a leased entity and commits the batch.
 pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
     let instance = item.instance;
+    let consumed: Vec<i64> = item.messages.iter().map(|m| m.id).collect();
     let Some(id) = EntityId::from_instance_id(&instance.instance_id) else {
         tracing::warn!(instance_id = %instance.instance_id, "not an entity id; its messages are dropped");
-        commit(
-            shared,
-            &instance,
-            item.messages.iter().map(|m| m.id).collect(),
-            None,
-            Vec::new(),
-        )
-        .await;
+        let batch = Batch {
+            state: None,
+            locks: Value::Null,
+            messages: Vec::new(),
+            children: Vec::new(),
+        };
+        commit(shared, &instance, consumed, batch).await;
         return;
     };
+    let mut locks = EntityLocks::load(&instance.custom_status).unwrap_or_else(|error| {
+        tracing::error!(entity = %id, %error, "unreadable lock state; the entity starts unlocked");
+        EntityLocks::default()
+    });
+    let now = shared.clock.now();
+    let scheduled = locks.schedule(item.messages.into_iter().map(|m| m.event), now);
     let descriptor = shared.registry.entity(&id.name);
     let mut state = (instance.status == RuntimeStatus::Running).then(|| instance.output.clone());
-    let mut consumed = Vec::with_capacity(item.messages.len());
-    let mut messages = Vec::new();
-    for message in item.messages {
-        consumed.push(message.id);
-        let (operation, input, caller) = match message.event.kind {
+    let mut messages = scheduled.messages;
+    let mut children = Vec::new();
+    for event in scheduled.operations {
+        let (operation, input, caller) = match event.kind {
             EventKind::EntityOperationSignaled {
                 operation, input, ..
             } => (operation, input, None),
@@ -74,9 +82,20 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
                                 target_instance_id: target,
                                 operation: signal.operation,
                                 input: signal.input,
+                                critical_section_id: None,
                             },
                         ),
                     }
+                }));
+                children.extend(effects.orchestrations.into_iter().map(|start| NewInstance {
+                    instance_id: start.instance_id,
+                    name: start.name,
+                    execution_id: uuid::Uuid::new_v4().simple().to_string(),
+                    input: start.input,
+                    created_at: now,
+                    parent: None,
+                    scheduled_start: None,
+                    replace: ReplacePolicy::NonRunning,
                 }));
                 Ok(effects.result)
             }
@@ -89,7 +108,22 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
             messages.push(respond(caller, response, now));
         }
     }
-    commit(shared, &instance, consumed, state, messages).await;
+    let batch = Batch {
+        state,
+        locks: locks.to_value(),
+        messages,
+        children,
+    };
+    commit(shared, &instance, consumed, batch).await;
+}
+
+/// What an entity's turn leaves: its state, its lock bookkeeping, messages to others and
+/// the orchestrations its operations started.
+struct Batch {
+    state: Option<Value>,
+    locks: Value,
+    messages: Vec<OutboundMessage>,
+    children: Vec<NewInstance>,
 }
 
 /// Runs one operation; `Err` when it failed, returned `Err` or panicked (its effects are
@@ -147,15 +181,14 @@ fn respond(
 }
 
 /// Commits the batch: the new state (Running while there is state, Pending without), the
-/// consumed operations and the messages to others.
+/// lock bookkeeping, the consumed messages and the messages to others.
 async fn commit(
     shared: &Arc<Shared>,
     instance: &crate::store::InstanceRecord,
     consumed: Vec<i64>,
-    state: Option<Value>,
-    messages: Vec<OutboundMessage>,
+    batch: Batch,
 ) {
-    let (status, output) = match state {
+    let (status, output) = match batch.state {
         Some(state) => (RuntimeStatus::Running, state),
         None => (RuntimeStatus::Pending, Value::Null),
     };
@@ -167,11 +200,11 @@ async fn commit(
         appended: Vec::new(),
         status,
         output,
-        custom_status: Value::Null,
+        custom_status: batch.locks,
         activities: Vec::new(),
         timers: Vec::new(),
-        children: Vec::new(),
-        messages,
+        children: batch.children,
+        messages: batch.messages,
         continue_as_new: None,
         truncate_history_to: None,
     };

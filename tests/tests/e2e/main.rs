@@ -5,6 +5,7 @@ mod bad_input;
 mod cache;
 mod cli;
 mod crash;
+mod critical_sections;
 mod entities;
 mod failures;
 mod hello;
