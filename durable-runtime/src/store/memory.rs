@@ -421,6 +421,48 @@ impl Store for MemoryStore {
         self.commit(owner, commit)
     }
 
+    async fn complete_activity_with_turn(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Option<Vec<ActivityWorkItem>>, StoreError> {
+        let now = self.clock.now();
+        let removed = {
+            let mut inner = self.lock();
+            let activity_held = inner
+                .activities
+                .get(&item.id)
+                .is_some_and(|a| held_by(&a.lease, owner, now));
+            let Some(instance) = inner.instances.get_mut(&turn.instance_id) else {
+                return Ok(None);
+            };
+            let free = lease_free(&instance.lease, now)
+                && instance.record.status != RuntimeStatus::Suspended
+                && instance.record.history_length == turn.expected_history_length
+                && instance.record.execution_id == turn.execution_id;
+            if !(free && activity_held) {
+                return Ok(None);
+            }
+            // Leased here, under the same lock as the checks, so the commit below cannot
+            // lose it to anyone.
+            instance.lease = Some(Lease {
+                owner: owner.to_owned(),
+                expires: expiry(now, lease),
+            });
+            inner.activities.remove(&item.id)
+        };
+        if self.commit(owner, turn).is_err() {
+            // The lease was taken back in between (all leases released): undo.
+            if let Some(activity) = removed {
+                self.lock().activities.insert(item.id, activity);
+            }
+            return Ok(None);
+        }
+        Ok(Some(Vec::new()))
+    }
+
     async fn abandon_orchestration(
         &self,
         owner: &str,

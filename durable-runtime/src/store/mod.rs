@@ -297,10 +297,12 @@ pub(crate) fn entity_name(instance_id: &str) -> Option<&str> {
         .map(|(name, _)| name)
 }
 
-/// Whether a commit leaves an entity without state (Pending): the store then removes the
-/// entity when nothing is queued for it.
+/// Whether a commit leaves an entity without state (Pending), unlocked and with nothing
+/// waiting for a lock: the store then removes the entity when nothing is queued for it.
 pub(crate) fn is_removed_entity(commit: &TurnCommit) -> bool {
-    entity_name(&commit.instance_id).is_some() && commit.status == RuntimeStatus::Pending
+    entity_name(&commit.instance_id).is_some()
+        && commit.status == RuntimeStatus::Pending
+        && commit.custom_status.is_null()
 }
 
 /// The `TimerFired` message of a timer.
@@ -569,6 +571,39 @@ pub trait Store: ManagementStore {
         self.fetch_orchestration(owner, lease).await
     }
 
+    /// Leases up to `max` instances with work at once, each like
+    /// [`Store::fetch_orchestration_lean`] (the history may be left out), so a busy
+    /// dispatcher needs one round trip for many. The default leases one.
+    async fn fetch_orchestrations(
+        &self,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let _ = max;
+        Ok(self
+            .fetch_orchestration_lean(owner, lease)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Leases up to `max` activity calls at once, oldest first, each like
+    /// [`Store::fetch_activity`]. The default leases one.
+    async fn fetch_activities(
+        &self,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let _ = max;
+        Ok(self
+            .fetch_activity(owner, lease)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// Commits a turn like [`Store::commit_turn`] and leases the activities it scheduled to
     /// `owner` in the same transaction, returning them so the worker runs them at once
     /// instead of fetching them (the in-process fast path). A store may return none; the
@@ -596,6 +631,26 @@ pub trait Store: ManagementStore {
     ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
         let _ = lease;
         self.complete_activity(owner, item, result).await?;
+        Ok(None)
+    }
+
+    /// Completes an activity and commits its instance's next turn in one transaction: the
+    /// turn was computed ahead from the live orchestration, with the activity's result
+    /// (`turn.appended` starts with it) as its only new message. It applies only when the
+    /// activity is still leased to `owner` and the instance is free (no live lease, not
+    /// suspended) with the history length and execution the turn expects; then it returns
+    /// the activities the turn scheduled, leased to `owner` like
+    /// [`Store::commit_turn_leasing`]. Otherwise it changes nothing and returns `None`, and
+    /// the caller reports the result the usual way. Saves one durable commit per step; a
+    /// store may always return `None`.
+    async fn complete_activity_with_turn(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Option<Vec<ActivityWorkItem>>, StoreError> {
+        let _ = (owner, item, turn, lease);
         Ok(None)
     }
 

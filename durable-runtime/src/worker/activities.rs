@@ -18,11 +18,11 @@ pub(crate) async fn run(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
         what: "activity",
         permits: shared.activity_permits.clone(),
         signal: |signals| &signals.activities,
-        fetch: |shared| {
+        fetch: |shared, max| {
             Box::pin(async move {
                 shared
                     .store
-                    .fetch_activity(&shared.owner, shared.options.lease)
+                    .fetch_activities(&shared.owner, shared.options.lease, max)
                     .await
             })
         },
@@ -116,6 +116,9 @@ pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
             },
         },
     );
+    if super::orchestrations::report_with_next_turn(shared, &item, &event).await {
+        return;
+    }
     let mut pause = STORE_RETRY_DELAY / 5;
     loop {
         match shared

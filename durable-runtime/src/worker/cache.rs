@@ -5,15 +5,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::orchestration::replay::Execution;
+use crate::status::RuntimeStatus;
+use crate::store::InstanceRecord;
 
 /// An orchestration parked between turns.
 pub(crate) struct Cached {
     pub execution: Execution,
-    /// The execution it belongs to.
-    pub execution_id: String,
-    /// The history length it has seen; a longer stored history means another worker (or a
-    /// lost commit) moved on, and the entry is stale.
-    pub history_length: u64,
+    /// The instance's row as the last turn committed it. Its history length is the one
+    /// the execution has seen; a longer stored history means another worker (or a lost
+    /// commit) moved on, and the entry is stale.
+    pub instance: InstanceRecord,
 }
 
 /// A bounded least-recently-used map from instance id to parked orchestration.
@@ -45,8 +46,30 @@ impl ExecutionCache {
     ) -> Option<Execution> {
         let (stamp, cached) = self.entries.remove(instance_id)?;
         self.by_use.remove(&stamp);
-        (cached.execution_id == execution_id && cached.history_length == history_length)
+        (cached.instance.execution_id == execution_id
+            && cached.instance.history_length == history_length)
             .then_some(cached.execution)
+    }
+
+    /// Takes the entry for an instance out when its execution `execution_id` is running
+    /// and waits for nothing but call `task_id`: its next turn can then be computed from
+    /// that call's result alone. Otherwise the entry stays.
+    pub fn take_waiting_only_for(
+        &mut self,
+        instance_id: &str,
+        execution_id: &str,
+        task_id: i64,
+    ) -> Option<Cached> {
+        let (_, cached) = self.entries.get(instance_id)?;
+        let ready = cached.instance.execution_id == execution_id
+            && cached.instance.status == RuntimeStatus::Running
+            && cached.execution.waits_only_for(task_id);
+        if !ready {
+            return None;
+        }
+        let (stamp, cached) = self.entries.remove(instance_id)?;
+        self.by_use.remove(&stamp);
+        Some(cached)
     }
 
     /// Parks an orchestration after a committed turn, dropping the least recently used
@@ -86,10 +109,22 @@ mod tests {
     }
 
     fn entry(history_length: u64) -> Cached {
+        let now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         Cached {
             execution: Execution::new("i", never),
-            execution_id: "e".to_owned(),
-            history_length,
+            instance: InstanceRecord {
+                instance_id: "i".to_owned(),
+                name: "Never".to_owned(),
+                execution_id: "e".to_owned(),
+                status: RuntimeStatus::Running,
+                input: serde_json::Value::Null,
+                output: serde_json::Value::Null,
+                custom_status: serde_json::Value::Null,
+                created_at: now,
+                updated_at: now,
+                history_length,
+                parent: None,
+            },
         }
     }
 

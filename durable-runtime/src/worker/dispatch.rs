@@ -13,8 +13,12 @@ use super::{STORE_RETRY_DELAY, Shared, drain};
 use crate::registry::BoxFuture;
 use crate::store::{StoreError, WorkSignals};
 
-/// Leasing the next work item of a queue.
-type Fetch<I> = fn(Arc<Shared>) -> BoxFuture<Result<Option<I>, StoreError>>;
+/// Leasing up to so many next work items of a queue.
+type Fetch<I> = fn(Arc<Shared>, usize) -> BoxFuture<Result<Vec<I>, StoreError>>;
+
+/// The most items one fetch leases: a busy queue gets many items per round trip (a
+/// fetch is a write, and waits for its commit), without one worker hoarding the backlog.
+const FETCH_BATCH: usize = 64;
 
 /// What distinguishes one queue's dispatcher from the other's.
 pub(crate) struct Queue<I, K> {
@@ -24,7 +28,7 @@ pub(crate) struct Queue<I, K> {
     pub permits: Arc<Semaphore>,
     /// The store's signal of new work in this queue.
     pub signal: fn(&WorkSignals) -> &Notify,
-    /// Leases the next work item.
+    /// Leases up to so many next work items.
     pub fetch: Fetch<I>,
     /// What identifies a leased item, to give its lease back.
     pub key: fn(&I) -> K,
@@ -58,18 +62,28 @@ pub(crate) async fn dispatch<I: Send + 'static, K>(
             _ = stopped.changed() => break,
         };
         let Ok(permit) = permit else { break };
-        match (queue.fetch)(shared.clone()).await {
-            Ok(Some(item)) => {
-                let key = (queue.key)(&item);
-                let work = (queue.run)(shared.clone(), item);
-                let handle = tasks.spawn(async move {
-                    work.await;
-                    drop(permit);
-                });
-                running.insert(handle.id(), key);
+        // Ask for as many items as there are free permits to run them.
+        let mut permits = vec![permit];
+        while permits.len() < FETCH_BATCH {
+            match queue.permits.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
             }
-            Ok(None) => {
-                drop(permit);
+        }
+        match (queue.fetch)(shared.clone(), permits.len()).await {
+            Ok(items) if !items.is_empty() => {
+                for (item, permit) in items.into_iter().zip(permits) {
+                    let key = (queue.key)(&item);
+                    let work = (queue.run)(shared.clone(), item);
+                    let handle = tasks.spawn(async move {
+                        work.await;
+                        drop(permit);
+                    });
+                    running.insert(handle.id(), key);
+                }
+            }
+            Ok(_) => {
+                drop(permits);
                 let wait = (queue.idle_for)(shared.clone()).await;
                 tokio::select! {
                     _ = (queue.signal)(shared.store.signals()).notified() => {}
@@ -78,7 +92,7 @@ pub(crate) async fn dispatch<I: Send + 'static, K>(
                 }
             }
             Err(error) => {
-                drop(permit);
+                drop(permits);
                 tracing::warn!(%error, queue = queue.what, "fetching work failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(STORE_RETRY_DELAY) => {}

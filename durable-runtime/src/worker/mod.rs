@@ -8,6 +8,7 @@ mod activities;
 mod cache;
 mod dispatch;
 mod entities;
+mod entity_locks;
 mod orchestrations;
 
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::registry::Registry;
 use crate::store::Store;
+
+pub(crate) use entity_locks::EntityLocks;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]

@@ -8,12 +8,13 @@ use super::Shared;
 use super::cache::Cached;
 use super::dispatch::{Queue, dispatch};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
+use crate::orchestration::critical_section::release_at_end;
 use crate::orchestration::lifecycle;
 use crate::orchestration::replay::{Execution, TurnOutput, failed_turn};
 use crate::status::RuntimeStatus;
 use crate::store::{
-    InstanceRecord, NewActivity, NewExecution, NewInstance, NewTimer, OrchestrationWorkItem,
-    OutboundMessage, QueuedMessage, ReplacePolicy, StoreError, TurnCommit,
+    ActivityWorkItem, InstanceRecord, NewActivity, NewExecution, NewInstance, NewTimer,
+    OrchestrationWorkItem, OutboundMessage, QueuedMessage, ReplacePolicy, StoreError, TurnCommit,
 };
 
 pub(crate) async fn run(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
@@ -21,11 +22,11 @@ pub(crate) async fn run(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
         what: "orchestration",
         permits: shared.orchestration_permits.clone(),
         signal: |signals| &signals.orchestrations,
-        fetch: |shared| {
+        fetch: |shared, max| {
             Box::pin(async move {
                 shared
                     .store
-                    .fetch_orchestration_lean(&shared.owner, shared.options.lease)
+                    .fetch_orchestrations(&shared.owner, shared.options.lease, max)
                     .await
             })
         },
@@ -121,7 +122,9 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
         );
         tracing::error!(instance_id = %instance.instance_id, %failure, "poison message");
         let events = current.into_iter().map(|m| m.event).collect();
-        (failed_turn(now, events, &failure), None)
+        let mut turn = failed_turn(now, events, &failure);
+        release_at_end(&mut turn, &history, now);
+        (turn, None)
     } else {
         plan_turn(
             shared,
@@ -133,12 +136,7 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
             now,
         )
     };
-    let keep = execution.filter(|_| {
-        !turn.status.is_terminal()
-            && turn.continue_as_new.is_none()
-            && turn.truncate_history_to.is_none()
-    });
-    let history_length = instance.history_length + turn.appended.len() as u64;
+    let parked = park(&instance, execution, &turn);
     let commit = to_commit(&instance, consumed, turn, now);
     let lease = shared.options.lease;
     match shared
@@ -148,15 +146,10 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
     {
         Ok(leased) => {
             super::activities::run_leased(shared, leased);
-            if let Some(execution) = keep {
-                shared.lock_cache().put(
-                    instance.instance_id.clone(),
-                    Cached {
-                        execution,
-                        execution_id: instance.execution_id.clone(),
-                        history_length,
-                    },
-                );
+            if let Some(parked) = parked {
+                shared
+                    .lock_cache()
+                    .put(instance.instance_id.clone(), parked);
             }
         }
         Err(StoreError::LeaseLost(_)) => {
@@ -168,6 +161,81 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
                 .store
                 .abandon_orchestration(&shared.owner, &instance.instance_id)
                 .await;
+        }
+    }
+}
+
+/// The cache entry for an orchestration that lives on after `turn`, with the instance's
+/// row as the turn leaves it; `None` when the execution ended or the turn reshaped its
+/// history (continue-as-new, rewind).
+fn park(
+    instance: &InstanceRecord,
+    execution: Option<Execution>,
+    turn: &TurnOutput,
+) -> Option<Cached> {
+    let execution = execution.filter(|_| {
+        !turn.status.is_terminal()
+            && turn.continue_as_new.is_none()
+            && turn.truncate_history_to.is_none()
+    })?;
+    Some(Cached {
+        execution,
+        instance: InstanceRecord {
+            status: turn.status,
+            output: turn.output.clone(),
+            custom_status: turn.custom_status.clone(),
+            history_length: instance.history_length + turn.appended.len() as u64,
+            ..instance.clone()
+        },
+    })
+}
+
+/// Reports a finished activity together with its instance's next turn, in one commit,
+/// when the live orchestration waits for nothing but this result (a chain of calls): the
+/// turn is computed here from the result alone. False when that does not apply or the
+/// store declined (the instance is busy or moved on); the caller then reports the result
+/// the usual way.
+pub(crate) async fn report_with_next_turn(
+    shared: &Arc<Shared>,
+    item: &ActivityWorkItem,
+    result: &HistoryEvent,
+) -> bool {
+    if shared.is_stopping() {
+        return false;
+    }
+    let taken = shared.lock_cache().take_waiting_only_for(
+        &item.instance_id,
+        &item.execution_id,
+        item.task_id,
+    );
+    let Some(Cached {
+        mut execution,
+        instance,
+    }) = taken
+    else {
+        return false;
+    };
+    let now = shared.clock.now();
+    let turn = execution.run_turn(now, vec![result.clone()]);
+    let parked = park(&instance, Some(execution), &turn);
+    let commit = to_commit(&instance, Vec::new(), turn, now);
+    match shared
+        .store
+        .complete_activity_with_turn(&shared.owner, item, commit, shared.options.lease)
+        .await
+    {
+        Ok(Some(leased)) => {
+            super::activities::run_leased(shared, leased);
+            if let Some(parked) = parked {
+                shared.lock_cache().put(instance.instance_id, parked);
+            }
+            true
+        }
+        // The execution ran ahead of the store and is dropped; the next turn replays.
+        Ok(None) => false,
+        Err(error) => {
+            tracing::warn!(instance_id = %instance.instance_id, %error, "reporting a result with the next turn failed; reporting it alone");
+            false
         }
     }
 }
@@ -215,7 +283,9 @@ fn plan_turn(
     }
     if let Some(request) = find(|k| matches!(k, EventKind::ExecutionTerminated { .. })) {
         consumed.extend(messages.iter().map(|m| m.id));
-        return (lifecycle::terminate(now, history, request), None);
+        let mut turn = lifecycle::terminate(now, history, request);
+        release_at_end(&mut turn, history, now);
+        return (turn, None);
     }
     let (taken, events, suspended) =
         lifecycle::take_messages(instance.status == RuntimeStatus::Suspended, messages);
@@ -249,7 +319,9 @@ fn plan_turn(
                 }
                 Err(failure) => {
                     tracing::error!(instance_id = %instance.instance_id, %failure, "orchestration failed on replay");
-                    failed_turn(now, events, &failure)
+                    let mut turn = failed_turn(now, events, &failure);
+                    release_at_end(&mut turn, history, now);
+                    turn
                 }
             }
         }
@@ -286,7 +358,9 @@ fn to_commit(
         .collect();
     messages.extend(turn.entity_operations.into_iter().map(|sent| {
         let mut event = sent.event;
-        if let EventKind::EntityOperationCalled { caller, .. } = &mut event.kind {
+        if let EventKind::EntityOperationCalled { caller, .. }
+        | EventKind::EntityLockRequested { caller, .. } = &mut event.kind
+        {
             *caller = Some(ParentInstance {
                 instance_id: instance.instance_id.clone(),
                 execution_id: instance.execution_id.clone(),

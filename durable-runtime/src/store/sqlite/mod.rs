@@ -74,12 +74,17 @@ pub struct SqliteStore {
 trait WriteJob: Send {
     /// Runs the job inside the open transaction; false when it failed and must be undone.
     fn run(&mut self, conn: &Connection) -> bool;
+    /// Whether the job's change must survive a power loss before it is answered. Leases
+    /// need not: a lost lease only lets the work be taken again, and a power loss stops
+    /// every worker anyway.
+    fn durable(&self) -> bool;
     /// Answers the caller once the transaction's fate is known.
     fn finish(self: Box<Self>, committed: Result<(), StoreError>);
 }
 
 struct Job<R, F> {
     work: Option<F>,
+    durable: bool,
     result: Option<Result<R, StoreError>>,
     reply: oneshot::Sender<Result<R, StoreError>>,
 }
@@ -97,6 +102,10 @@ where
         let ok = result.is_ok();
         self.result = Some(result);
         ok
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 
     fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
@@ -192,7 +201,7 @@ impl SqliteStore {
         let (writer, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
         std::thread::Builder::new()
             .name("durable-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs))
+            .spawn(move || writer_loop(conn, jobs, options.durability))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             writer,
@@ -209,7 +218,26 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Runs `work` in the writer's next transaction and answers once it is durable.
     async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.write_job(work, true).await
+    }
+
+    /// Runs `work`, which only takes or gives back leases, in the writer's next
+    /// transaction; a transaction of such jobs alone commits without waiting for the disk.
+    async fn write_leases<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.write_job(work, false).await
+    }
+
+    async fn write_job<R, F>(&self, work: F, durable: bool) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
@@ -217,6 +245,7 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             work: Some(work),
+            durable,
             result: None,
             reply,
         };
@@ -228,35 +257,25 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
     }
 
+    /// Leases up to `max` instances with work, in one transaction.
     async fn fetch(
         &self,
         owner: &str,
         lease: Duration,
         with_history: bool,
-    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        max: usize,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
         let now = self.clock.now();
         let owner = owner.to_owned();
-        self.write(move |conn| {
-            let candidate: Option<String> = conn
-                .prepare_cached(
-                    // Walk messages oldest first and stop at the first one that can be taken:
-                    // `+m.visible_at` keeps SQLite from using the visibility index, which would
-                    // make it read and sort the whole backlog for one row.
-                    "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
-                     WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
-                       AND (i.status <> 'Suspended' OR m.control = 1)
-                     ORDER BY m.id LIMIT 1",
-                )
-                .map_err(sql_error)?
-                .query_row([millis(now)], |row| row.get(0))
-                .optional()
-                .map_err(sql_error)?;
-            match candidate {
-                Some(instance_id) => {
-                    lease_and_load(conn, &instance_id, &owner, lease, now, with_history)
+        self.write_leases(move |conn| {
+            let mut items = Vec::new();
+            while items.len() < max {
+                match lease_next_instance(conn, &owner, lease, now, with_history)? {
+                    Some(item) => items.push(item),
+                    None => break,
                 }
-                None => Ok(None),
             }
+            Ok(items)
         })
         .await
     }
@@ -305,7 +324,12 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, durability: Durability) {
+    let synchronous = match durability {
+        Durability::Full => "PRAGMA synchronous = FULL",
+        Durability::Normal => "PRAGMA synchronous = NORMAL",
+    };
+    let mut syncing = true;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -314,7 +338,22 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        let committed = commit_batch(&conn, &mut batch);
+        // A batch of lease changes alone skips the disk flush; the next durable commit
+        // flushes it along.
+        let durable = batch.iter().any(|job| job.durable());
+        let switched = if durable == syncing {
+            Ok(())
+        } else {
+            let pragma = if durable {
+                synchronous
+            } else {
+                "PRAGMA synchronous = OFF"
+            };
+            conn.execute_batch(pragma)
+                .map(|()| syncing = durable)
+                .map_err(sql_error)
+        };
+        let committed = switched.and_then(|()| commit_batch(&conn, &mut batch));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -784,6 +823,34 @@ fn finish_activity(
     Ok(true)
 }
 
+/// Leases the instance of the oldest message that can be taken, if any.
+fn lease_next_instance(
+    conn: &Connection,
+    owner: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+    with_history: bool,
+) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+    let candidate: Option<String> = conn
+        .prepare_cached(
+            // Walk messages oldest first and stop at the first one that can be taken:
+            // `+m.visible_at` keeps SQLite from using the visibility index, which would
+            // make it read and sort the whole backlog for one row.
+            "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
+                     WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
+                       AND (i.status <> 'Suspended' OR m.control = 1)
+                     ORDER BY m.id LIMIT 1",
+        )
+        .map_err(sql_error)?
+        .query_row([millis(now)], |row| row.get(0))
+        .optional()
+        .map_err(sql_error)?;
+    match candidate {
+        Some(instance_id) => lease_and_load(conn, &instance_id, owner, lease, now, with_history),
+        None => Ok(None),
+    }
+}
+
 /// Leases an instance to `owner` and loads its row, visible messages and (when asked) the
 /// current execution's history.
 fn lease_and_load(
@@ -864,7 +931,7 @@ impl Store for SqliteStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
-        self.fetch(owner, lease, true).await
+        Ok(self.fetch(owner, lease, true, 1).await?.pop())
     }
 
     async fn fetch_orchestration_lean(
@@ -872,7 +939,16 @@ impl Store for SqliteStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
-        self.fetch(owner, lease, false).await
+        Ok(self.fetch(owner, lease, false, 1).await?.pop())
+    }
+
+    async fn fetch_orchestrations(
+        &self,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        self.fetch(owner, lease, false, max).await
     }
 
     async fn commit_turn_leasing(
@@ -923,6 +999,61 @@ impl Store for SqliteStore {
         Ok(work)
     }
 
+    async fn complete_activity_with_turn(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Option<Vec<ActivityWorkItem>>, StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        let item = item.clone();
+        let leased = self
+            .write(move |conn| {
+                let free = conn
+                    .prepare_cached(
+                        "SELECT 1 FROM instances WHERE instance_id = ?1 AND execution_id = ?2
+                           AND history_length = ?3 AND status <> 'Suspended'
+                           AND (lock_owner IS NULL OR lock_expires <= ?4)",
+                    )
+                    .map_err(sql_error)?
+                    .exists(params![
+                        turn.instance_id,
+                        turn.execution_id,
+                        turn.expected_history_length as i64,
+                        millis(now)
+                    ])
+                    .map_err(sql_error)?;
+                if !free {
+                    return Ok(None);
+                }
+                let removed = conn
+                    .prepare_cached(
+                        "DELETE FROM activities WHERE id = ?1 AND lock_owner = ?2 AND lock_expires > ?3",
+                    )
+                    .map_err(sql_error)?
+                    .execute(params![item.id, owner, millis(now)])
+                    .map_err(sql_error)?;
+                if removed == 0 {
+                    return Ok(None);
+                }
+                conn.prepare_cached(
+                    "UPDATE instances SET lock_owner = ?1, lock_expires = ?2 WHERE instance_id = ?3",
+                )
+                .map_err(sql_error)?
+                .execute(params![owner, lease_expiry(now, lease), turn.instance_id])
+                .map_err(sql_error)?;
+                commit(conn, &owner, &turn, now, Some(lease)).map(Some)
+            })
+            .await?;
+        if leased.is_some() {
+            // Messages that arrived meanwhile can be taken now.
+            self.signals.orchestrations.notify_one();
+        }
+        Ok(leased)
+    }
+
     async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
         self.commit_turn_leasing_to(owner, commit, None).await?;
         Ok(())
@@ -935,7 +1066,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let owner = owner.to_owned();
         let instance_id = instance_id.to_owned();
-        self.write(move |conn| {
+        self.write_leases(move |conn| {
             conn.execute(
                 "UPDATE instances SET lock_owner = NULL, lock_expires = NULL
                  WHERE instance_id = ?1 AND lock_owner = ?2",
@@ -954,42 +1085,59 @@ impl Store for SqliteStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<ActivityWorkItem>, StoreError> {
+        Ok(self.fetch_activities(owner, lease, 1).await?.pop())
+    }
+
+    async fn fetch_activities(
+        &self,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
         let owner = owner.to_owned();
-        self.write(move |conn| {
-            let row = conn
+        self.write_leases(move |conn| {
+            let mut stmt = conn
                 .prepare_cached(
                     "UPDATE activities SET lock_owner = ?1, lock_expires = ?2, dequeue_count = dequeue_count + 1
-                     WHERE id = (SELECT id FROM activities
-                                 WHERE lock_owner IS NULL OR lock_expires <= ?3 ORDER BY id LIMIT 1)
+                     WHERE id IN (SELECT id FROM activities
+                                  WHERE lock_owner IS NULL OR lock_expires <= ?3 ORDER BY id LIMIT ?4)
                      RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count",
                 )
-                .map_err(sql_error)?
-                .query_row(params![owner, lease_expiry(now, lease), millis(now)], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, String>(5)?,
-                        row.get::<_, i64>(6)?,
-                    ))
-                })
-                .optional()
                 .map_err(sql_error)?;
-            let Some((id, instance_id, execution_id, task_id, name, input, count)) = row else {
-                return Ok(None);
-            };
-            Ok(Some(ActivityWorkItem {
-                id,
-                instance_id,
-                execution_id,
-                task_id,
-                name,
-                input: serde_json::from_str::<Value>(&input).map_err(json_error)?,
-                dequeue_count: u32::try_from(count).unwrap_or(u32::MAX),
-            }))
+            let rows = stmt
+                .query_map(
+                    params![owner, lease_expiry(now, lease), millis(now), max as i64],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, i64>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, String>(5)?,
+                            row.get::<_, i64>(6)?,
+                        ))
+                    },
+                )
+                .map_err(sql_error)?;
+            let mut items = Vec::new();
+            for row in rows {
+                let (id, instance_id, execution_id, task_id, name, input, count) =
+                    row.map_err(sql_error)?;
+                items.push(ActivityWorkItem {
+                    id,
+                    instance_id,
+                    execution_id,
+                    task_id,
+                    name,
+                    input: serde_json::from_str::<Value>(&input).map_err(json_error)?,
+                    dequeue_count: u32::try_from(count).unwrap_or(u32::MAX),
+                });
+            }
+            // RETURNING gives rows in no promised order; hand them out oldest first.
+            items.sort_by_key(|item| item.id);
+            Ok(items)
         })
         .await
     }
@@ -1003,7 +1151,7 @@ impl Store for SqliteStore {
         let now = self.clock.now();
         let owner = owner.to_owned();
         let renewed = self
-            .write(move |conn| {
+            .write_leases(move |conn| {
                 conn.execute(
                     "UPDATE activities SET lock_expires = ?1
                      WHERE id = ?2 AND lock_owner = ?3 AND lock_expires > ?4",
@@ -1038,7 +1186,7 @@ impl Store for SqliteStore {
 
     async fn abandon_activity(&self, owner: &str, id: i64) -> Result<(), StoreError> {
         let owner = owner.to_owned();
-        self.write(move |conn| {
+        self.write_leases(move |conn| {
             conn.execute(
                 "UPDATE activities SET lock_owner = NULL, lock_expires = NULL
                  WHERE id = ?1 AND lock_owner = ?2",
@@ -1053,7 +1201,7 @@ impl Store for SqliteStore {
     }
 
     async fn release_all_leases(&self) -> Result<(), StoreError> {
-        self.write(|conn| conn.execute_batch(RELEASE_ALL_LEASES).map_err(sql_error))
+        self.write_leases(|conn| conn.execute_batch(RELEASE_ALL_LEASES).map_err(sql_error))
             .await
     }
 
