@@ -1282,6 +1282,7 @@ fn entity_signal(operation: &str, input: Value, at: DateTime<Utc>) -> HistoryEve
             target_instance_id: "@counter@a".to_owned(),
             operation: operation.to_owned(),
             input,
+            critical_section_id: None,
         },
     )
 }
@@ -1330,6 +1331,7 @@ async fn entity_operations_create_the_entity_and_queue_in_order(
             target_instance_id: "@counter@b".to_owned(),
             operation: "get".to_owned(),
             input: Value::Null,
+            critical_section_id: None,
             caller: Some(ParentInstance {
                 instance_id: "sender".to_owned(),
                 execution_id: sender.instance.execution_id.clone(),
@@ -1540,12 +1542,489 @@ async fn continue_as_new_starts_the_next_execution_with_a_fresh_history(
 }
 
 // ---------------------------------------------------------------------------------------
+// The in-process fast path (a store may take it or fall back to the plain calls)
+// ---------------------------------------------------------------------------------------
+
+/// Takes every activity work item `owner` can lease now.
+async fn fetch_all_activities(store: &dyn Store, owner: &str) -> Vec<ActivityWorkItem> {
+    let mut all = Vec::new();
+    while let Some(item) = fetch_activity(store, owner, LEASE).await {
+        all.push(item);
+    }
+    all
+}
+
+async fn a_lean_fetch_leases_like_a_fetch_and_may_leave_the_history_out(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    let appended = first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
+    let work = fetch_activity(store, "worker-1", LEASE)
+        .await
+        .expect("the call");
+    complete(store, clock, "worker-1", &work).await;
+
+    let item = expect_item(store.fetch_orchestration_lean("worker-2", LEASE).await);
+    assert_eq!(item.instance.instance_id, "i1");
+    assert_eq!(item.instance.history_length, 4);
+    assert!(
+        item.history.is_empty() || item.history == appended,
+        "the whole history or none: {:?}",
+        item.history
+    );
+    assert_eq!(
+        events_of(&item.messages),
+        [task_completed(0, json!("done 0"), clock.now())]
+    );
+    assert_eq!(item.dequeue_count, 1);
+    assert!(
+        store
+            .fetch_orchestration_lean("worker-3", LEASE)
+            .await
+            .expect("fetch_orchestration_lean works")
+            .is_none(),
+        "the instance is leased"
+    );
+    store
+        .commit_turn(
+            "worker-2",
+            turn(&item, events_of(&item.messages), RuntimeStatus::Running),
+        )
+        .await
+        .expect("the lean item's turn commits");
+    assert_eq!(instance(store, "i1").await.history_length, 5);
+}
+
+async fn a_turn_may_lease_the_work_it_schedules_to_its_worker(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    let item = fetch(store, "worker-1").await;
+    let calls = vec![say_hello(0, "Tokyo"), say_hello(1, "Seattle")];
+    let appended = turn_events(&item, clock.now(), &calls);
+    let mut commit = turn(&item, appended.clone(), RuntimeStatus::Running);
+    commit.activities = calls.clone();
+    let leased = store
+        .commit_turn_leasing("worker-1", commit, seconds(10))
+        .await
+        .expect("the turn commits");
+
+    // The turn committed like any other and released the instance.
+    assert_eq!(history(store, "i1").await, appended);
+    assert_eq!(instance(store, "i1").await.history_length, 5);
+    assert!(
+        fetch_none(store, "worker-2").await,
+        "the message was consumed"
+    );
+    for (work, call) in leased.iter().zip(&calls) {
+        assert_eq!(work.instance_id, "i1");
+        assert_eq!(work.execution_id, "exec-1");
+        assert_eq!(
+            (work.task_id, &work.name, &work.input),
+            (call.task_id, &call.name, &call.input)
+        );
+        assert_eq!(work.dequeue_count, 1);
+    }
+    // What the worker got is leased to it; the rest is there for anyone.
+    let others = fetch_all_activities(store, "worker-2").await;
+    let mut task_ids: Vec<i64> = leased.iter().chain(&others).map(|w| w.task_id).collect();
+    task_ids.sort_unstable();
+    assert_eq!(task_ids, [0, 1], "each call once: {leased:?} {others:?}");
+    for work in &leased {
+        store
+            .renew_activity("worker-1", work.id, seconds(10))
+            .await
+            .expect("the worker holds the lease");
+    }
+    // A worker that dies with the work leased: it is handed out again once the lease ends.
+    clock.advance(seconds(10));
+    let again = fetch_all_activities(store, "worker-3").await;
+    assert_eq!(again.len(), leased.len());
+    for (work, retried) in leased.iter().zip(&again) {
+        assert_eq!((retried.id, retried.dequeue_count), (work.id, 2));
+    }
+}
+
+async fn a_completion_may_lease_its_free_instance_to_the_worker(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    let appended = first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
+    let work = fetch_activity(store, "worker-1", LEASE)
+        .await
+        .expect("the call");
+    clock.advance(seconds(1));
+    let result = task_completed(0, json!("done 0"), clock.now());
+    let signals = store.signals();
+    let _ = signals.orchestrations.notified().now_or_never();
+    let taken = store
+        .complete_activity_leasing("worker-1", &work, result.clone(), seconds(10))
+        .await
+        .expect("complete_activity_leasing works");
+    assert_eq!(
+        fetch_activity(store, "worker-2", LEASE).await,
+        None,
+        "the call is done"
+    );
+    let Some(item) = taken else {
+        // Not taken: the result waits for whoever fetches, and they are woken.
+        assert!(signals.orchestrations.notified().now_or_never().is_some());
+        let item = fetch(store, "worker-2").await;
+        assert_eq!(events_of(&item.messages), [result]);
+        return;
+    };
+    assert_eq!(item.instance.instance_id, "i1");
+    assert_eq!(item.instance.history_length, 4);
+    assert!(
+        item.history.is_empty() || item.history == appended,
+        "the whole history or none: {:?}",
+        item.history
+    );
+    assert_eq!(events_of(&item.messages), [result]);
+    assert_eq!(item.dequeue_count, 1, "a hand-out like a fetch");
+    assert!(fetch_none(store, "worker-2").await, "leased to worker-1");
+
+    // A worker that dies with the instance: it is handed out again, and counted.
+    clock.advance(seconds(10));
+    let again = fetch(store, "worker-2").await;
+    assert_eq!(again.messages, item.messages);
+    assert_eq!(again.dequeue_count, 2);
+    assert_eq!(
+        store
+            .commit_turn("worker-1", turn(&item, Vec::new(), RuntimeStatus::Running))
+            .await,
+        Err(StoreError::LeaseLost("i1".to_owned())),
+        "the lease expired and was taken"
+    );
+    store
+        .commit_turn(
+            "worker-2",
+            turn(&again, events_of(&again.messages), RuntimeStatus::Running),
+        )
+        .await
+        .expect("the new holder commits");
+    assert_eq!(history(store, "i1").await.len(), 5);
+}
+
+async fn a_completion_leaves_an_instance_someone_holds_to_them(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    first_turn(
+        store,
+        clock,
+        "i1",
+        vec![say_hello(0, "Tokyo"), say_hello(1, "Seattle")],
+    )
+    .await;
+    let tokyo = fetch_activity(store, "worker-1", seconds(300))
+        .await
+        .expect("Tokyo");
+    let seattle = fetch_activity(store, "worker-1", seconds(300))
+        .await
+        .expect("Seattle");
+    complete(store, clock, "worker-1", &tokyo).await;
+    let held = expect_item(store.fetch_orchestration("worker-2", seconds(10)).await);
+    let seattle_done = task_completed(1, json!("done 1"), clock.now());
+    let taken = store
+        .complete_activity_leasing("worker-1", &seattle, seattle_done.clone(), LEASE)
+        .await
+        .expect("complete_activity_leasing works");
+    assert!(taken.is_none(), "worker-2 holds the instance: {taken:?}");
+    store
+        .commit_turn(
+            "worker-2",
+            turn(&held, events_of(&held.messages), RuntimeStatus::Running),
+        )
+        .await
+        .expect("the holder still commits");
+    let next = fetch(store, "worker-3").await;
+    assert_eq!(events_of(&next.messages), [seattle_done]);
+    let london = NewActivity {
+        task_id: 2,
+        name: "SayHello".to_owned(),
+        input: json!("London"),
+    };
+    let mut commit = turn(
+        &next,
+        turn_events(&next, clock.now(), std::slice::from_ref(&london)),
+        RuntimeStatus::Running,
+    );
+    commit.activities = vec![london];
+    store
+        .commit_turn("worker-3", commit)
+        .await
+        .expect("commits");
+
+    // A holder whose lease ran out holds nothing: the completion may take the instance.
+    let london = fetch_activity(store, "worker-1", seconds(300))
+        .await
+        .expect("London");
+    store
+        .raise_event("i1", event_raised("Go", Value::Null, clock.now()))
+        .await
+        .expect("raised");
+    let stale = expect_item(store.fetch_orchestration("worker-2", seconds(10)).await);
+    clock.advance(seconds(10));
+    let london_done = task_completed(2, json!("done 2"), clock.now());
+    let taken = store
+        .complete_activity_leasing("worker-1", &london, london_done.clone(), LEASE)
+        .await
+        .expect("complete_activity_leasing works");
+    let item = match taken {
+        Some(item) => item,
+        None => fetch(store, "worker-1").await,
+    };
+    assert_eq!(
+        events_of(&item.messages),
+        [events_of(&stale.messages), vec![london_done]].concat()
+    );
+    assert_eq!(item.dequeue_count, 2, "the expired hand-out counts");
+    assert_eq!(
+        store
+            .commit_turn("worker-2", turn(&stale, Vec::new(), RuntimeStatus::Running))
+            .await,
+        Err(StoreError::LeaseLost("i1".to_owned()))
+    );
+}
+
+async fn a_completion_after_the_lease_was_lost_queues_and_leases_nothing(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
+    let first = fetch_activity(store, "worker-1", seconds(10))
+        .await
+        .expect("the call");
+    clock.advance(seconds(10));
+    let result = task_completed(0, json!("late"), clock.now());
+    let taken = store
+        .complete_activity_leasing("worker-1", &first, result.clone(), LEASE)
+        .await
+        .expect("a lost lease drops the result");
+    assert!(taken.is_none(), "{taken:?}");
+    assert!(fetch_none(store, "worker-3").await, "no result queued");
+    let second = fetch_activity(store, "worker-2", seconds(10))
+        .await
+        .expect("the call again");
+    assert_eq!(second.dequeue_count, 2);
+    let taken = store
+        .complete_activity_leasing("worker-1", &first, result, LEASE)
+        .await
+        .expect("a lost lease drops the result");
+    assert!(taken.is_none(), "{taken:?}");
+    assert!(fetch_none(store, "worker-3").await, "no result queued");
+    assert_eq!(
+        fetch_activity(store, "worker-3", seconds(10)).await,
+        None,
+        "still leased to worker-2"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // Running the suite on every store
 // ---------------------------------------------------------------------------------------
 
 /// Instantiates every test once per store: `memory::<test>`, `sqlite::<test>` and
 /// `postgres::<test>` (each on a fresh hub; skipped with a note when
 /// `DURABLE_TEST_POSTGRES_URL` is unset, failed when CI=true as well).
+/// The next turn computed ahead from a finished call's result: the result, then a turn
+/// that schedules `calls`.
+fn turn_after_result(
+    instance_id: &str,
+    history_length: u64,
+    result: &HistoryEvent,
+    at: DateTime<Utc>,
+    calls: Vec<NewActivity>,
+) -> TurnCommit {
+    let mut commit = empty_commit(instance_id, "exec-1", history_length);
+    commit.appended = vec![
+        result.clone(),
+        HistoryEvent::new(at, EventKind::OrchestratorStarted),
+    ];
+    commit
+        .appended
+        .extend(calls.iter().map(|call| HistoryEvent {
+            event_id: call.task_id,
+            timestamp: at,
+            kind: EventKind::TaskScheduled {
+                name: call.name.clone(),
+                input: call.input.clone(),
+            },
+        }));
+    commit
+        .appended
+        .push(HistoryEvent::new(at, EventKind::OrchestratorCompleted));
+    commit.status = RuntimeStatus::Running;
+    commit.activities = calls;
+    commit
+}
+
+async fn a_result_and_the_next_turn_commit_together_or_not_at_all(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    let appended = first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
+    let work = fetch_activity(store, "worker-1", LEASE)
+        .await
+        .expect("the call");
+    clock.advance(seconds(1));
+    let result = task_completed(0, json!("Hello Tokyo!"), clock.now());
+    let next = turn_after_result("i1", 4, &result, clock.now(), vec![say_hello(1, "Seattle")]);
+    let merged = store
+        .complete_activity_with_turn("worker-1", &work, next.clone(), seconds(10))
+        .await
+        .expect("complete_activity_with_turn works");
+    let Some(leased) = merged else {
+        // A store that does not merge changes nothing: the call is still leased.
+        assert_eq!(fetch_activity(store, "worker-2", LEASE).await, None);
+        assert_eq!(store.get_history("i1").await.expect("history"), appended);
+        return;
+    };
+    let mut history = appended.clone();
+    history.extend(next.appended.clone());
+    assert_eq!(store.get_history("i1").await.expect("history"), history);
+    let instance = store
+        .get_instance("i1")
+        .await
+        .expect("reads")
+        .expect("exists");
+    assert_eq!(instance.history_length, 8);
+    assert!(fetch_none(store, "worker-2").await, "no message was queued");
+    // The new call: leased to the worker, or there for anyone.
+    let calls = match leased.as_slice() {
+        [] => fetch_all_activities(store, "worker-2").await,
+        leased => leased.to_vec(),
+    };
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].task_id, 1);
+
+    // A stale turn (the history moved on) changes nothing.
+    let second = calls[0].clone();
+    let stale = turn_after_result("i1", 4, &result, clock.now(), Vec::new());
+    let declined = store
+        .complete_activity_with_turn("worker-1", &second, stale, seconds(10))
+        .await
+        .expect("works");
+    assert_eq!(declined, None);
+    assert_eq!(store.get_history("i1").await.expect("history"), history);
+
+    // An instance someone holds is left to them, and the call stays leased.
+    store
+        .raise_event(
+            "i1",
+            HistoryEvent::new(
+                clock.now(),
+                EventKind::EventRaised {
+                    name: "poke".to_owned(),
+                    input: Value::Null,
+                },
+            ),
+        )
+        .await
+        .expect("raised");
+    let held = fetch(store, "worker-3").await;
+    let blocked = turn_after_result("i1", 8, &result, clock.now(), Vec::new());
+    let declined = store
+        .complete_activity_with_turn(&leased_owner(&leased), &second, blocked, seconds(10))
+        .await
+        .expect("works");
+    assert_eq!(declined, None);
+    assert_eq!(store.get_history("i1").await.expect("history"), history);
+    store
+        .abandon_orchestration("worker-3", &held.instance.instance_id)
+        .await
+        .expect("abandons");
+}
+
+/// Who holds the calls a merged commit leased: the committing worker when it leased any.
+fn leased_owner(leased: &[ActivityWorkItem]) -> String {
+    if leased.is_empty() {
+        "worker-2".to_owned()
+    } else {
+        "worker-1".to_owned()
+    }
+}
+
+async fn batched_fetches_lease_many_items_at_once(store: &dyn Store, clock: &ManualClock) {
+    for id in ["i1", "i2", "i3"] {
+        create(store, clock, id).await;
+    }
+    let first = store
+        .fetch_orchestrations("worker-1", LEASE, 2)
+        .await
+        .expect("fetches");
+    assert!(
+        !first.is_empty() && first.len() <= 2,
+        "one to two instances: {}",
+        first.len()
+    );
+    let mut fetched = first.clone();
+    loop {
+        let more = store
+            .fetch_orchestrations("worker-2", LEASE, 8)
+            .await
+            .expect("fetches");
+        if more.is_empty() {
+            break;
+        }
+        fetched.extend(more);
+    }
+    let mut ids: Vec<&str> = fetched
+        .iter()
+        .map(|i| i.instance.instance_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["i1", "i2", "i3"], "each instance once");
+    for item in &fetched {
+        let owner = if first
+            .iter()
+            .any(|f| f.instance.instance_id == item.instance.instance_id)
+        {
+            "worker-1"
+        } else {
+            "worker-2"
+        };
+        let mut commit = turn(
+            item,
+            turn_events(item, clock.now(), &[]),
+            RuntimeStatus::Running,
+        );
+        commit.activities = vec![say_hello(0, "Tokyo"), say_hello(1, "Seattle")];
+        store.commit_turn(owner, commit).await.expect("commits");
+    }
+    let mut calls = Vec::new();
+    loop {
+        let batch = store
+            .fetch_activities("worker-1", LEASE, 4)
+            .await
+            .expect("fetches");
+        if batch.is_empty() {
+            break;
+        }
+        assert!(batch.len() <= 4);
+        assert!(batch.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+        calls.extend(batch);
+    }
+    let mut keys: Vec<(String, i64)> = calls
+        .iter()
+        .map(|c| (c.instance_id.clone(), c.task_id))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(
+        (keys.len(), calls.len()),
+        (6, 6),
+        "each call once: {calls:?}"
+    );
+}
+
 macro_rules! conformance {
     ($($test:ident),+ $(,)?) => {
         mod memory {
@@ -1613,4 +2092,11 @@ conformance!(
     a_turn_creates_children_and_reports_a_taken_id_to_the_parent,
     continue_as_new_starts_the_next_execution_with_a_fresh_history,
     entity_operations_create_the_entity_and_queue_in_order,
+    a_lean_fetch_leases_like_a_fetch_and_may_leave_the_history_out,
+    a_turn_may_lease_the_work_it_schedules_to_its_worker,
+    a_completion_may_lease_its_free_instance_to_the_worker,
+    a_completion_leaves_an_instance_someone_holds_to_them,
+    a_completion_after_the_lease_was_lost_queues_and_leases_nothing,
+    a_result_and_the_next_turn_commit_together_or_not_at_all,
+    batched_fetches_lease_many_items_at_once,
 );

@@ -6,22 +6,29 @@
 //!
 //! Leases are a row's `lock_owner` and `lock_expires`. Work is taken with
 //! `FOR UPDATE SKIP LOCKED`, so hosts polling at once never wait on each other or take the
-//! same instance; a turn commits under the instance's row lock after checking that its
-//! lease is still held (same owner, not expired, same history length and execution), so a
-//! host whose lease was lost changes nothing. Expiry and timers are compared with the
-//! injected [`Clock`] of the host asking, never the database's clock, so every store (and
-//! the conformance suite's manual clock) measures time the same way; hosts sharing a hub
-//! need clocks that agree to well within a lease.
+//! same instance; one statement leases a dispatcher's whole batch. A turn commits under the
+//! instance's row lock after checking that its lease is still held (same owner, not
+//! expired, same history length and execution), so a host whose lease was lost changes
+//! nothing. A finished call whose instance is free commits with the instance's next turn
+//! in one transaction, taking both rows with `SKIP LOCKED` too: a row someone holds
+//! declines instead of waiting. Expiry and timers are compared with the injected [`Clock`]
+//! of the host asking, never the database's clock, so every store (and the conformance
+//! suite's manual clock) measures time the same way; hosts sharing a hub need clocks that
+//! agree to well within a lease.
 //!
 //! Writes that give other hosts work `NOTIFY` the hub's channel in the same transaction; a
 //! background connection `LISTEN`s and raises this host's [`WorkSignals`]. Polling remains
-//! the fallback. Errors of a lost or unreachable server are [`StoreError::Unavailable`].
+//! the fallback. Work a host keeps for itself (the in-process fast path: a turn's new
+//! activities, the instance of a result it just queued) is leased to it in the writing
+//! transaction and wakes nobody. Errors of a lost or unreachable server are
+//! [`StoreError::Unavailable`].
 //!
 //! No TLS: the store is meant for a database on loopback or a trusted network.
 
 mod listen;
 mod migrate;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -300,6 +307,80 @@ async fn load_history<C: GenericClient>(
             serde_json::from_str(&text).map_err(json_error)
         })
         .collect()
+}
+
+/// The work items of instances just leased, oldest work first: each row holds an
+/// instance's columns (`instance_columns!`) and then its `dequeue_count`. Loads their
+/// visible messages in one query and, with `with_history`, their current executions'
+/// histories.
+async fn leased_work_items<C: GenericClient>(
+    client: &C,
+    rows: &[Row],
+    now: i64,
+    with_history: bool,
+) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+    let mut items = rows
+        .iter()
+        .map(|row| {
+            let dequeue_count: i64 = row.try_get(11).map_err(db_error)?;
+            Ok(OrchestrationWorkItem {
+                instance: instance_from_row(row)?,
+                history: Vec::new(),
+                messages: Vec::new(),
+                dequeue_count: u32::try_from(dequeue_count).unwrap_or(u32::MAX),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if items.is_empty() {
+        return Ok(items);
+    }
+    // The leases are ours: only their owner changes these histories until it commits (a
+    // replacement in between makes that commit fail). A statement after the leasing one
+    // sees what a turn that committed meanwhile left, not the messages it consumed.
+    let (messages, histories) = {
+        let ids: Vec<&str> = items
+            .iter()
+            .map(|item| item.instance.instance_id.as_str())
+            .collect();
+        let params: [&(dyn ToSql + Sync); 2] = [&ids, &now];
+        let messages = query(
+            client,
+            "SELECT instance_id, id, execution_id, event FROM messages
+             WHERE instance_id = ANY($1) AND visible_at <= $2 ORDER BY id",
+            &params,
+        );
+        let histories =
+            futures::future::try_join_all(items.iter().filter(|_| with_history).map(|item| {
+                load_history(
+                    client,
+                    &item.instance.instance_id,
+                    &item.instance.execution_id,
+                )
+            }));
+        futures::try_join!(messages, histories)?
+    };
+    for (item, history) in items.iter_mut().zip(histories) {
+        item.history = history;
+    }
+    let position: HashMap<String, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(n, item)| (item.instance.instance_id.clone(), n))
+        .collect();
+    for row in &messages {
+        let instance_id: String = row.try_get(0).map_err(db_error)?;
+        let event: String = row.try_get(3).map_err(db_error)?;
+        let Some(item) = position.get(&instance_id).and_then(|&n| items.get_mut(n)) else {
+            continue;
+        };
+        item.messages.push(QueuedMessage {
+            id: row.try_get(1).map_err(db_error)?,
+            execution_id: row.try_get(2).map_err(db_error)?,
+            event: serde_json::from_str(&event).map_err(json_error)?,
+        });
+    }
+    items.sort_by_key(|item| item.messages.first().map_or(i64::MAX, |m| m.id));
+    Ok(items)
 }
 
 /// A message to queue.
@@ -584,119 +665,101 @@ impl PostgresStore {
         self.signals.orchestrations.notify_one();
         Ok(())
     }
-}
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        if !create(&tx, &new, now).await? {
-            return Err(StoreError::InstanceExists(new.instance_id));
-        }
-        self.notify(&tx, true, false).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.signals.orchestrations.notify_one();
-        Ok(())
-    }
-
-    async fn fetch_orchestration(
+    /// Leases up to `max` instances with work that nobody holds, those with the oldest
+    /// visible message first, and loads their work items; without `with_history`, the
+    /// history is left out (the lean fetch).
+    async fn fetch(
         &self,
         owner: &str,
         lease: Duration,
-    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        with_history: bool,
+        max: usize,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let clock_now = self.clock.now();
         let now = millis(clock_now);
         let expires = lease_expiry(clock_now, lease);
         let client = self.client().await?;
-        // One statement: the oldest visible message of an instance nobody holds picks it,
-        // SKIP LOCKED passes over instances another host is taking right now.
-        let row = query_opt(
+        // One statement. Each instance is picked by its oldest message it may take now
+        // (NOT EXISTS: no older one), so it comes once and the limit counts instances;
+        // SKIP LOCKED passes over instances another host is taking right now. ARRAY():
+        // the picking runs once, never again for each row updated.
+        let rows = query(
             &client,
             concat!(
-                                "UPDATE instances SET lock_owner = $2, lock_expires = $3,
+                "UPDATE instances SET lock_owner = $2, lock_expires = $3,
                      dequeue_count = instances.dequeue_count + 1
-                 WHERE instance_id = (
+                 WHERE instance_id = ANY(ARRAY(
                      SELECT i.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
                      WHERE m.visible_at <= $1 AND (i.lock_owner IS NULL OR i.lock_expires <= $1)
                        AND (i.status <> 'Suspended' OR m.control)
-                     ORDER BY m.id LIMIT 1
-                     FOR UPDATE OF i SKIP LOCKED)
-                                  RETURNING ",
+                       AND NOT EXISTS (
+                           SELECT 1 FROM messages o
+                           WHERE o.instance_id = m.instance_id AND o.id < m.id AND o.visible_at <= $1
+                             AND (i.status <> 'Suspended' OR o.control))
+                     ORDER BY m.id LIMIT $4
+                     FOR UPDATE OF i SKIP LOCKED))
+                 RETURNING ",
                 instance_columns!(),
                 ", dequeue_count"
             ),
-            &[&now, &owner, &expires],
+            &[&now, &owner, &expires, &limit],
         )
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let instance = instance_from_row(&row)?;
-        let dequeue_count: i64 = row.try_get(11).map_err(db_error)?;
-        // The lease is ours: only this owner changes the history until it commits (a
-        // replacement in between makes that commit fail).
-        let params: [&(dyn ToSql + Sync); 2] = [&instance.instance_id, &now];
-        let history = load_history(&client, &instance.instance_id, &instance.execution_id);
-        let messages = query(
-            &client,
-            "SELECT id, execution_id, event FROM messages
-             WHERE instance_id = $1 AND visible_at <= $2 ORDER BY id",
-            &params,
-        );
-        let (history, rows) = futures::try_join!(history, messages)?;
-        let messages = rows
-            .iter()
-            .map(|row| {
-                let event: String = row.try_get(2).map_err(db_error)?;
-                Ok(QueuedMessage {
-                    id: row.try_get(0).map_err(db_error)?,
-                    execution_id: row.try_get(1).map_err(db_error)?,
-                    event: serde_json::from_str(&event).map_err(json_error)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some(OrchestrationWorkItem {
-            instance,
-            history,
-            messages,
-            dequeue_count: u32::try_from(dequeue_count).unwrap_or(u32::MAX),
-        }))
+        leased_work_items(&client, &rows, now, with_history).await
     }
 
-    async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
+    /// Commits a turn (see [`Store::commit_turn`]); with `lease`, the activities it
+    /// schedules are leased to `owner` in the same transaction and returned.
+    async fn commit(
+        &self,
+        owner: &str,
+        commit: TurnCommit,
+        lease: Option<Duration>,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
-        let now_ms = millis(now);
-        let scheduled_work = !commit.activities.is_empty();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let row = query_opt(
-            &tx,
-            "SELECT lock_owner, lock_expires, history_length, execution_id
-             FROM instances WHERE instance_id = $1 FOR UPDATE",
-            &[&commit.instance_id],
-        )
-        .await?;
-        let held = match &row {
-            Some(row) => {
-                let lock_owner: Option<String> = row.try_get(0).map_err(db_error)?;
-                let expires: Option<i64> = row.try_get(1).map_err(db_error)?;
-                let length: i64 = row.try_get(2).map_err(db_error)?;
-                let execution: String = row.try_get(3).map_err(db_error)?;
-                lock_owner.as_deref() == Some(owner)
-                    && expires.is_some_and(|e| e > now_ms)
-                    && length.max(0) as u64 == commit.expected_history_length
-                    && execution == commit.execution_id
-            }
-            None => false,
-        };
-        if !held {
+        if !holds_lease(&tx, owner, &commit, millis(now)).await? {
             return Err(StoreError::LeaseLost(commit.instance_id));
         }
+        let leased = self.write_turn(&tx, owner, &commit, lease, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.turn_committed(lease.is_none() && !commit.activities.is_empty());
+        Ok(leased)
+    }
+
+    /// Raises this host's signals after a turn committed.
+    fn turn_committed(&self, unleased_work: bool) {
+        if unleased_work {
+            self.signals.activities.notify_one();
+        }
+        // Messages that arrived during the turn can be taken now that the lease is free.
+        self.signals.orchestrations.notify_one();
+    }
+
+    /// Writes a turn in `tx`, which holds the instance's row locked and has checked that
+    /// the turn may commit: appends the history, updates (and frees) the instance, queues
+    /// the new work and messages, and tells the other hosts. With `lease`, the activities
+    /// it schedules are leased to `owner` and returned.
+    async fn write_turn<C: GenericClient>(
+        &self,
+        tx: &C,
+        owner: &str,
+        commit: &TurnCommit,
+        lease: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let now_ms = millis(now);
+        // Work leased to this worker is nobody else's: no one needs waking for it.
+        let unleased_work = lease.is_none() && !commit.activities.is_empty();
         if !commit.consumed.is_empty() {
             execute(
-                &tx,
+                tx,
                 "DELETE FROM messages WHERE instance_id = $1 AND id = ANY($2)",
                 &[&commit.instance_id, &commit.consumed],
             )
@@ -705,14 +768,14 @@ impl Store for PostgresStore {
         let custom_status = to_json(&commit.custom_status)?;
         if let Some(next) = &commit.continue_as_new {
             execute(
-                &tx,
+                tx,
                 "DELETE FROM history WHERE instance_id = $1",
                 &[&commit.instance_id],
             )
             .await?;
             let input = to_json(&next.input)?;
             let row = query_opt(
-                &tx,
+                tx,
                 "UPDATE instances SET status = 'ContinuedAsNew', execution_id = $1, input = $2,
                      output = 'null', custom_status = $3, updated_at = $4, history_length = 0,
                      lock_owner = NULL, lock_expires = NULL, dequeue_count = 0
@@ -754,11 +817,11 @@ impl Store for PostgresStore {
                 event,
                 visible_at: now,
             }));
-            insert_messages(&tx, &restart).await?;
+            insert_messages(tx, &restart).await?;
         } else {
             if let Some(length) = commit.truncate_history_to {
                 execute(
-                    &tx,
+                    tx,
                     "DELETE FROM history WHERE instance_id = $1 AND execution_id = $2 AND seq >= $3",
                     &[&commit.instance_id, &commit.execution_id, &(length as i64)],
                 )
@@ -777,7 +840,7 @@ impl Store for PostgresStore {
                     .map(to_json)
                     .collect::<Result<Vec<String>, _>>()?;
                 execute(
-                    &tx,
+                    tx,
                     "INSERT INTO history (instance_id, execution_id, seq, event)
                      SELECT $1, $2, seq, event FROM unnest($3::bigint[], $4::text[]) AS h (seq, event)",
                     &[&commit.instance_id, &commit.execution_id, &seqs, &events],
@@ -788,7 +851,7 @@ impl Store for PostgresStore {
             let completed_at = commit.status.is_terminal().then_some(now_ms);
             let length = base + commit.appended.len() as i64;
             execute(
-                &tx,
+                tx,
                 "UPDATE instances SET status = $1, output = $2, custom_status = $3, updated_at = $4,
                      completed_at = COALESCE($5, completed_at), history_length = $6,
                      lock_owner = NULL, lock_expires = NULL, dequeue_count = 0
@@ -805,7 +868,8 @@ impl Store for PostgresStore {
             )
             .await?;
         }
-        if scheduled_work {
+        let mut leased = Vec::new();
+        if !commit.activities.is_empty() {
             let task_ids: Vec<i64> = commit.activities.iter().map(|a| a.task_id).collect();
             let names: Vec<&str> = commit.activities.iter().map(|a| a.name.as_str()).collect();
             let inputs = commit
@@ -813,21 +877,60 @@ impl Store for PostgresStore {
                 .iter()
                 .map(|a| to_json(&a.input))
                 .collect::<Result<Vec<String>, _>>()?;
-            execute(
-                &tx,
-                "INSERT INTO activities (instance_id, execution_id, task_id, name, input)
-                 SELECT $1, $2, task_id, name, input
+            // With a lease, the new work is leased to the committing worker at once (the
+            // in-process fast path); without, the activity dispatchers fetch it.
+            let (lock_owner, lock_expires, dequeued) = match lease {
+                Some(lease) => (Some(owner), Some(lease_expiry(now, lease)), 1_i32),
+                None => (None, None, 0_i32),
+            };
+            let rows = query(
+                tx,
+                "INSERT INTO activities
+                     (instance_id, execution_id, task_id, name, input, lock_owner, lock_expires, dequeue_count)
+                 SELECT $1, $2, task_id, name, input, $6::text, $7::bigint, $8::integer
                  FROM unnest($3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS a (task_id, name, input, n)
-                 ORDER BY n",
+                 ORDER BY n
+                 RETURNING id",
                 &[
                     &commit.instance_id,
                     &commit.execution_id,
                     &task_ids,
                     &names,
                     &inputs,
+                    &lock_owner,
+                    &lock_expires,
+                    &dequeued,
                 ],
             )
             .await?;
+            if lease.is_some() {
+                // Ids grow in insertion order, which is the order of the calls.
+                let mut ids = rows
+                    .iter()
+                    .map(|row| row.try_get::<_, i64>(0).map_err(db_error))
+                    .collect::<Result<Vec<i64>, _>>()?;
+                ids.sort_unstable();
+                if ids.len() != commit.activities.len() {
+                    return Err(StoreError::Internal(format!(
+                        "{} activities were scheduled, {} stored",
+                        commit.activities.len(),
+                        ids.len()
+                    )));
+                }
+                leased = ids
+                    .into_iter()
+                    .zip(&commit.activities)
+                    .map(|(id, activity)| ActivityWorkItem {
+                        id,
+                        instance_id: commit.instance_id.clone(),
+                        execution_id: commit.execution_id.clone(),
+                        task_id: activity.task_id,
+                        name: activity.name.clone(),
+                        input: activity.input.clone(),
+                        dequeue_count: 1,
+                    })
+                    .collect();
+            }
         }
         let fired: Vec<HistoryEvent> = commit.timers.iter().map(timer_fired).collect();
         let timers: Vec<Outgoing<'_>> = commit
@@ -841,34 +944,111 @@ impl Store for PostgresStore {
                 visible_at: timer.fire_at,
             })
             .collect();
-        insert_messages(&tx, &timers).await?;
+        insert_messages(tx, &timers).await?;
         for child in &commit.children {
-            if !create(&tx, child, now).await?
+            if !create(tx, child, now).await?
                 && let Some(message) = child_conflict(child, now)
             {
-                send(&tx, &message, now).await?;
+                send(tx, &message, now).await?;
             }
         }
         for message in &commit.messages {
-            send(&tx, message, now).await?;
+            send(tx, message, now).await?;
         }
-        if is_removed_entity(&commit) {
+        if is_removed_entity(commit) {
             execute(
-                &tx,
+                tx,
                 "DELETE FROM instances WHERE instance_id = $1
                      AND NOT EXISTS (SELECT 1 FROM messages WHERE instance_id = $1)",
                 &[&commit.instance_id],
             )
             .await?;
         }
-        self.notify(&tx, true, scheduled_work).await?;
-        tx.commit().await.map_err(db_error)?;
-        if scheduled_work {
-            self.signals.activities.notify_one();
+        self.notify(tx, true, unleased_work).await?;
+        Ok(leased)
+    }
+}
+
+/// Whether `owner` still holds the lease on the turn's instance (same owner, unexpired,
+/// same execution and history length); locks the instance's row until `tx` ends.
+async fn holds_lease<C: GenericClient>(
+    tx: &C,
+    owner: &str,
+    commit: &TurnCommit,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let row = query_opt(
+        tx,
+        "SELECT lock_owner, lock_expires, history_length, execution_id
+         FROM instances WHERE instance_id = $1 FOR UPDATE",
+        &[&commit.instance_id],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let lock_owner: Option<String> = row.try_get(0).map_err(db_error)?;
+    let expires: Option<i64> = row.try_get(1).map_err(db_error)?;
+    let length: i64 = row.try_get(2).map_err(db_error)?;
+    let execution: String = row.try_get(3).map_err(db_error)?;
+    Ok(lock_owner.as_deref() == Some(owner)
+        && expires.is_some_and(|e| e > now)
+        && length.max(0) as u64 == commit.expected_history_length
+        && execution == commit.execution_id)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        if !create(&tx, &new, now).await? {
+            return Err(StoreError::InstanceExists(new.instance_id));
         }
-        // Messages that arrived during the turn can be taken now that the lease is free.
+        self.notify(&tx, true, false).await?;
+        tx.commit().await.map_err(db_error)?;
         self.signals.orchestrations.notify_one();
         Ok(())
+    }
+
+    async fn fetch_orchestration(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        Ok(self.fetch(owner, lease, true, 1).await?.pop())
+    }
+
+    async fn fetch_orchestration_lean(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        Ok(self.fetch(owner, lease, false, 1).await?.pop())
+    }
+
+    async fn fetch_orchestrations(
+        &self,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
+        self.fetch(owner, lease, false, max).await
+    }
+
+    async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
+        self.commit(owner, commit, None).await?;
+        Ok(())
+    }
+
+    async fn commit_turn_leasing(
+        &self,
+        owner: &str,
+        commit: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        self.commit(owner, commit, Some(lease)).await
     }
 
     async fn abandon_orchestration(
@@ -896,32 +1076,51 @@ impl Store for PostgresStore {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<ActivityWorkItem>, StoreError> {
+        Ok(self.fetch_activities(owner, lease, 1).await?.pop())
+    }
+
+    async fn fetch_activities(
+        &self,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let now = self.clock.now();
         let client = self.client().await?;
-        let row = query_opt(
+        // ARRAY(): the picking runs once, never again for each row updated.
+        let rows = query(
             &client,
             "UPDATE activities SET lock_owner = $1, lock_expires = $2, dequeue_count = dequeue_count + 1
-             WHERE id = (SELECT id FROM activities
-                         WHERE lock_owner IS NULL OR lock_expires <= $3
-                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+             WHERE id = ANY(ARRAY(
+                 SELECT id FROM activities
+                 WHERE lock_owner IS NULL OR lock_expires <= $3
+                 ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED))
              RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count",
-            &[&owner, &lease_expiry(now, lease), &millis(now)],
+            &[&owner, &lease_expiry(now, lease), &millis(now), &limit],
         )
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let input: String = row.try_get(5).map_err(db_error)?;
-        let count: i32 = row.try_get(6).map_err(db_error)?;
-        Ok(Some(ActivityWorkItem {
-            id: row.try_get(0).map_err(db_error)?,
-            instance_id: row.try_get(1).map_err(db_error)?,
-            execution_id: row.try_get(2).map_err(db_error)?,
-            task_id: row.try_get(3).map_err(db_error)?,
-            name: row.try_get(4).map_err(db_error)?,
-            input: serde_json::from_str::<Value>(&input).map_err(json_error)?,
-            dequeue_count: u32::try_from(count).unwrap_or(0),
-        }))
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let input: String = row.try_get(5).map_err(db_error)?;
+                let count: i32 = row.try_get(6).map_err(db_error)?;
+                Ok(ActivityWorkItem {
+                    id: row.try_get(0).map_err(db_error)?,
+                    instance_id: row.try_get(1).map_err(db_error)?,
+                    execution_id: row.try_get(2).map_err(db_error)?,
+                    task_id: row.try_get(3).map_err(db_error)?,
+                    name: row.try_get(4).map_err(db_error)?,
+                    input: serde_json::from_str::<Value>(&input).map_err(json_error)?,
+                    dequeue_count: u32::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        items.sort_unstable_by_key(|item| item.id);
+        Ok(items)
     }
 
     async fn renew_activity(
@@ -972,6 +1171,121 @@ impl Store for PostgresStore {
             self.signals.orchestrations.notify_one();
         }
         Ok(())
+    }
+
+    async fn complete_activity_leasing(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        result: HistoryEvent,
+        lease: Duration,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+        let clock_now = self.clock.now();
+        let now = millis(clock_now);
+        let expires = lease_expiry(clock_now, lease);
+        let event = to_json(&result)?;
+        let payload = listen::payload(&self.origin, true, false);
+        let client = self.client().await?;
+        // One statement, so all or nothing: the item goes and its result comes while the
+        // lease on it is ours; then the instance is leased to us when nobody holds it (SKIP
+        // LOCKED: one another host is taking or committing right now is not free). Only a
+        // result left for others wakes them.
+        let row = query_opt(
+            &client,
+            concat!(
+                "WITH done AS (
+                     DELETE FROM activities WHERE id = $1 AND lock_owner = $2 AND lock_expires > $3
+                     RETURNING instance_id, execution_id),
+                 queued AS (
+                     INSERT INTO messages (instance_id, execution_id, event, visible_at, control)
+                     SELECT instance_id, execution_id, $4, $3, FALSE FROM done
+                     RETURNING instance_id),
+                 leased AS (
+                     UPDATE instances SET lock_owner = $2, lock_expires = $5,
+                         dequeue_count = instances.dequeue_count + 1
+                     WHERE instance_id = (
+                         SELECT instance_id FROM instances
+                         WHERE instance_id = (SELECT instance_id FROM queued)
+                           AND (lock_owner IS NULL OR lock_expires <= $3) AND status <> 'Suspended'
+                         FOR UPDATE SKIP LOCKED)
+                     RETURNING ",
+                instance_columns!(),
+                ", dequeue_count)
+                 SELECT l.*, CASE WHEN l.instance_id IS NULL THEN pg_notify($6, $7) END
+                 FROM queued LEFT JOIN leased l ON TRUE"
+            ),
+            &[
+                &item.id,
+                &owner,
+                &now,
+                &event,
+                &expires,
+                &self.schema,
+                &payload,
+            ],
+        )
+        .await?;
+        // No row: the lease on the item was lost and the result dropped.
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let taken: Option<String> = row.try_get(0).map_err(db_error)?;
+        if taken.is_none() {
+            self.signals.orchestrations.notify_one();
+            return Ok(None);
+        }
+        // The statement committed: the result is among the instance's visible messages.
+        Ok(leased_work_items(&client, &[row], now, false).await?.pop())
+    }
+
+    async fn complete_activity_with_turn(
+        &self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Option<Vec<ActivityWorkItem>>, StoreError> {
+        let now = self.clock.now();
+        let now_ms = millis(now);
+        let expected_length = i64::try_from(turn.expected_history_length).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        // Both rows are taken with SKIP LOCKED, so this never waits for (nor deadlocks
+        // with) a fetch, a commit or a completion holding either: a busy row declines.
+        // The instance must be free and where the turn started; the call must still be
+        // ours and this execution's. Its result is the turn's first event, not a message.
+        let claimed = execute(
+            &tx,
+            "DELETE FROM activities
+             WHERE id = (SELECT id FROM activities
+                         WHERE id = $1 AND lock_owner = $2 AND lock_expires > $3
+                           AND instance_id = $4 AND execution_id = $5
+                         FOR UPDATE SKIP LOCKED)
+               AND instance_id = (SELECT instance_id FROM instances
+                                  WHERE instance_id = $4 AND execution_id = $5
+                                    AND history_length = $6 AND status <> 'Suspended'
+                                    AND (lock_owner IS NULL OR lock_expires <= $3)
+                                  FOR UPDATE SKIP LOCKED)",
+            &[
+                &item.id,
+                &owner,
+                &now_ms,
+                &turn.instance_id,
+                &turn.execution_id,
+                &expected_length,
+            ],
+        )
+        .await?;
+        if claimed == 0 {
+            // Dropping the transaction rolls it back and releases what it locked.
+            return Ok(None);
+        }
+        // The instance's row is locked by this transaction and was checked free above: the
+        // turn commits as if leased to `owner`.
+        let leased = self.write_turn(&tx, owner, &turn, Some(lease), now).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.turn_committed(false);
+        Ok(Some(leased))
     }
 
     async fn abandon_activity(&self, owner: &str, id: i64) -> Result<(), StoreError> {

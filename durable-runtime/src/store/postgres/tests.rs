@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use serde_json::json;
 
 use super::testing::{database_url, drop_hub, unique_hub};
@@ -389,5 +390,396 @@ async fn a_timer_tick_is_claimed_by_one_host_only() {
         "the last tick only moves forward"
     );
     drop(stores);
+    hub.drop().await;
+}
+
+/// A turn with nothing in it but the consumed messages, as the worker commits one.
+fn plain_turn(item: &OrchestrationWorkItem) -> TurnCommit {
+    TurnCommit {
+        instance_id: item.instance.instance_id.clone(),
+        execution_id: item.instance.execution_id.clone(),
+        expected_history_length: item.instance.history_length,
+        consumed: item.messages.iter().map(|m| m.id).collect(),
+        appended: item.messages.iter().map(|m| m.event.clone()).collect(),
+        status: RuntimeStatus::Running,
+        output: Value::Null,
+        custom_status: Value::Null,
+        activities: Vec::new(),
+        timers: Vec::new(),
+        children: Vec::new(),
+        messages: Vec::new(),
+        continue_as_new: None,
+        truncate_history_to: None,
+    }
+}
+
+fn completed(task_id: i64) -> HistoryEvent {
+    HistoryEvent::new(
+        Utc::now(),
+        crate::history::EventKind::TaskCompleted {
+            task_scheduled_id: task_id,
+            result: json!(task_id),
+        },
+    )
+}
+
+/// The conformance suite lets a store skip the fast path; this one takes it, across hosts.
+#[tokio::test]
+async fn the_fast_path_keeps_work_on_the_committing_host_and_wakes_others_for_the_rest() {
+    let Some(hub) = TestHub::new("the_fast_path_keeps_work_on_the_committing_host") else {
+        return;
+    };
+    let (near, far) = (hub.store().await, hub.store().await);
+    let lease = Duration::from_secs(30);
+    near.create_instance(new_instance("i1"))
+        .await
+        .expect("creates");
+    let item = near
+        .fetch_orchestration_lean("near", lease)
+        .await
+        .expect("fetches")
+        .expect("the new instance");
+    assert!(
+        item.history.is_empty(),
+        "the lean fetch leaves the history out"
+    );
+    let mut commit = plain_turn(&item);
+    commit.activities = ["Tokyo", "Seattle"]
+        .iter()
+        .enumerate()
+        .map(|(n, city)| super::super::NewActivity {
+            task_id: n as i64,
+            name: "SayHello".to_owned(),
+            input: json!(city),
+        })
+        .collect();
+    // Notifications already on their way (the create, the fetch) are not what is tested.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = far.signals().activities.notified().now_or_never();
+    let leased = near
+        .commit_turn_leasing("near", commit, lease)
+        .await
+        .expect("commits");
+    assert_eq!(
+        leased
+            .iter()
+            .map(|w| (w.task_id, w.input.clone(), w.dequeue_count))
+            .collect::<Vec<_>>(),
+        [(0, json!("Tokyo"), 1), (1, json!("Seattle"), 1)]
+    );
+    assert!(leased[0].id < leased[1].id);
+    assert_eq!(far.fetch_activity("far", lease).await, Ok(None));
+    assert!(
+        tokio::time::timeout(
+            Duration::from_millis(300),
+            far.signals().activities.notified()
+        )
+        .await
+        .is_err(),
+        "work leased to its host wakes nobody"
+    );
+
+    let work = near
+        .complete_activity_leasing("near", &leased[0], completed(0), lease)
+        .await
+        .expect("completes")
+        .expect("the free instance is leased to the completing host");
+    assert!(work.history.is_empty());
+    assert_eq!(work.instance.history_length, 1);
+    assert_eq!(work.dequeue_count, 1);
+    assert_eq!(work.messages.len(), 1, "the result");
+    assert_eq!(work.messages[0].event.kind, completed(0).kind);
+    assert!(
+        far.fetch_orchestration("far", lease)
+            .await
+            .expect("fetches")
+            .is_none(),
+        "leased to the near host"
+    );
+
+    // The instance is held (by this host, mid-turn): the result waits and others hear.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = far.signals().orchestrations.notified().now_or_never();
+    let left = near
+        .complete_activity_leasing("near", &leased[1], completed(1), lease)
+        .await
+        .expect("completes");
+    assert!(left.is_none(), "{left:?}");
+    assert!(
+        wait_for(&far.signals().orchestrations).await,
+        "a result left for others wakes them"
+    );
+    assert!(
+        near.commit_turn_leasing("near", plain_turn(&work), lease)
+            .await
+            .expect("commits")
+            .is_empty()
+    );
+    let next = far
+        .fetch_orchestration("far", lease)
+        .await
+        .expect("fetches")
+        .expect("the second result");
+    assert_eq!(next.history.len(), 2, "the full history");
+    assert_eq!(next.messages.len(), 1);
+    assert_eq!(next.messages[0].event.kind, completed(1).kind);
+    drop((near, far));
+    hub.drop().await;
+}
+
+fn say_hello(task_id: i64, city: &str) -> super::super::NewActivity {
+    super::super::NewActivity {
+        task_id,
+        name: "SayHello".to_owned(),
+        input: json!(city),
+    }
+}
+
+/// The turn a live orchestration computes from a call's result alone: the result, then a
+/// turn that schedules `calls`.
+fn turn_after(
+    instance: &InstanceRecord,
+    result: HistoryEvent,
+    calls: Vec<super::super::NewActivity>,
+) -> TurnCommit {
+    let at = Utc::now();
+    let mut appended = vec![
+        result,
+        HistoryEvent::new(at, crate::history::EventKind::OrchestratorStarted),
+    ];
+    appended.extend(calls.iter().map(|call| HistoryEvent {
+        event_id: call.task_id,
+        timestamp: at,
+        kind: crate::history::EventKind::TaskScheduled {
+            name: call.name.clone(),
+            input: call.input.clone(),
+        },
+    }));
+    appended.push(HistoryEvent::new(
+        at,
+        crate::history::EventKind::OrchestratorCompleted,
+    ));
+    TurnCommit {
+        instance_id: instance.instance_id.clone(),
+        execution_id: instance.execution_id.clone(),
+        expected_history_length: instance.history_length,
+        consumed: Vec::new(),
+        appended,
+        status: RuntimeStatus::Running,
+        output: Value::Null,
+        custom_status: Value::Null,
+        activities: calls,
+        timers: Vec::new(),
+        children: Vec::new(),
+        messages: Vec::new(),
+        continue_as_new: None,
+        truncate_history_to: None,
+    }
+}
+
+/// A count the test reads with its own connection.
+async fn count(admin: &tokio_postgres::Client, sql: &str) -> i64 {
+    admin
+        .query_one(sql, &[])
+        .await
+        .expect("counts")
+        .try_get(0)
+        .expect("a count")
+}
+
+/// The conformance suite lets a store decline; this one merges: the result and the next
+/// turn commit together, the call's row goes, and no message is queued.
+#[tokio::test]
+async fn a_result_and_the_next_turn_commit_in_one_transaction() {
+    let Some(hub) = TestHub::new("a_result_and_the_next_turn_commit_in_one_transaction") else {
+        return;
+    };
+    let (near, far) = (hub.store().await, hub.store().await);
+    let admin = hub.admin().await;
+    let schema = near.schema().to_owned();
+    let lease = Duration::from_secs(30);
+    near.create_instance(new_instance("i1"))
+        .await
+        .expect("creates");
+    let item = near
+        .fetch_orchestration_lean("near", lease)
+        .await
+        .expect("fetches")
+        .expect("the new instance");
+    let mut first = plain_turn(&item);
+    first.activities = vec![say_hello(0, "Tokyo")];
+    let tokyo = near
+        .commit_turn_leasing("near", first, lease)
+        .await
+        .expect("commits")
+        .pop()
+        .expect("the call, leased to its worker");
+    let before = near.get_history("i1").await.expect("reads");
+    let instance = near
+        .get_instance("i1")
+        .await
+        .expect("reads")
+        .expect("exists");
+
+    // The instance row is locked by another transaction (a host fetching or committing):
+    // the merge declines at once instead of waiting, and changes nothing.
+    let mut locker = hub.admin().await;
+    let locking = locker.transaction().await.expect("begins");
+    locking
+        .execute(
+            &format!("SELECT 1 FROM {schema}.instances WHERE instance_id = 'i1' FOR UPDATE"),
+            &[],
+        )
+        .await
+        .expect("locks");
+    let declined = tokio::time::timeout(
+        Duration::from_secs(5),
+        near.complete_activity_with_turn(
+            "near",
+            &tokyo,
+            turn_after(&instance, completed(0), vec![say_hello(1, "Seattle")]),
+            lease,
+        ),
+    )
+    .await
+    .expect("a locked instance does not make the merge wait")
+    .expect("works");
+    assert_eq!(declined, None);
+    locking.rollback().await.expect("rolls back");
+    assert_eq!(near.get_history("i1").await.expect("reads"), before);
+    let activities = format!(
+        "SELECT COUNT(*) FROM {schema}.activities WHERE id = {}",
+        tokyo.id
+    );
+    assert_eq!(
+        count(&admin, &activities).await,
+        1,
+        "the call is still there"
+    );
+
+    let turn = turn_after(&instance, completed(0), vec![say_hello(1, "Seattle")]);
+    let leased = near
+        .complete_activity_with_turn("near", &tokyo, turn.clone(), lease)
+        .await
+        .expect("works")
+        .expect("PostgreSQL merges the result and the turn");
+    assert_eq!(
+        leased
+            .iter()
+            .map(|w| (w.task_id, w.input.clone(), w.dequeue_count))
+            .collect::<Vec<_>>(),
+        [(1, json!("Seattle"), 1)]
+    );
+    let mut expected = before.clone();
+    expected.extend(turn.appended.clone());
+    assert_eq!(near.get_history("i1").await.expect("reads"), expected);
+    let stored = near
+        .get_instance("i1")
+        .await
+        .expect("reads")
+        .expect("exists");
+    assert_eq!(stored.history_length, expected.len() as u64);
+    assert_eq!(
+        count(&admin, &activities).await,
+        0,
+        "the call's row is gone"
+    );
+    let messages = format!("SELECT COUNT(*) FROM {schema}.messages");
+    assert_eq!(count(&admin, &messages).await, 0, "no result was queued");
+    let held = format!("SELECT COUNT(*) FROM {schema}.instances WHERE lock_owner IS NOT NULL");
+    assert_eq!(count(&admin, &held).await, 0, "the instance is free again");
+    assert_eq!(
+        far.fetch_activity("far", lease).await,
+        Ok(None),
+        "the new call is leased to the merging worker"
+    );
+
+    // The same turn again is stale (the history moved on): nothing changes.
+    let again = near
+        .complete_activity_with_turn("near", &leased[0], turn, lease)
+        .await
+        .expect("works");
+    assert_eq!(again, None);
+    assert_eq!(near.get_history("i1").await.expect("reads"), expected);
+    drop((near, far));
+    hub.drop().await;
+}
+
+/// The conformance suite lets a store lease one item per fetch; this one leases a batch in
+/// one statement, each instance once however many messages it has, oldest work first.
+#[tokio::test]
+async fn batched_fetches_lease_several_items_in_one_call() {
+    let Some(hub) = TestHub::new("batched_fetches_lease_several_items_in_one_call") else {
+        return;
+    };
+    let (near, far) = (hub.store().await, hub.store().await);
+    let lease = Duration::from_secs(30);
+    for n in 0..7 {
+        near.create_instance(new_instance(&format!("i{n}")))
+            .await
+            .expect("creates");
+    }
+    for name in ["one", "two"] {
+        near.raise_event(
+            "i0",
+            HistoryEvent::new(
+                Utc::now(),
+                crate::history::EventKind::EventRaised {
+                    name: name.to_owned(),
+                    input: Value::Null,
+                },
+            ),
+        )
+        .await
+        .expect("raised");
+    }
+    let batch = near
+        .fetch_orchestrations("near", lease, 5)
+        .await
+        .expect("fetches");
+    assert_eq!(
+        batch
+            .iter()
+            .map(|item| (item.instance.instance_id.as_str(), item.messages.len()))
+            .collect::<Vec<_>>(),
+        [("i0", 3), ("i1", 1), ("i2", 1), ("i3", 1), ("i4", 1)],
+        "five instances, oldest work first, each with all its messages"
+    );
+    for item in &batch {
+        assert!(item.history.is_empty(), "the batch leaves the history out");
+        assert_eq!(item.dequeue_count, 1);
+    }
+    let rest = far
+        .fetch_orchestrations("far", lease, 5)
+        .await
+        .expect("fetches");
+    assert_eq!(
+        rest.iter()
+            .map(|item| item.instance.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["i5", "i6"],
+        "the leased ones are skipped"
+    );
+
+    for item in &batch[..3] {
+        let mut commit = plain_turn(item);
+        commit.activities = vec![say_hello(0, "Tokyo"), say_hello(1, "Seattle")];
+        near.commit_turn("near", commit).await.expect("commits");
+    }
+    let calls = near
+        .fetch_activities("near", lease, 5)
+        .await
+        .expect("fetches");
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert!(calls.iter().all(|c| c.dequeue_count == 1));
+    let last = far
+        .fetch_activities("far", lease, 5)
+        .await
+        .expect("fetches");
+    assert_eq!(last.len(), 1, "the sixth call: {last:?}");
+    assert!(last[0].id > calls[4].id);
+    assert_eq!(far.fetch_activities("far", lease, 5).await, Ok(Vec::new()));
+    drop((near, far));
     hub.drop().await;
 }
