@@ -363,3 +363,57 @@ pub async fn crashes_the_host(ctx: OrchestrationContext) -> Result<String, Durab
 pub async fn aborts_its_host(_ctx: OrchestrationContext) -> String {
     std::process::abort()
 }
+
+/// Input of `LockPair`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockPairInput {
+    /// The key of the `Counter` named first (the lock order is the runtime's, not this).
+    pub first: String,
+    /// The other counter's key.
+    pub second: String,
+    /// How many critical sections to run.
+    pub rounds: u32,
+}
+
+/// Runs `rounds` critical sections over two counters, adding 1 to each inside: two
+/// instances naming the counters in opposite orders must not deadlock.
+#[orchestration_trigger(name = "LockPair")]
+pub async fn lock_pair(
+    ctx: OrchestrationContext,
+    input: LockPairInput,
+) -> Result<u32, DurableError> {
+    let first = EntityId::new("Counter", input.first);
+    let second = EntityId::new("Counter", input.second);
+    for _ in 0..input.rounds {
+        let _section = ctx.lock(&[first.clone(), second.clone()]).await?;
+        ctx.call_entity::<()>(&first, "add", 1).await?;
+        ctx.call_entity::<()>(&second, "add", 1).await?;
+    }
+    Ok(input.rounds)
+}
+
+/// Locks the counter with the input's key and holds the lock until the `release` event.
+#[orchestration_trigger(name = "HoldLock")]
+pub async fn hold_lock(ctx: OrchestrationContext, key: String) -> Result<(), DurableError> {
+    let counter = EntityId::new("Counter", key);
+    let _section = ctx.lock(&[counter]).await?;
+    ctx.wait_for_external_event::<Value>("release").await?;
+    Ok(())
+}
+
+/// Every second, when `DURABLE_TEST_FIRES` is set, starts `RecordTick` under a fresh id with
+/// the tick (Unix seconds), whether it was past due and the host's process id: each fire
+/// leaves an instance of its own, so a tick fired twice or never shows.
+#[client(name = "EverySecond", timer(schedule = "* * * * * *"))]
+pub async fn every_second(client: DurableClient, info: TimerInfo) -> Result<(), DurableError> {
+    if std::env::var_os("DURABLE_TEST_FIRES").is_none() {
+        return Ok(());
+    }
+    let input = serde_json::json!({
+        "tick": info.scheduled_time.timestamp(),
+        "pastDue": info.is_past_due,
+        "host": std::process::id(),
+    });
+    client.start_new("RecordTick", None, input).await?;
+    Ok(())
+}

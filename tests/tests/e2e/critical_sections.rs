@@ -171,8 +171,10 @@ impl Xorshift {
     }
 }
 
-/// Opens the accounts and starts `count` random transfers between them.
-fn start_transfers(host: &Host, count: usize) {
+/// Opens the accounts and starts `count` random transfers between them, through the
+/// hosts in turn.
+pub(crate) fn start_transfers(hosts: &[&Host], count: usize) {
+    let host = hosts[0];
     for account in 0..ACCOUNTS {
         signal(
             host,
@@ -193,7 +195,7 @@ fn start_transfers(host: &Host, count: usize) {
         let from = random.below(ACCOUNTS as u64);
         let to = (from + 1 + random.below(ACCOUNTS as u64 - 1)) % ACCOUNTS as u64;
         let amount = 1 + random.below(60);
-        host.start_orchestration(
+        hosts[n % hosts.len()].start_orchestration(
             "Transfer",
             Some(&format!("transfer-{n}")),
             Some(&json!({"from": format!("acct-{from}"), "to": format!("acct-{to}"), "amount": amount})),
@@ -203,7 +205,7 @@ fn start_transfers(host: &Host, count: usize) {
 
 /// Waits for every transfer, then checks the bank: the total is unchanged, no balance is
 /// negative, and at least some transfers moved money.
-fn check_bank(host: &Host, count: usize) {
+pub(crate) fn check_bank(host: &Host, count: usize) {
     let mut moved = 0;
     for n in 0..count {
         let status = host.wait_for_instance(&format!("transfer-{n}"), Duration::from_secs(120));
@@ -239,7 +241,7 @@ fn concurrent_transfers_under_locks_keep_the_total() {
     for store in STORES {
         let dir = data_dir();
         let host = Host::start(dir.path(), store);
-        start_transfers(&host, 200);
+        start_transfers(&[&host], 200);
         check_bank(&host, 200);
     }
 }
@@ -249,7 +251,7 @@ fn transfers_keep_the_total_across_kill_9() {
     let dir = data_dir();
     let mut host = Host::start(dir.path(), Store::Sqlite);
     let count = 200;
-    start_transfers(&host, count);
+    start_transfers(&[&host], count);
     // Kill the host while transfers are in flight.
     let deadline = Instant::now() + Duration::from_secs(30);
     while host.get(&format!("{INSTANCES}/transfer-20")).body["runtimeStatus"] != "Completed" {

@@ -1,10 +1,13 @@
 //! Several hosts on one PostgreSQL task hub: work started through any host is done by all,
 //! a killed host's work is taken over when its leases expire, a host started later picks
-//! work up, and a host that stops gracefully hands its work over at once.
+//! work up, a host that stops gracefully hands its work over at once, and a timer trigger
+//! fires once per tick across the hosts.
 //!
 //! Needs `DURABLE_TEST_POSTGRES_URL`; without it these tests are skipped with a note, except
 //! under `CI=true`, where they fail.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -189,4 +192,133 @@ fn a_host_started_later_takes_over_from_one_that_stops_gracefully_without_lease_
         took < Duration::from_secs(30),
         "finished {took:?} after the stop: the hand-over waited for leases ({lease} s) to expire"
     );
+}
+
+/// Starts a host on the hub whose `EverySecond` timer records each fire as an instance.
+fn start_firing_host(hub: &PostgresHub, dir: &Path) -> Host {
+    let args = [
+        "--store",
+        hub.url.as_str(),
+        "--hub",
+        hub.name.as_str(),
+        "--lease-seconds",
+        "5",
+    ];
+    Host::start_with_env(dir, &args, &[("DURABLE_TEST_FIRES", "1")])
+}
+
+/// The fires recorded on the hub so far: how many times each tick (Unix seconds) fired, and
+/// by which hosts (process ids).
+fn fires(host: &Host) -> BTreeMap<i64, Vec<u64>> {
+    let reply = host.get("/runtime/webhooks/durabletask/instances?top=1000");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.headers.get("x-ms-continuation-token").is_none(),
+        "more fires than one page"
+    );
+    let mut fires: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+    for instance in reply.body.as_array().into_iter().flatten() {
+        let input = &instance["input"];
+        let (Some(tick), Some(pid)) = (input["tick"].as_i64(), input["host"].as_u64()) else {
+            panic!("not a fire of EverySecond: {instance}");
+        };
+        fires.entry(tick).or_default().push(pid);
+    }
+    fires
+}
+
+#[test]
+fn a_timer_fires_exactly_once_per_tick_across_three_hosts() {
+    let Some(url) = postgres_url("a_timer_fires_exactly_once_per_tick_across_three_hosts") else {
+        return;
+    };
+    let hub = PostgresHub::new(url);
+    let dirs = [data_dir(), data_dir(), data_dir()];
+    let hosts: Vec<Host> = dirs
+        .iter()
+        .map(|dir| start_firing_host(&hub, dir.path()))
+        .collect();
+    // Every tick from here to `last` fires with all three hosts claiming it.
+    let all_up = chrono::Utc::now().timestamp();
+    let last = all_up + 4;
+    // A fire claims its tick before it starts its instance: wait two ticks past `last`, so
+    // the fires up to `last` have all landed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let seen = fires(&hosts[0]);
+        if seen
+            .keys()
+            .next_back()
+            .is_some_and(|&tick| tick >= last + 2)
+        {
+            break seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timer stopped firing: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let first = *seen.keys().next().unwrap_or(&last);
+    assert!(first <= all_up + 1, "the timer fired late: {seen:?}");
+    for tick in first..=last {
+        let by = seen.get(&tick).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(
+            by.len(),
+            1,
+            "tick {tick} fired {} times (by hosts {by:?}), not once; all fires: {seen:?}",
+            by.len()
+        );
+    }
+}
+
+#[test]
+fn entities_and_critical_sections_keep_their_invariants_across_hosts() {
+    let Some(url) = postgres_url("entities_and_critical_sections_keep_their_invariants") else {
+        return;
+    };
+    let hub = PostgresHub::new(url);
+    let dirs = [data_dir(), data_dir(), data_dir()];
+    let first = hub.start_host(dirs[0].path(), 3, &[]);
+    let second = hub.start_host(dirs[1].path(), 3, &[]);
+    let mut third = hub.start_host(dirs[2].path(), 3, &[]);
+    let count = 200;
+    crate::critical_sections::start_transfers(&[&first, &second, &third], count);
+    let adds: Vec<(String, &str, Value)> = (0..100)
+        .map(|n| {
+            (
+                format!("add-{n}"),
+                "AddToCounter",
+                json!({"key": "shared", "amount": 1}),
+            )
+        })
+        .collect();
+    start_all(&[&first, &second, &third], &adds);
+    // One host dies with transfers in flight; the others take its work over.
+    wait_until_running(&first, "transfer-30");
+    third.kill9();
+    let transfers: Vec<String> = (0..count).map(|n| format!("transfer-{n}")).collect();
+    assert!(
+        unfinished(&first, &transfers) > 0,
+        "the kill came too late: every transfer had finished"
+    );
+    crate::critical_sections::check_bank(&first, count);
+    let ids: Vec<String> = adds.iter().map(|(id, _, _)| id.clone()).collect();
+    for status in finish_all(&[&first, &second], &ids, Duration::from_secs(60)) {
+        assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = second.get("/runtime/webhooks/durabletask/entities/Counter/shared");
+        if reply.status == 200 && reply.body == json!(100) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the counter never reached 100: {} {}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
