@@ -137,6 +137,10 @@ pub struct Report {
     /// Resident memory of this process in MiB once all instances are idle (idle).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_mb: Option<f64>,
+    /// Seconds from opening the store again (a host restarted over the idle instances) to
+    /// a new chain of 3 completed (idle, SQLite).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_serve_s: Option<f64>,
 }
 
 impl Report {
@@ -154,6 +158,7 @@ impl Report {
             first100_step_ms: None,
             last100_step_ms: None,
             rss_mb: None,
+            restart_serve_s: None,
         }
     }
 }
@@ -234,22 +239,20 @@ impl Harness {
                     .prefix("durable-bench-")
                     .tempdir()
                     .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
-                let options = SqliteOptions {
-                    path: dir.path().join("bench.db"),
-                    exclusive: true,
-                    durability: if std::env::var("DURABLE_DURABILITY")
-                        .is_ok_and(|v| v.eq_ignore_ascii_case("normal"))
-                    {
-                        durable_runtime::store::Durability::Normal
-                    } else {
-                        durable_runtime::store::Durability::Full
-                    },
-                };
-                let store = SqliteStore::open(options, clock.clone())
-                    .map_err(|e| format!("cannot open the SQLite store: {e}"))?;
-                (Arc::new(store), Some(dir))
+                (open_sqlite(&dir, &clock)?, Some(dir))
             }
         };
+        Ok(Harness::serve(store, extra_stores, registry, clock, dir))
+    }
+
+    /// A client and one worker per store.
+    fn serve(
+        store: Arc<dyn Store>,
+        extra_stores: Vec<Arc<dyn Store>>,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Harness {
         let client = DurableClient::new(
             store.clone(),
             registry.clone(),
@@ -266,11 +269,37 @@ impl Harness {
                 format!("durable-bench-{}-{host}", std::process::id()),
             ));
         }
-        Ok(Harness {
+        Harness {
             client,
             workers,
             _dir: dir,
-        })
+        }
+    }
+
+    /// Stops the worker and opens the SQLite file again with a new one, as a host
+    /// restarted over the same data; returns it with the seconds from opening the file to
+    /// a new chain of 3 completed.
+    async fn restart_and_serve(self, deadline: Instant) -> Result<(Harness, f64), String> {
+        let Harness {
+            client,
+            workers,
+            _dir: dir,
+        } = self;
+        let dir = dir.ok_or("only a SQLite harness restarts")?;
+        let registry = client.registry().clone();
+        drop(client);
+        for worker in workers {
+            worker.shutdown().await;
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let started = Instant::now();
+        let store = open_sqlite(&dir, &clock)?;
+        let harness = Harness::serve(store, Vec::new(), registry, clock, Some(dir));
+        let id = harness.start_new("HelloCitiesBench", ()).await?;
+        let status = harness.wait_finished(&id, FINE_POLL, deadline).await?;
+        let serving = started.elapsed();
+        check_output(&status, &greetings())?;
+        Ok((harness, round3(serving.as_secs_f64())))
     }
 
     async fn stop(self) {
@@ -395,6 +424,24 @@ fn rss_mb() -> Result<f64, String> {
     Ok(round3(kib / 1024.0))
 }
 
+/// Opens (or reopens) the bench's SQLite file in `dir`, as a host does: exclusively.
+fn open_sqlite(dir: &tempfile::TempDir, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Store>, String> {
+    let options = SqliteOptions {
+        path: dir.path().join("bench.db"),
+        exclusive: true,
+        durability: if std::env::var("DURABLE_DURABILITY")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("normal"))
+        {
+            durable_runtime::store::Durability::Normal
+        } else {
+            durable_runtime::store::Durability::Full
+        },
+    };
+    let store = SqliteStore::open(options, clock.clone())
+        .map_err(|e| format!("cannot open the SQLite store: {e}"))?;
+    Ok(Arc::new(store))
+}
+
 /// Runs a workload on a fresh store and returns its figures; fails when the runtime
 /// fails, an output is wrong, or it takes longer than `timeout`.
 pub async fn run(
@@ -413,6 +460,18 @@ pub async fn run(
         Workload::W4 => w4(&harness, store, n, deadline).await,
         Workload::W5 => w5(&harness, store, n, deadline).await,
         Workload::Idle => idle(&harness, store, n, deadline).await,
+    };
+    // A host restarted over the idle instances: how soon it serves new work.
+    let (harness, result) = match (workload, store, result) {
+        (Workload::Idle, StoreKind::Sqlite, Ok(report)) => {
+            let (harness, seconds) = harness.restart_and_serve(deadline).await?;
+            let report = Report {
+                restart_serve_s: Some(seconds),
+                ..report
+            };
+            (harness, Ok(report))
+        }
+        (_, _, result) => (harness, result),
     };
     harness.stop().await;
     result.map(|report| Report { hosts, ..report })
