@@ -589,6 +589,19 @@ impl DurableClient {
         Ok(true)
     }
 
+    /// Whether the store answers a small read within `timeout`: what a host reports as
+    /// its health. While the store is unreachable (a lost database connection) this is a
+    /// retryable [`DurableError::Store`] error, and work waits; nothing acknowledged is lost.
+    pub async fn check_store(&self, timeout: Duration) -> Result<(), DurableError> {
+        match tokio::time::timeout(timeout, self.inner.store.next_due()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(DurableError::Store(error)),
+            Err(_) => Err(DurableError::Store(StoreError::Unavailable(format!(
+                "the store did not answer within {timeout:?}"
+            )))),
+        }
+    }
+
     /// The state of an entity, decoded as `S`; `None` when the entity does not exist or has
     /// no state.
     pub async fn read_entity_state<S: serde::de::DeserializeOwned>(

@@ -1,8 +1,10 @@
 //! The HTTP server's routes: client functions under the route prefix, the Durable
-//! Functions management API under `/runtime/webhooks/durabletask`, and the key checks.
+//! Functions management API under `/runtime/webhooks/durabletask`, the host's health under
+//! `/admin/host`, and the key checks.
 
 mod auth;
 mod error;
+mod health;
 mod management;
 
 use axum::Router;
@@ -42,8 +44,13 @@ pub fn router(
         }
     }
     let mut management = management::routes();
+    let (ping, mut status) = health::routes();
     if let Some(keys) = keys {
         management = management.layer(axum::middleware::from_fn_with_state(
+            keys.clone(),
+            auth::require_system_key,
+        ));
+        status = status.layer(axum::middleware::from_fn_with_state(
             keys,
             auth::require_system_key,
         ));
@@ -54,6 +61,8 @@ pub fn router(
         Router::new().nest(&format!("/{route_prefix}"), functions)
     };
     app.nest(webhook_path, management)
+        .merge(ping)
+        .merge(status)
         .fallback(|| async { ApiError::not_found("no route matches this path") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(Extension(client))

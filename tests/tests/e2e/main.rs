@@ -12,5 +12,6 @@ mod hello;
 mod management;
 mod multihost;
 mod orchestration_api;
+mod proxy;
 mod support;
 mod timers;

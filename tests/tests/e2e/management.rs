@@ -713,3 +713,17 @@ fn the_management_path_can_be_moved() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--webhook-path"));
 }
+
+#[test]
+fn the_host_reports_its_health() {
+    let dir = crate::support::data_dir();
+    let host = crate::support::Host::start(dir.path(), crate::support::Store::Sqlite);
+    let ping = host.request_without_key(reqwest::Method::GET, "/admin/host/ping", &[]);
+    assert_eq!(ping.status, 200, "ping needs no key");
+    let status = host.get("/admin/host/status");
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.body["state"], "Running");
+    assert_eq!(status.body["store"], "ok");
+    let anonymous = host.request_without_key(reqwest::Method::GET, "/admin/host/status", &[]);
+    assert_eq!(anonymous.status, 401, "the status needs the system key: {}", anonymous.body);
+}

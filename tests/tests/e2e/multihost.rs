@@ -322,3 +322,62 @@ fn entities_and_critical_sections_keep_their_invariants_across_hosts() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_host_that_loses_its_database_reports_unhealthy_keeps_running_and_loses_nothing() {
+    let Some(url) = postgres_url("a_host_that_loses_its_database") else {
+        return;
+    };
+    let (scheme_user, rest) = url.split_once('@').expect("a URL with user@host:port");
+    let (address, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let proxy = crate::proxy::CuttableProxy::start(address.to_owned());
+    let hub = PostgresHub::new(format!("{scheme_user}@127.0.0.1:{}/{path}", proxy.port));
+    let dir = data_dir();
+    let mut host = hub.start_host(dir.path(), 3, &[]);
+    assert_eq!(host.get("/admin/host/status").status, 200);
+    let chains = slow_chains("outage", 20, 300);
+    start_all(&[&host], &chains);
+    wait_until_running(&host, "outage-19");
+
+    proxy.cut();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = host.get("/admin/host/status");
+        if status.status == 503 {
+            assert_eq!(status.body["state"], "Unhealthy", "{}", status.body);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still healthy without a database: {}",
+            status.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // New work is refused, not acknowledged and lost; the process stays up.
+    let refused = host.post(
+        "/runtime/webhooks/durabletask/orchestrators/HelloCities/during-outage",
+        None,
+    );
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body["message"].is_string(), "{}", refused.body);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(host.is_running(), "the host exited without its database");
+    assert_eq!(host.get("/admin/host/ping").status, 200);
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while host.get("/admin/host/status").status != 200 {
+        assert!(Instant::now() < deadline, "never healthy again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ids: Vec<String> = chains.iter().map(|(id, _, _)| id.clone()).collect();
+    let statuses = finish_all(&[&host], &ids, Duration::from_secs(60));
+    assert_slow_chains_done(&statuses, 300);
+    assert_eq!(
+        host.get("/runtime/webhooks/durabletask/instances/during-outage")
+            .status,
+        404,
+        "the refused start left nothing behind"
+    );
+}

@@ -238,6 +238,11 @@ impl Host {
         Host::reply(request.send().expect("request"))
     }
 
+    /// Whether the host process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// DELETEs a path.
     pub fn delete(&self, path: &str) -> Reply {
         Host::reply(self.http.delete(self.url(path)).send().expect("DELETE"))

@@ -1,0 +1,49 @@
+//! The host's health, as Azure Functions hosts report it: `GET /admin/host/ping` answers
+//! while the process serves HTTP; `GET /admin/host/status` also checks that the store
+//! answers, and says 503 Unhealthy while it does not (a lost database connection).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Extension;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use durable_runtime::DurableClient;
+
+/// How long the store may take to answer before the host counts as unhealthy.
+const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/admin/host/ping` (no key needed) and `/admin/host/status`; `status` goes behind the
+/// system key like the management API (the caller adds that layer).
+pub(super) fn routes() -> (Router, Router) {
+    let open = Router::new().route("/admin/host/ping", get(ping));
+    let guarded = Router::new().route("/admin/host/status", get(status));
+    (open, guarded)
+}
+
+async fn ping() -> StatusCode {
+    StatusCode::OK
+}
+
+async fn status(Extension(client): Extension<DurableClient>) -> Response {
+    match client.check_store(STORE_CHECK_TIMEOUT).await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"state": "Running", "store": "ok"})),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "health check: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({
+                    "state": "Unhealthy",
+                    "store": error.to_string(),
+                    "message": format!("the store does not answer: {error}"),
+                })),
+            )
+                .into_response()
+        }
+    }
+}
