@@ -725,5 +725,9 @@ fn the_host_reports_its_health() {
     assert_eq!(status.body["state"], "Running");
     assert_eq!(status.body["store"], "ok");
     let anonymous = host.request_without_key(reqwest::Method::GET, "/admin/host/status", &[]);
-    assert_eq!(anonymous.status, 401, "the status needs the system key: {}", anonymous.body);
+    assert_eq!(
+        anonymous.status, 401,
+        "the status needs the system key: {}",
+        anonymous.body
+    );
 }
