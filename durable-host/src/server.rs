@@ -101,6 +101,10 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    // Said as soon as the socket is bound (requests queue until the router serves them),
+    // before any work runs: whoever waits for this line learns the address even if a
+    // function then takes the process down.
+    println!("listening on http://{address}");
     let client = DurableClient::new(
         store.clone(),
         registry.clone(),
@@ -143,7 +147,6 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         config.max_request_body,
         keys.map(http::KeyCheck::new),
     );
-    println!("listening on http://{address}");
     tracing::info!(%address, hub = %config.hub, store = %config.store, "host started");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -264,6 +264,20 @@ async fn first_turn(
     appended
 }
 
+/// Creates `i1`, runs its first turn (one call: `SayHello("Tokyo")`, task 0) and leases
+/// that call to `worker-1`; returns the history so far and the leased call.
+async fn calling_tokyo(
+    store: &dyn Store,
+    clock: &ManualClock,
+) -> (Vec<HistoryEvent>, ActivityWorkItem) {
+    create(store, clock, "i1").await;
+    let appended = first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
+    let work = fetch_activity(store, "worker-1", LEASE)
+        .await
+        .expect("the call");
+    (appended, work)
+}
+
 fn task_completed(task_id: i64, result: Value, at: DateTime<Utc>) -> HistoryEvent {
     HistoryEvent::new(
         at,
@@ -985,11 +999,7 @@ async fn a_completion_by_a_worker_that_lost_the_lease_is_dropped(
 }
 
 async fn abandon_activity_hands_the_call_out_again(store: &dyn Store, clock: &ManualClock) {
-    create(store, clock, "i1").await;
-    first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
-    let work = fetch_activity(store, "worker-1", LEASE)
-        .await
-        .expect("the call");
+    let (_, work) = calling_tokyo(store, clock).await;
     store
         .abandon_activity("worker-2", work.id)
         .await
@@ -1487,11 +1497,7 @@ async fn continue_as_new_starts_the_next_execution_with_a_fresh_history(
     store: &dyn Store,
     clock: &ManualClock,
 ) {
-    create(store, clock, "i1").await;
-    first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
-    let work = fetch_activity(store, "worker-1", LEASE)
-        .await
-        .expect("the call");
+    let (_, work) = calling_tokyo(store, clock).await;
     complete(store, clock, "worker-1", &work).await;
     clock.advance(seconds(3));
     let item = fetch(store, "worker-1").await;
@@ -1558,11 +1564,7 @@ async fn a_lean_fetch_leases_like_a_fetch_and_may_leave_the_history_out(
     store: &dyn Store,
     clock: &ManualClock,
 ) {
-    create(store, clock, "i1").await;
-    let appended = first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
-    let work = fetch_activity(store, "worker-1", LEASE)
-        .await
-        .expect("the call");
+    let (appended, work) = calling_tokyo(store, clock).await;
     complete(store, clock, "worker-1", &work).await;
 
     let item = expect_item(store.fetch_orchestration_lean("worker-2", LEASE).await);
@@ -1651,11 +1653,7 @@ async fn a_completion_may_lease_its_free_instance_to_the_worker(
     store: &dyn Store,
     clock: &ManualClock,
 ) {
-    create(store, clock, "i1").await;
-    let appended = first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
-    let work = fetch_activity(store, "worker-1", LEASE)
-        .await
-        .expect("the call");
+    let (appended, work) = calling_tokyo(store, clock).await;
     clock.advance(seconds(1));
     let result = task_completed(0, json!("done 0"), clock.now());
     let signals = store.signals();
@@ -1869,11 +1867,7 @@ async fn a_result_and_the_next_turn_commit_together_or_not_at_all(
     store: &dyn Store,
     clock: &ManualClock,
 ) {
-    create(store, clock, "i1").await;
-    let appended = first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
-    let work = fetch_activity(store, "worker-1", LEASE)
-        .await
-        .expect("the call");
+    let (appended, work) = calling_tokyo(store, clock).await;
     clock.advance(seconds(1));
     let result = task_completed(0, json!("Hello Tokyo!"), clock.now());
     let next = turn_after_result("i1", 4, &result, clock.now(), vec![say_hello(1, "Seattle")]);
