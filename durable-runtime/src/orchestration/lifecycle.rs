@@ -109,6 +109,19 @@ pub(crate) fn rewind(
         .iter()
         .rposition(|e| matches!(e.kind, EventKind::OrchestratorCompleted))
         .map_or(0, |end| end + 1);
+    // The failing turn released entity locks (the guard dropped as the code failed, or
+    // the engine releasing them at the end): resuming before that turn would run the rest
+    // of the critical section without the locks.
+    let released_locks = history[turn_begin..]
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::EntityUnlockSent { .. }));
+    if released_locks {
+        return Err(FailureDetails::new(
+            "RewindFailed",
+            "the failure released the entity locks of a critical section; rewinding would \
+             continue the section without them (start the orchestration again instead)",
+        ));
+    }
     let kept = &history[..turn_begin];
     let scheduled = |id: i64| kept.iter().find(|e| e.event_id == id).map(|e| &e.kind);
     let mut turn = TurnOutput::finished(
@@ -147,4 +160,75 @@ pub(crate) fn rewind(
         }
     }
     Ok(turn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_id: i64, kind: EventKind) -> HistoryEvent {
+        HistoryEvent {
+            event_id,
+            timestamp: DateTime::<Utc>::UNIX_EPOCH,
+            kind,
+        }
+    }
+
+    fn failed_turn(released: Option<i64>) -> Vec<HistoryEvent> {
+        let mut history = vec![
+            event(-1, EventKind::OrchestratorStarted),
+            event(-1, EventKind::OrchestratorCompleted),
+            event(
+                -1,
+                EventKind::TaskFailed {
+                    task_scheduled_id: 0,
+                    failure: FailureDetails::new("Custom", "boom"),
+                },
+            ),
+            event(-1, EventKind::OrchestratorStarted),
+        ];
+        if let Some(event_id) = released {
+            history.push(event(
+                event_id,
+                EventKind::EntityUnlockSent {
+                    critical_section_id: "i:0".to_owned(),
+                    target_instance_id: "@account@a".to_owned(),
+                },
+            ));
+        }
+        history.extend([
+            event(
+                -1,
+                EventKind::ExecutionCompleted {
+                    status: RuntimeStatus::Failed,
+                    result: Value::Null,
+                    failure: Some(FailureDetails::new("Custom", "boom")),
+                },
+            ),
+            event(-1, EventKind::OrchestratorCompleted),
+        ]);
+        history
+    }
+
+    fn request() -> HistoryEvent {
+        event(
+            -1,
+            EventKind::ExecutionRewound {
+                reason: String::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_failure_that_released_section_locks_is_not_rewound() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        for released_by in [-1, 3] {
+            let refused = rewind(now, &failed_turn(Some(released_by)), request()).err();
+            assert_eq!(
+                refused.map(|f| f.error_type),
+                Some("RewindFailed".to_owned())
+            );
+        }
+        assert!(rewind(now, &failed_turn(None), request()).is_ok());
+    }
 }
