@@ -14,5 +14,6 @@ pub mod http_start;
 pub mod monitor;
 pub mod provisioning;
 pub mod saga;
+pub mod scheduled_cleanup;
 pub mod typed_calls;
 pub mod weather;
