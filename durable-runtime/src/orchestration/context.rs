@@ -477,6 +477,22 @@ impl OrchestrationContext {
         }
     }
 
+    /// The entities this orchestration holds locked, in locking order, while it is inside
+    /// a critical section; empty outside one (Durable Functions' `IsLocked`).
+    pub fn locked_entities(&self) -> Vec<EntityId> {
+        lock(&self.state)
+            .critical_section
+            .as_ref()
+            .map(|section| {
+                section
+                    .lock_set
+                    .iter()
+                    .filter_map(|id| EntityId::from_instance_id(id))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The critical section that holds `entity`'s lock, if the orchestration is in one.
     fn section_holding(&self, entity: &str) -> Option<String> {
         lock(&self.state)

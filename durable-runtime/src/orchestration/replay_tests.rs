@@ -1794,17 +1794,24 @@ fn reads_under_lock(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     })
 }
 
-/// Breaks the rules inside a section: the error names the rule; returned as output.
+/// Breaks the rules inside a section (the errors name the rule) and reports what it held
+/// outside and inside; returned as output.
 fn breaks_locking_rules(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     orchestration(async move {
+        let outside = ctx.locked_entities().len();
         let _guard = ctx.lock(&[account("a")]).await?;
+        let locked: Vec<String> = ctx
+            .locked_entities()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
         let nested = ctx.lock(&[account("b")]).await.err().map(|e| e.to_string());
         let unlocked = ctx
             .call_entity::<i64>(&account("b"), "balance", ())
             .await
             .err()
             .map(|e| e.to_string());
-        Ok((nested, unlocked))
+        Ok((nested, unlocked, outside, locked))
     })
 }
 
@@ -1933,6 +1940,12 @@ fn locking_twice_or_calling_an_unlocked_entity_inside_a_section_fails() {
         unlocked.contains("cannot call entity `@account@b`"),
         "{unlocked}"
     );
+    assert_eq!(
+        turn.output[2],
+        json!(0),
+        "nothing is locked outside a section"
+    );
+    assert_eq!(turn.output[3], json!(["@account@a"]));
     let unlocks = turn
         .entity_operations
         .iter()
