@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `DURABLE_DURABILITY=normal` runs SQLite with `synchronous=NORMAL`, as the host's
-//! `--durability normal` does.
+//! `--durability normal` does; `DURABLE_RUN_AHEAD_MS=0` turns running ahead off, as the
+//! host's `--run-ahead-ms 0` does.
 
 mod functions;
 mod workloads;

@@ -265,7 +265,7 @@ impl Harness {
                 store,
                 registry.clone(),
                 clock.clone(),
-                WorkerOptions::default(),
+                worker_options(),
                 format!("durable-bench-{}-{host}", std::process::id()),
             ));
         }
@@ -422,6 +422,18 @@ fn rss_mb() -> Result<f64, String> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or("/proc/self/status has no VmRSS line")?;
     Ok(round3(kib / 1024.0))
+}
+
+/// The host's worker defaults, with `DURABLE_RUN_AHEAD_MS` read as the host reads it.
+fn worker_options() -> WorkerOptions {
+    let mut options = WorkerOptions::default();
+    if let Some(ms) = std::env::var("DURABLE_RUN_AHEAD_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        options.run_ahead = std::time::Duration::from_millis(ms.min(1_000));
+    }
+    options
 }
 
 /// Opens (or reopens) the bench's SQLite file in `dir`, as a host does: exclusively.

@@ -127,6 +127,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             orchestration_cache: config.orchestration_cache,
             max_dequeue_count: config.max_dequeue_count,
             lease: config.lease,
+            run_ahead: config.run_ahead,
             ..WorkerOptions::default()
         },
         worker_name(),

@@ -144,6 +144,7 @@ pub(crate) fn rewind(
                         task_id: *task_scheduled_id,
                         name: name.clone(),
                         input: input.clone(),
+                        earlier_hand_outs: 0,
                     })
                 }
                 _ => turn.requeued.push(message.clone()),

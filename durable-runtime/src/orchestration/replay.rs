@@ -291,6 +291,21 @@ impl Execution {
                 .is_some_and(|task| task.outcome.is_none())
     }
 
+    /// Whether the orchestrator is running and waits for nothing but some of the calls
+    /// `sequences` (no other call, timer or event), so their results alone make its next
+    /// turn.
+    pub fn waits_only_for_calls(&self, sequences: &[i64]) -> bool {
+        if self.future.is_none() || self.outcome.is_some() {
+            return false;
+        }
+        let state = lock(&self.state);
+        !state.open_tasks.is_empty()
+            && state.open_tasks.keys().all(|key| match key {
+                TaskKey::Call(sequence) => sequences.contains(sequence),
+                TaskKey::Event(_) => false,
+            })
+    }
+
     fn begin_turn(&mut self, at: DateTime<Utc>, replaying: bool) {
         let mut state = lock(&self.state);
         state.current_time = at;

@@ -242,6 +242,7 @@ fn say_hello(task_id: i64, city: &str) -> NewActivity {
         task_id,
         name: "SayHello".to_owned(),
         input: json!(city),
+        earlier_hand_outs: 0,
     }
 }
 
@@ -1746,6 +1747,7 @@ async fn a_completion_leaves_an_instance_someone_holds_to_them(
         task_id: 2,
         name: "SayHello".to_owned(),
         input: json!("London"),
+        earlier_hand_outs: 0,
     };
     let mut commit = turn(
         &next,

@@ -248,10 +248,18 @@ impl MemoryStore {
     }
 
     /// Commits a turn (see [`Store::commit_turn`]).
-    fn commit(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
+    /// Commits a turn; with `lease`, the activities it schedules are leased to `owner`
+    /// and returned.
+    fn commit(
+        &self,
+        owner: &str,
+        commit: TurnCommit,
+        lease: Option<Duration>,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
         let removed = is_removed_entity(&commit);
-        let scheduled_work = !commit.activities.is_empty();
+        let unleased_work = lease.is_none() && !commit.activities.is_empty();
+        let mut leased = Vec::new();
         {
             let mut inner = self.lock();
             let Some(instance) = inner.instances.get_mut(&commit.instance_id) else {
@@ -309,21 +317,24 @@ impl MemoryStore {
             }
             for activity in commit.activities {
                 let id = inner.next_id();
-                inner.activities.insert(
+                let mut item = ActivityWorkItem {
                     id,
-                    Activity {
-                        item: ActivityWorkItem {
-                            id,
-                            instance_id: commit.instance_id.clone(),
-                            execution_id: commit.execution_id.clone(),
-                            task_id: activity.task_id,
-                            name: activity.name,
-                            input: activity.input,
-                            dequeue_count: 0,
-                        },
-                        lease: None,
-                    },
-                );
+                    instance_id: commit.instance_id.clone(),
+                    execution_id: commit.execution_id.clone(),
+                    task_id: activity.task_id,
+                    name: activity.name,
+                    input: activity.input,
+                    dequeue_count: activity.earlier_hand_outs,
+                };
+                let lease = lease.map(|lease| {
+                    item.dequeue_count += 1;
+                    leased.push(item.clone());
+                    Lease {
+                        owner: owner.to_owned(),
+                        expires: expiry(now, lease),
+                    }
+                });
+                inner.activities.insert(id, Activity { item, lease });
             }
             for timer in &commit.timers {
                 inner.enqueue(
@@ -353,12 +364,12 @@ impl MemoryStore {
                 inner.instances.remove(&commit.instance_id);
             }
         }
-        if scheduled_work {
+        if unleased_work {
             self.signals.activities.notify_one();
         }
         // Messages that arrived during the turn can be taken now that the lease is free.
         self.signals.orchestrations.notify_one();
-        Ok(())
+        Ok(leased)
     }
 
     /// An empty store whose leases and timers follow `clock`.
@@ -418,7 +429,16 @@ impl Store for MemoryStore {
     }
 
     async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
-        self.commit(owner, commit)
+        self.commit(owner, commit, None).map(drop)
+    }
+
+    async fn commit_turn_leasing(
+        &self,
+        owner: &str,
+        commit: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        self.commit(owner, commit, Some(lease))
     }
 
     async fn complete_activity_with_turn(
@@ -453,14 +473,16 @@ impl Store for MemoryStore {
             });
             inner.activities.remove(&item.id)
         };
-        if self.commit(owner, turn).is_err() {
-            // The lease was taken back in between (all leases released): undo.
-            if let Some(activity) = removed {
-                self.lock().activities.insert(item.id, activity);
+        match self.commit(owner, turn, Some(lease)) {
+            Ok(leased) => Ok(Some(leased)),
+            Err(_) => {
+                // The lease was taken back in between (all leases released): undo.
+                if let Some(activity) = removed {
+                    self.lock().activities.insert(item.id, activity);
+                }
+                Ok(None)
             }
-            return Ok(None);
         }
-        Ok(Some(Vec::new()))
     }
 
     async fn abandon_orchestration(

@@ -160,6 +160,10 @@ pub struct NewActivity {
     pub name: String,
     /// Its input.
     pub input: Value,
+    /// Hand-outs of the scheduling turn that ended without a commit (their worker died):
+    /// each may have run this call ahead of the commit, so they count towards its poison
+    /// limit like hand-outs of the call itself.
+    pub earlier_hand_outs: u32,
 }
 
 /// Everything one turn changes, committed atomically. For an entity (`@name@key`) the
@@ -573,35 +577,41 @@ pub trait Store: ManagementStore {
 
     /// Leases up to `max` instances with work at once, each like
     /// [`Store::fetch_orchestration_lean`] (the history may be left out), so a busy
-    /// dispatcher needs one round trip for many. The default leases one.
+    /// dispatcher needs one round trip for many. Fewer than `max` means no more were free:
+    /// dispatchers then wait for a signal. The default fetches one at a time.
     async fn fetch_orchestrations(
         &self,
         owner: &str,
         lease: Duration,
         max: usize,
     ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
-        let _ = max;
-        Ok(self
-            .fetch_orchestration_lean(owner, lease)
-            .await?
-            .into_iter()
-            .collect())
+        let mut items = Vec::new();
+        while items.len() < max {
+            match self.fetch_orchestration_lean(owner, lease).await? {
+                Some(item) => items.push(item),
+                None => break,
+            }
+        }
+        Ok(items)
     }
 
     /// Leases up to `max` activity calls at once, oldest first, each like
-    /// [`Store::fetch_activity`]. The default leases one.
+    /// [`Store::fetch_activity`]. Fewer than `max` means no more were free: dispatchers
+    /// then wait for a signal. The default fetches one at a time.
     async fn fetch_activities(
         &self,
         owner: &str,
         lease: Duration,
         max: usize,
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-        let _ = max;
-        Ok(self
-            .fetch_activity(owner, lease)
-            .await?
-            .into_iter()
-            .collect())
+        let mut items = Vec::new();
+        while items.len() < max {
+            match self.fetch_activity(owner, lease).await? {
+                Some(item) => items.push(item),
+                None => break,
+            }
+        }
+        Ok(items)
     }
 
     /// Commits a turn like [`Store::commit_turn`] and leases the activities it scheduled to

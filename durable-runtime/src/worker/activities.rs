@@ -38,22 +38,71 @@ pub(crate) async fn run(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
     dispatch(shared, stopped, queue).await;
 }
 
-/// Aborts the activity's task when the dispatcher's task is aborted during shutdown.
-struct AbortOnDrop(JoinHandle<InvocationResult>);
+/// An activity function running on its own task; dropping it aborts the task (a
+/// dispatcher aborted during shutdown, a run-ahead whose commit failed).
+pub(crate) struct Running(JoinHandle<InvocationResult>);
 
-impl Drop for AbortOnDrop {
+impl Drop for Running {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+impl Running {
+    /// A call that already finished with `outcome`, to be reported like a running one.
+    pub(crate) fn settled(outcome: InvocationResult) -> Running {
+        Running(tokio::spawn(async move { outcome }))
+    }
+
+    /// Waits for the function, up to `deadline`: its outcome, or the still running
+    /// function back. `None` when its task was cancelled.
+    pub(crate) async fn finish_by(
+        mut self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<Result<serde_json::Value, FailureDetails>>, Running> {
+        match tokio::time::timeout_at(deadline, &mut self.0).await {
+            Ok(joined) => Ok(outcome_of(joined)),
+            Err(_) => Err(self),
+        }
+    }
+}
+
+/// Starts activity `name` on its own task; `None` when no such activity is registered here.
+pub(crate) fn start(
+    shared: &Shared,
+    name: &str,
+    instance_id: &str,
+    input: serde_json::Value,
+    attempt: u32,
+) -> Option<Running> {
+    let descriptor = shared.registry.activity(name)?;
+    let context = ActivityContext {
+        instance_id: instance_id.to_owned(),
+        name: name.to_owned(),
+        attempt,
+    };
+    Some(Running(tokio::spawn((descriptor.invoke)(context, input))))
+}
+
+/// A joined activity task as an outcome: a panic becomes a failure; `None` when the task
+/// was cancelled.
+fn outcome_of(
+    joined: Result<InvocationResult, tokio::task::JoinError>,
+) -> Option<Result<serde_json::Value, FailureDetails>> {
+    match joined {
+        Ok(result) => Some(result),
+        Err(error) if error.is_panic() => Some(Err(panic_failure(error.into_panic()))),
+        Err(_) => None,
     }
 }
 
 /// Runs one activity call, renewing its lease while it runs, and reports the result.
 pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
     let poisoned = item.dequeue_count > shared.options.max_dequeue_count;
-    let outcome = match shared.registry.activity(&item.name) {
+    if poisoned && shared.registry.activity(&item.name).is_some() {
         // Each earlier attempt ended with its worker gone (a crash): running it again would
         // only crash again, so the call fails instead.
-        Some(_) if poisoned => Err(FailureDetails::new(
+        let failure = FailureDetails::new(
             "PoisonMessage",
             format!(
                 "activity `{}` was handed to a worker {} times without finishing (the limit is {}); it is not run again",
@@ -61,47 +110,62 @@ pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
                 item.dequeue_count - 1,
                 shared.options.max_dequeue_count
             ),
-        )),
-        None => Err(FailureDetails::new(
-            "ActivityNotFound",
-            format!(
-                "no activity named `{}` is registered in this host",
-                item.name
-            ),
-        )),
-        Some(descriptor) => {
-            let context = ActivityContext {
-                instance_id: item.instance_id.clone(),
-                name: item.name.clone(),
-                attempt: item.dequeue_count,
-            };
-            let mut task = AbortOnDrop(tokio::spawn((descriptor.invoke)(
-                context,
-                item.input.clone(),
-            )));
-            let renew_every = shared.options.lease / 3;
-            let joined = loop {
-                tokio::select! {
-                    joined = &mut task.0 => break joined,
-                    _ = tokio::time::sleep(renew_every) => {
-                        match shared.store.renew_activity(&shared.owner, item.id, shared.options.lease).await {
-                            Ok(()) => {}
-                            Err(StoreError::LeaseLost(_)) => {
-                                tracing::warn!(activity = %item.name, "activity lease lost; another worker runs it");
-                                return;
-                            }
-                            Err(error) => tracing::warn!(%error, "renewing an activity lease failed"),
-                        }
+        );
+        report(shared, &item, Err(failure)).await;
+        return;
+    }
+    match start(
+        shared,
+        &item.name,
+        &item.instance_id,
+        item.input.clone(),
+        item.dequeue_count,
+    ) {
+        Some(running) => finish(shared, item, running).await,
+        None => {
+            let failure = FailureDetails::new(
+                "ActivityNotFound",
+                format!(
+                    "no activity named `{}` is registered in this host",
+                    item.name
+                ),
+            );
+            report(shared, &item, Err(failure)).await;
+        }
+    }
+}
+
+/// Waits for a started activity call, renewing its lease meanwhile, and reports the result.
+async fn finish(shared: &Arc<Shared>, item: ActivityWorkItem, mut running: Running) {
+    let renew_every = shared.options.lease / 3;
+    let joined = loop {
+        tokio::select! {
+            joined = &mut running.0 => break joined,
+            _ = tokio::time::sleep(renew_every) => {
+                match shared.store.renew_activity(&shared.owner, item.id, shared.options.lease).await {
+                    Ok(()) => {}
+                    Err(StoreError::LeaseLost(_)) => {
+                        tracing::warn!(activity = %item.name, "activity lease lost; another worker runs it");
+                        return;
                     }
+                    Err(error) => tracing::warn!(%error, "renewing an activity lease failed"),
                 }
-            };
-            match joined {
-                Ok(result) => result,
-                Err(error) if error.is_panic() => Err(panic_failure(error.into_panic())),
-                Err(_) => return,
             }
         }
     };
+    if let Some(outcome) = outcome_of(joined) {
+        report(shared, &item, outcome).await;
+    }
+}
+
+/// Reports an activity call's outcome: with its instance's next turn when that is live
+/// here, otherwise on its own (running the next turn here when the store hands the
+/// instance over).
+async fn report(
+    shared: &Arc<Shared>,
+    item: &ActivityWorkItem,
+    outcome: Result<serde_json::Value, FailureDetails>,
+) {
     let now = shared.clock.now();
     let event = HistoryEvent::new(
         now,
@@ -116,14 +180,14 @@ pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
             },
         },
     );
-    if super::orchestrations::report_with_next_turn(shared, &item, &event).await {
+    if super::orchestrations::report_with_next_turn(shared, item, &event).await {
         return;
     }
     let mut pause = STORE_RETRY_DELAY / 5;
     loop {
         match shared
             .store
-            .complete_activity_leasing(&shared.owner, &item, event.clone(), shared.options.lease)
+            .complete_activity_leasing(&shared.owner, item, event.clone(), shared.options.lease)
             .await
         {
             // The store handed the instance over: run its next turn here, no fetch needed.
@@ -153,10 +217,25 @@ pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
 }
 
 /// Runs activities a turn leased to this worker (the fast path), each on its own task.
-pub(crate) fn run_leased(shared: &Arc<Shared>, items: Vec<ActivityWorkItem>) {
+/// Calls already `started` in line (by a run-ahead) are not started again: their running
+/// functions are waited for, keeping the permits they hold.
+pub(crate) fn run_leased(
+    shared: &Arc<Shared>,
+    items: Vec<ActivityWorkItem>,
+    mut started: Vec<super::run_ahead::Started>,
+) {
     for item in items {
         let task_shared = shared.clone();
+        let already = started
+            .iter()
+            .position(|s| s.task_id == item.task_id)
+            .map(|index| started.swap_remove(index));
         shared.spawn_fast(Box::pin(async move {
+            if let Some(already) = already {
+                finish(&task_shared, item, already.running).await;
+                drop(already.permit);
+                return;
+            }
             let Ok(permit) = task_shared.activity_permits.clone().acquire_owned().await else {
                 return;
             };

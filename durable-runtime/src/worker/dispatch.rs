@@ -70,9 +70,13 @@ pub(crate) async fn dispatch<I: Send + 'static, K>(
                 Err(_) => break,
             }
         }
-        match (queue.fetch)(shared.clone(), permits.len()).await {
-            Ok(items) if !items.is_empty() => {
-                for (item, permit) in items.into_iter().zip(permits) {
+        let asked = permits.len();
+        match (queue.fetch)(shared.clone(), asked).await {
+            Ok(items) => {
+                // Fewer items than asked for: the queue is drained, and new work signals.
+                let drained = items.len() < asked;
+                let mut permits = permits.into_iter();
+                for (item, permit) in items.into_iter().zip(&mut permits) {
                     let key = (queue.key)(&item);
                     let work = (queue.run)(shared.clone(), item);
                     let handle = tasks.spawn(async move {
@@ -81,14 +85,14 @@ pub(crate) async fn dispatch<I: Send + 'static, K>(
                     });
                     running.insert(handle.id(), key);
                 }
-            }
-            Ok(_) => {
                 drop(permits);
-                let wait = (queue.idle_for)(shared.clone()).await;
-                tokio::select! {
-                    _ = (queue.signal)(shared.store.signals()).notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stopped.changed() => {}
+                if drained {
+                    let wait = (queue.idle_for)(shared.clone()).await;
+                    tokio::select! {
+                        _ = (queue.signal)(shared.store.signals()).notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stopped.changed() => {}
+                    }
                 }
             }
             Err(error) => {

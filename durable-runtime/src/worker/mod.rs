@@ -10,6 +10,7 @@ mod dispatch;
 mod entities;
 mod entity_locks;
 mod orchestrations;
+mod run_ahead;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,10 @@ pub struct WorkerOptions {
     /// How many times an activity call may be handed to a worker without finishing (its
     /// worker died each time) before it is a poison message: failed, not run again.
     pub max_dequeue_count: u32,
+    /// How long a live orchestration may run ahead of its commit, running the activities
+    /// it schedules in line and folding the turns their results make into one commit
+    /// (zero: every turn commits before its activities start).
+    pub run_ahead: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -53,6 +58,7 @@ impl Default for WorkerOptions {
             drain_timeout: Duration::from_secs(10),
             orchestration_cache: 5_000,
             max_dequeue_count: 10,
+            run_ahead: Duration::from_millis(2),
         }
     }
 }

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use super::Shared;
 use super::cache::Cached;
 use super::dispatch::{Queue, dispatch};
+use super::run_ahead::run_ahead;
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::critical_section::release_at_end;
 use crate::orchestration::lifecycle;
@@ -136,8 +137,19 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
             now,
         )
     };
+    // A turn handed out before without a commit may have crashed its host while running
+    // ahead: this time it commits first, so its calls are counted towards their poison
+    // limit (with the earlier hand-outs).
+    let earlier_hand_outs = item.dequeue_count.saturating_sub(1);
+    let (turn, execution, started) = match execution {
+        Some(mut live) if earlier_hand_outs == 0 => {
+            let (turn, started) = run_ahead(shared, &instance.instance_id, &mut live, turn).await;
+            (turn, Some(live), started)
+        }
+        other => (turn, other, Vec::new()),
+    };
     let parked = park(&instance, execution, &turn);
-    let commit = to_commit(&instance, consumed, turn, now);
+    let commit = to_commit(&instance, consumed, turn, earlier_hand_outs, now);
     let lease = shared.options.lease;
     match shared
         .store
@@ -145,7 +157,7 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
         .await
     {
         Ok(leased) => {
-            super::activities::run_leased(shared, leased);
+            super::activities::run_leased(shared, leased, started);
             if let Some(parked) = parked {
                 shared
                     .lock_cache()
@@ -217,15 +229,16 @@ pub(crate) async fn report_with_next_turn(
     };
     let now = shared.clock.now();
     let turn = execution.run_turn(now, vec![result.clone()]);
+    let (turn, started) = run_ahead(shared, &instance.instance_id, &mut execution, turn).await;
     let parked = park(&instance, Some(execution), &turn);
-    let commit = to_commit(&instance, Vec::new(), turn, now);
+    let commit = to_commit(&instance, Vec::new(), turn, 0, now);
     match shared
         .store
         .complete_activity_with_turn(&shared.owner, item, commit, shared.options.lease)
         .await
     {
         Ok(Some(leased)) => {
-            super::activities::run_leased(shared, leased);
+            super::activities::run_leased(shared, leased, started);
             if let Some(parked) = parked {
                 shared.lock_cache().put(instance.instance_id, parked);
             }
@@ -338,6 +351,7 @@ fn to_commit(
     instance: &InstanceRecord,
     consumed: Vec<i64>,
     turn: TurnOutput,
+    earlier_hand_outs: u32,
     now: chrono::DateTime<chrono::Utc>,
 ) -> TurnCommit {
     let finished = turn.status.is_terminal() && !instance.status.is_terminal();
@@ -428,6 +442,7 @@ fn to_commit(
                 task_id: a.task_id,
                 name: a.name,
                 input: a.input,
+                earlier_hand_outs,
             })
             .chain(turn.retried_activities)
             .collect(),

@@ -879,16 +879,22 @@ impl PostgresStore {
                 .collect::<Result<Vec<String>, _>>()?;
             // With a lease, the new work is leased to the committing worker at once (the
             // in-process fast path); without, the activity dispatchers fetch it.
-            let (lock_owner, lock_expires, dequeued) = match lease {
+            let (lock_owner, lock_expires, leased_now) = match lease {
                 Some(lease) => (Some(owner), Some(lease_expiry(now, lease)), 1_i32),
                 None => (None, None, 0_i32),
             };
+            let dequeued: Vec<i32> = commit
+                .activities
+                .iter()
+                .map(|a| i32::try_from(a.earlier_hand_outs).unwrap_or(i32::MAX) + leased_now)
+                .collect();
             let rows = query(
                 tx,
                 "INSERT INTO activities
                      (instance_id, execution_id, task_id, name, input, lock_owner, lock_expires, dequeue_count)
-                 SELECT $1, $2, task_id, name, input, $6::text, $7::bigint, $8::integer
-                 FROM unnest($3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS a (task_id, name, input, n)
+                 SELECT $1, $2, task_id, name, input, $6::text, $7::bigint, dequeued
+                 FROM unnest($3::bigint[], $4::text[], $5::text[], $8::integer[])
+                     WITH ORDINALITY AS a (task_id, name, input, dequeued, n)
                  ORDER BY n
                  RETURNING id",
                 &[
@@ -927,7 +933,7 @@ impl PostgresStore {
                         task_id: activity.task_id,
                         name: activity.name.clone(),
                         input: activity.input.clone(),
-                        dequeue_count: 1,
+                        dequeue_count: activity.earlier_hand_outs + 1,
                     })
                     .collect();
             }

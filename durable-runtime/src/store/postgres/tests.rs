@@ -227,6 +227,7 @@ async fn another_host_is_woken_by_a_notification() {
         task_id: 0,
         name: "SayHello".to_owned(),
         input: json!("Tokyo"),
+        earlier_hand_outs: 0,
     }];
     idle.commit_turn("idle", commit).await.expect("commits");
     assert!(
@@ -451,6 +452,7 @@ async fn the_fast_path_keeps_work_on_the_committing_host_and_wakes_others_for_th
             task_id: n as i64,
             name: "SayHello".to_owned(),
             input: json!(city),
+            earlier_hand_outs: 0,
         })
         .collect();
     // Notifications already on their way (the create, the fetch) are not what is tested.
@@ -532,6 +534,7 @@ fn say_hello(task_id: i64, city: &str) -> super::super::NewActivity {
         task_id,
         name: "SayHello".to_owned(),
         input: json!(city),
+        earlier_hand_outs: 0,
     }
 }
 

@@ -289,14 +289,20 @@ impl SqliteStore {
         let now = self.clock.now();
         let owner = owner.to_owned();
         let unleased_work = lease.is_none() && !turn.activities.is_empty();
-        let leased = self
-            .write(move |conn| commit(conn, &owner, &turn, now, lease))
+        let queues_work = queues_orchestration_work(&turn);
+        let (leased, waiting) = self
+            .write(move |conn| {
+                let leased = commit(conn, &owner, &turn, now, lease)?;
+                Ok((leased, has_messages(conn, &turn.instance_id)?))
+            })
             .await?;
         if unleased_work {
             self.signals.activities.notify_one();
         }
         // Messages that arrived during the turn can be taken now that the lease is free.
-        self.signals.orchestrations.notify_one();
+        if queues_work || waiting {
+            self.signals.orchestrations.notify_one();
+        }
         Ok(leased)
     }
 
@@ -722,7 +728,7 @@ fn commit(
     }
     // With a lease, the new work is leased to the committing worker at once (the
     // in-process fast path); without, the activity dispatchers fetch it.
-    let (lock_owner, lock_expires, dequeued) = match lease {
+    let (lock_owner, lock_expires, leased_now) = match lease {
         Some(lease) => (Some(owner), Some(lease_expiry(now, lease)), 1),
         None => (None, None, 0),
     };
@@ -746,7 +752,7 @@ fn commit(
                     input,
                     lock_owner,
                     lock_expires,
-                    dequeued
+                    activity.earlier_hand_outs + leased_now
                 ],
                 |row| row.get(0),
             )
@@ -759,7 +765,7 @@ fn commit(
                 task_id: activity.task_id,
                 name: activity.name.clone(),
                 input: activity.input.clone(),
-                dequeue_count: 1,
+                dequeue_count: activity.earlier_hand_outs + 1,
             });
         }
     }
@@ -792,6 +798,23 @@ fn commit(
         .map_err(sql_error)?;
     }
     Ok(leased)
+}
+
+/// Whether a commit queues work for orchestration dispatchers: messages, new instances,
+/// timers (an idle dispatcher sleeps until the next one), a new execution.
+fn queues_orchestration_work(turn: &TurnCommit) -> bool {
+    !turn.messages.is_empty()
+        || !turn.children.is_empty()
+        || !turn.timers.is_empty()
+        || turn.continue_as_new.is_some()
+}
+
+/// Whether messages wait for an instance (arrived while it was leased, or timers).
+fn has_messages(conn: &Connection, instance_id: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT 1 FROM messages WHERE instance_id = ?1 LIMIT 1")
+        .map_err(sql_error)?
+        .exists([instance_id])
+        .map_err(sql_error)
 }
 
 /// Removes a finished activity still leased to `owner` and queues its result; false when
@@ -1009,6 +1032,7 @@ impl Store for SqliteStore {
         let now = self.clock.now();
         let owner = owner.to_owned();
         let item = item.clone();
+        let queues_work = queues_orchestration_work(&turn);
         let leased = self
             .write(move |conn| {
                 let free = conn
@@ -1044,14 +1068,19 @@ impl Store for SqliteStore {
                 .map_err(sql_error)?
                 .execute(params![owner, lease_expiry(now, lease), turn.instance_id])
                 .map_err(sql_error)?;
-                commit(conn, &owner, &turn, now, Some(lease)).map(Some)
+                let leased = commit(conn, &owner, &turn, now, Some(lease))?;
+                let wake = queues_work || has_messages(conn, &turn.instance_id)?;
+                Ok(Some((leased, wake)))
             })
             .await?;
-        if leased.is_some() {
-            // Messages that arrived meanwhile can be taken now.
+        let Some((leased, wake)) = leased else {
+            return Ok(None);
+        };
+        // Messages that arrived meanwhile can be taken now.
+        if wake {
             self.signals.orchestrations.notify_one();
         }
-        Ok(leased)
+        Ok(Some(leased))
     }
 
     async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {

@@ -1,0 +1,175 @@
+//! Running ahead: before a live orchestration's turn commits, the activities it schedules
+//! run here, in line, and the turns their results make are folded into the same commit.
+//! A chain of quick activities then costs one durable write instead of one per step.
+//!
+//! Nothing is acknowledged before that write, so a crash loses only work that runs again
+//! (activities run at least once, as always). A run-ahead stops at its time budget, at
+//! anything that is not a local activity (a timer, an event, a child, a message), or when
+//! permits run out; activities still running then are handed to the activity path with
+//! the rows the commit leases to this worker, so nothing runs twice here.
+
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::Shared;
+use super::activities::{self, Running};
+use crate::history::{EventKind, HistoryEvent};
+use crate::orchestration::replay::{Execution, TurnOutput};
+use crate::status::RuntimeStatus;
+
+/// An activity call started in line whose result did not make it into the commit.
+pub(crate) struct Started {
+    /// The call's sequence number in its orchestration.
+    pub task_id: i64,
+    /// The running function.
+    pub running: Running,
+    /// The activity permit it holds.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Runs `execution` ahead of `turn`'s commit while its next steps are local activities,
+/// within the worker's run-ahead budget. Returns the turn to commit (the given one with
+/// the later turns folded in) and the calls still running, which the commit schedules.
+pub(crate) async fn run_ahead(
+    shared: &Arc<Shared>,
+    instance_id: &str,
+    execution: &mut Execution,
+    mut turn: TurnOutput,
+) -> (TurnOutput, Vec<Started>) {
+    let budget = shared.options.run_ahead;
+    if budget.is_zero() {
+        return (turn, Vec::new());
+    }
+    let deadline = Instant::now() + budget;
+    loop {
+        if shared.is_stopping() || Instant::now() >= deadline || !only_calls(&turn, execution) {
+            return (turn, Vec::new());
+        }
+        let Some(started) = start_all(shared, instance_id, &turn) else {
+            return (turn, Vec::new());
+        };
+        let results = match finish_all(shared, started, deadline).await {
+            Ok(results) => results,
+            Err(still_running) => return (turn, still_running),
+        };
+        let next = execution.run_turn(shared.clock.now(), results);
+        turn = fold(turn, next);
+    }
+}
+
+/// Whether the turn's only new work is activity calls and the orchestrator waits for
+/// nothing else, so their results alone make its next turn.
+fn only_calls(turn: &TurnOutput, execution: &Execution) -> bool {
+    let sequences: Vec<i64> = turn.activities.iter().map(|a| a.task_id).collect();
+    turn.status == RuntimeStatus::Running
+        && !turn.activities.is_empty()
+        && turn.timers.is_empty()
+        && turn.children.is_empty()
+        && turn.events.is_empty()
+        && turn.entity_operations.is_empty()
+        && turn.control.is_empty()
+        && turn.requeued.is_empty()
+        && turn.retried_activities.is_empty()
+        && turn.continue_as_new.is_none()
+        && turn.truncate_history_to.is_none()
+        && execution.waits_only_for_calls(&sequences)
+}
+
+/// Starts every activity of the turn, each with a permit; `None` (nothing started) when
+/// one is not registered here or permits are short.
+fn start_all(shared: &Arc<Shared>, instance_id: &str, turn: &TurnOutput) -> Option<Vec<Started>> {
+    if turn
+        .activities
+        .iter()
+        .any(|a| shared.registry.activity(&a.name).is_none())
+    {
+        return None;
+    }
+    let permits = shared
+        .activity_permits
+        .clone()
+        .try_acquire_many_owned(u32::try_from(turn.activities.len()).ok()?)
+        .ok()?;
+    let mut permits = permits;
+    turn.activities
+        .iter()
+        .map(|activity| {
+            let permit = permits.split(1)?;
+            let running = activities::start(
+                shared,
+                &activity.name,
+                instance_id,
+                activity.input.clone(),
+                1,
+            )?;
+            Some(Started {
+                task_id: activity.task_id,
+                running,
+                permit,
+            })
+        })
+        .collect()
+}
+
+/// Waits for the started calls up to `deadline`: their results as messages, in call
+/// order, or, when one is not done in time, all of them back (the finished ones as
+/// settled tasks: the commit schedules every call of the turn).
+async fn finish_all(
+    shared: &Shared,
+    started: Vec<Started>,
+    deadline: Instant,
+) -> Result<Vec<HistoryEvent>, Vec<Started>> {
+    let mut finished = Vec::with_capacity(started.len());
+    let mut pending = started.into_iter();
+    while let Some(call) = pending.next() {
+        match call.running.finish_by(deadline).await {
+            Ok(Some(outcome)) => finished.push((call.task_id, outcome, call.permit)),
+            // Cancelled, which nothing here does: the commit schedules the calls afresh.
+            Ok(None) => return Err(Vec::new()),
+            Err(running) => {
+                let mut back: Vec<Started> = finished
+                    .into_iter()
+                    .map(|(task_id, outcome, permit)| Started {
+                        task_id,
+                        running: Running::settled(outcome),
+                        permit,
+                    })
+                    .collect();
+                back.push(Started {
+                    task_id: call.task_id,
+                    running,
+                    permit: call.permit,
+                });
+                back.extend(pending);
+                return Err(back);
+            }
+        }
+    }
+    Ok(finished
+        .into_iter()
+        .map(|(task_id, outcome, _permit)| {
+            let kind = match outcome {
+                Ok(result) => EventKind::TaskCompleted {
+                    task_scheduled_id: task_id,
+                    result,
+                },
+                Err(failure) => EventKind::TaskFailed {
+                    task_scheduled_id: task_id,
+                    failure,
+                },
+            };
+            HistoryEvent::new(shared.clock.now(), kind)
+        })
+        .collect())
+}
+
+/// One commit for two consecutive turns: the later turn's outcome after both turns'
+/// events. The earlier turn's calls were answered in line, so they are not scheduled.
+fn fold(earlier: TurnOutput, mut later: TurnOutput) -> TurnOutput {
+    let mut appended = earlier.appended;
+    appended.append(&mut later.appended);
+    later.appended = appended;
+    later
+}
