@@ -59,7 +59,7 @@ impl Running {
     pub(crate) async fn finish_by(
         mut self,
         deadline: tokio::time::Instant,
-    ) -> Result<Option<Result<serde_json::Value, FailureDetails>>, Running> {
+    ) -> Result<Option<InvocationResult>, Running> {
         match tokio::time::timeout_at(deadline, &mut self.0).await {
             Ok(joined) => Ok(outcome_of(joined)),
             Err(_) => Err(self),
@@ -88,7 +88,7 @@ pub(crate) fn start(
 /// was cancelled.
 fn outcome_of(
     joined: Result<InvocationResult, tokio::task::JoinError>,
-) -> Option<Result<serde_json::Value, FailureDetails>> {
+) -> Option<InvocationResult> {
     match joined {
         Ok(result) => Some(result),
         Err(error) if error.is_panic() => Some(Err(panic_failure(error.into_panic()))),

@@ -87,12 +87,11 @@ fn start_all(shared: &Arc<Shared>, instance_id: &str, turn: &TurnOutput) -> Opti
     {
         return None;
     }
-    let permits = shared
+    let mut permits = shared
         .activity_permits
         .clone()
         .try_acquire_many_owned(u32::try_from(turn.activities.len()).ok()?)
         .ok()?;
-    let mut permits = permits;
     turn.activities
         .iter()
         .map(|activity| {
