@@ -269,6 +269,11 @@ impl Harness {
                 format!("durable-bench-{}-{host}", std::process::id()),
             ));
         }
+        // The client starts instances on the first worker, as in a host.
+        let client = match workers.first() {
+            Some(worker) => client.with_worker(worker),
+            None => client,
+        };
         Harness {
             client,
             workers,

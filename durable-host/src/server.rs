@@ -132,6 +132,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         },
         worker_name(),
     );
+    let client = client.with_worker(&worker);
     let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
     let mut timers = crate::timers::start(
         &registry,

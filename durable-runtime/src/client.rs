@@ -20,6 +20,8 @@ use crate::status::{OrchestrationStatus, RuntimeStatus, history_to_wire};
 use crate::store::{
     InstanceQuery, InstanceRecord, NewInstance, PurgeFilter, ReplacePolicy, Store, StoreError,
 };
+use crate::worker::Worker;
+use crate::worker::eager_start::{self, EagerStart};
 
 /// How to start an instance.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +148,8 @@ struct ClientInner {
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     options: ClientOptions,
+    /// The worker in this process that runs new instances' first turns (eager starts).
+    local_worker: Option<Arc<crate::worker::Shared>>,
 }
 
 /// Starts, queries and waits for orchestration instances of one task hub.
@@ -211,8 +215,41 @@ impl DurableClient {
                 registry,
                 clock,
                 options,
+                local_worker: None,
             }),
             base_url,
+        }
+    }
+
+    /// The same client, starting new instances on `worker`, which serves the same store in
+    /// this process: a new instance's first turn runs at once and is committed together
+    /// with the instance, one durable write where a start and the worker's fetch would be
+    /// two; with running ahead, a chain of quick activities completes in that write.
+    ///
+    /// Only orchestrators with an instance completed in this process start this way: a
+    /// start whose code kills the host must be on record first, to count towards its poison
+    /// limit. Starts at a scheduled time, or while the worker is busy, stopping or not
+    /// running ahead, go the usual way too.
+    ///
+    /// A worker over another store is not attached (the client is returned as it is).
+    pub fn with_worker(&self, worker: &Worker) -> DurableClient {
+        let shared = worker.shared();
+        let same_store =
+            std::ptr::addr_eq(Arc::as_ptr(&shared.store), Arc::as_ptr(&self.inner.store));
+        if !same_store {
+            tracing::warn!("the worker serves another store; starts go through the store");
+            return self.clone();
+        }
+        let inner = &self.inner;
+        DurableClient {
+            inner: Arc::new(ClientInner {
+                store: inner.store.clone(),
+                registry: inner.registry.clone(),
+                clock: inner.clock.clone(),
+                options: inner.options.clone(),
+                local_worker: Some(shared.clone()),
+            }),
+            base_url: self.base_url.clone(),
         }
     }
 
@@ -261,6 +298,7 @@ impl DurableClient {
         if self.inner.registry.orchestrator(name).is_none() {
             return Err(DurableError::UnknownOrchestrator(name.to_owned()));
         }
+        let fresh_id = options.instance_id.is_none();
         let instance_id = match options.instance_id {
             Some(id) => {
                 validate_instance_id(&id)?;
@@ -278,6 +316,22 @@ impl DurableClient {
             parent: None,
             scheduled_start: options.start_at,
             replace: options.replace.unwrap_or(self.inner.options.replace),
+        };
+        let created = match &self.inner.local_worker {
+            // On a task of its own: many starts awaited together by one caller still run
+            // their first turns side by side.
+            Some(worker) => {
+                match tokio::spawn(eager_start::start(worker.clone(), created, fresh_id))
+                    .await
+                    .map_err(|e| StoreError::Internal(format!("a start failed: {e}")))
+                    .and_then(|started| started)
+                    .map_err(client_error)?
+                {
+                    EagerStart::Started => return Ok(instance_id),
+                    EagerStart::Declined(created) => created,
+                }
+            }
+            None => created,
         };
         self.inner
             .store

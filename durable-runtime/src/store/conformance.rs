@@ -223,7 +223,17 @@ fn turn_events(
     at: DateTime<Utc>,
     calls: &[NewActivity],
 ) -> Vec<HistoryEvent> {
-    let mut events: Vec<HistoryEvent> = item.messages.iter().map(|m| m.event.clone()).collect();
+    let messages = item.messages.iter().map(|m| m.event.clone()).collect();
+    orchestrator_run(messages, at, calls)
+}
+
+/// A turn's events at `at`: `messages`, then OrchestratorStarted, the calls,
+/// OrchestratorCompleted.
+fn orchestrator_run(
+    mut events: Vec<HistoryEvent>,
+    at: DateTime<Utc>,
+    calls: &[NewActivity],
+) -> Vec<HistoryEvent> {
     events.push(HistoryEvent::new(at, EventKind::OrchestratorStarted));
     events.extend(calls.iter().map(|call| HistoryEvent {
         event_id: call.task_id,
@@ -1650,6 +1660,98 @@ async fn a_turn_may_lease_the_work_it_schedules_to_its_worker(
     }
 }
 
+/// The first turn of `new`, run ahead of its creation: it calls `SayHello` for Tokyo and
+/// Seattle.
+fn first_turn_ahead(new: &NewInstance, at: DateTime<Utc>) -> TurnCommit {
+    let calls = vec![say_hello(0, "Tokyo"), say_hello(1, "Seattle")];
+    let mut commit = empty_commit(&new.instance_id, &new.execution_id, 0);
+    commit.appended = orchestrator_run(vec![super::execution_started(new)], at, &calls);
+    commit.activities = calls;
+    commit
+}
+
+async fn a_start_may_commit_its_first_turn_with_the_instance(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    let new = new_instance(clock, "i1", "exec-1");
+    let commit = first_turn_ahead(&new, clock.now());
+    let appended = commit.appended.clone();
+    let leased = store
+        .create_instance_with_turn("worker-1", new, commit, seconds(10))
+        .await
+        .expect("the instance and its first turn commit");
+
+    let record = instance(store, "i1").await;
+    assert_eq!(record.execution_id, "exec-1");
+    assert_eq!(record.status, RuntimeStatus::Running);
+    assert_eq!(record.input, json!(["Tokyo", "Seattle"]));
+    assert_eq!(record.created_at, start_time());
+    assert_eq!(record.history_length, 5);
+    assert_eq!(history(store, "i1").await, appended);
+    assert!(
+        fetch_none(store, "worker-2").await,
+        "no ExecutionStarted is queued and the instance is free"
+    );
+    let mut task_ids: Vec<(i64, u32)> = leased
+        .iter()
+        .map(|work| (work.task_id, work.dequeue_count))
+        .collect();
+    task_ids.sort_unstable();
+    assert_eq!(task_ids, [(0, 1), (1, 1)]);
+    assert!(
+        fetch_all_activities(store, "worker-2").await.is_empty(),
+        "the calls are leased to the starting worker"
+    );
+    // The instance takes events and turns like any other.
+    store
+        .raise_event("i1", event_raised("Approval", json!(true), clock.now()))
+        .await
+        .expect("the event is queued");
+    let item = fetch(store, "worker-2").await;
+    assert_eq!(item.instance.history_length, 5);
+    assert_eq!(item.messages.len(), 1);
+}
+
+async fn a_start_with_its_first_turn_changes_nothing_when_the_id_is_taken(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    let new = new_instance(clock, "i1", "exec-2");
+    let commit = first_turn_ahead(&new, clock.now());
+    let taken = store
+        .create_instance_with_turn("worker-1", new, commit, seconds(10))
+        .await;
+    assert_eq!(taken, Err(StoreError::InstanceExists("i1".to_owned())));
+    let record = instance(store, "i1").await;
+    assert_eq!(
+        (record.execution_id.as_str(), record.status),
+        ("exec-1", RuntimeStatus::Pending)
+    );
+    assert!(history(store, "i1").await.is_empty());
+    assert!(fetch_all_activities(store, "worker-2").await.is_empty());
+
+    // Once the instance finished, the same start replaces it.
+    finish(store, clock, "i1", RuntimeStatus::Completed).await;
+    clock.advance(seconds(5));
+    let new = new_instance(clock, "i1", "exec-2");
+    let commit = first_turn_ahead(&new, clock.now());
+    let appended = commit.appended.clone();
+    let leased = store
+        .create_instance_with_turn("worker-1", new, commit, seconds(10))
+        .await
+        .expect("a finished instance is replaced");
+    assert_eq!(leased.len(), 2);
+    let record = instance(store, "i1").await;
+    assert_eq!(
+        (record.execution_id.as_str(), record.status),
+        ("exec-2", RuntimeStatus::Running)
+    );
+    assert_eq!(record.output, Value::Null);
+    assert_eq!(history(store, "i1").await, appended, "a fresh history");
+}
+
 async fn a_completion_may_lease_its_free_instance_to_the_worker(
     store: &dyn Store,
     clock: &ManualClock,
@@ -2264,6 +2366,8 @@ conformance!(
     entity_operations_create_the_entity_and_queue_in_order,
     a_lean_fetch_leases_like_a_fetch_and_may_leave_the_history_out,
     a_turn_may_lease_the_work_it_schedules_to_its_worker,
+    a_start_may_commit_its_first_turn_with_the_instance,
+    a_start_with_its_first_turn_changes_nothing_when_the_id_is_taken,
     a_completion_may_lease_its_free_instance_to_the_worker,
     a_completion_leaves_an_instance_someone_holds_to_them,
     a_completion_after_the_lease_was_lost_queues_and_leases_nothing,

@@ -84,9 +84,22 @@ impl Inner {
         );
     }
 
-    /// Creates or replaces an instance; false when a running one holds the id and the
-    /// policy keeps it.
+    /// Creates or replaces an instance and queues its `ExecutionStarted`; false when a
+    /// running one holds the id and the policy keeps it.
     fn create(&mut self, new: NewInstance, now: DateTime<Utc>) -> bool {
+        let started = execution_started(&new);
+        let visible_at = new.scheduled_start.unwrap_or(now);
+        let (instance_id, execution_id) = (new.instance_id.clone(), new.execution_id.clone());
+        if !self.insert_instance(new) {
+            return false;
+        }
+        self.enqueue(&instance_id, &execution_id, started, visible_at);
+        true
+    }
+
+    /// Adds a new instance (Pending, no history), replacing a finished one with the same
+    /// id; false when a running one holds the id and the policy keeps it.
+    fn insert_instance(&mut self, new: NewInstance) -> bool {
         if let Some(existing) = self.instances.get(&new.instance_id)
             && !existing.record.status.is_terminal()
             && new.replace == ReplacePolicy::NonRunning
@@ -94,9 +107,6 @@ impl Inner {
             return false;
         }
         self.remove_instance(&new.instance_id);
-        let started = execution_started(&new);
-        let visible_at = new.scheduled_start.unwrap_or(now);
-        self.enqueue(&new.instance_id, &new.execution_id, started, visible_at);
         self.instances.insert(
             new.instance_id.clone(),
             Instance {
@@ -247,14 +257,16 @@ impl MemoryStore {
         })
     }
 
-    /// Commits a turn (see [`Store::commit_turn`]).
-    /// Commits a turn; with `lease`, the activities it schedules are leased to `owner`
-    /// and returned.
+    /// Commits a turn (see [`Store::commit_turn`]); with `lease`, the activities it
+    /// schedules are leased to `owner` and returned. With `created`, the instance is made
+    /// first, under the same lock, as the turn's own (see
+    /// [`Store::create_instance_with_turn`]).
     fn commit(
         &self,
         owner: &str,
         commit: TurnCommit,
         lease: Option<Duration>,
+        created: Option<NewInstance>,
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
         let removed = is_removed_entity(&commit);
@@ -262,6 +274,18 @@ impl MemoryStore {
         let mut leased = Vec::new();
         {
             let mut inner = self.lock();
+            if let Some(new) = created {
+                let instance_id = new.instance_id.clone();
+                if !inner.insert_instance(new) {
+                    return Err(StoreError::InstanceExists(instance_id));
+                }
+                if let Some(instance) = inner.instances.get_mut(&instance_id) {
+                    instance.lease = Some(Lease {
+                        owner: owner.to_owned(),
+                        expires: expiry(now, lease.unwrap_or_default()),
+                    });
+                }
+            }
             let Some(instance) = inner.instances.get_mut(&commit.instance_id) else {
                 return Err(StoreError::LeaseLost(commit.instance_id));
             };
@@ -429,7 +453,7 @@ impl Store for MemoryStore {
     }
 
     async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
-        self.commit(owner, commit, None).map(drop)
+        self.commit(owner, commit, None, None).map(drop)
     }
 
     async fn commit_turn_leasing(
@@ -438,7 +462,17 @@ impl Store for MemoryStore {
         commit: TurnCommit,
         lease: Duration,
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-        self.commit(owner, commit, Some(lease))
+        self.commit(owner, commit, Some(lease), None)
+    }
+
+    async fn create_instance_with_turn(
+        &self,
+        owner: &str,
+        new: NewInstance,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        self.commit(owner, turn, Some(lease), Some(new))
     }
 
     async fn complete_activity_with_turn(
@@ -473,7 +507,7 @@ impl Store for MemoryStore {
             });
             inner.activities.remove(&item.id)
         };
-        match self.commit(owner, turn, Some(lease)) {
+        match self.commit(owner, turn, Some(lease), None) {
             Ok(leased) => Ok(Some(leased)),
             Err(_) => {
                 // The lease was taken back in between (all leases released): undo.

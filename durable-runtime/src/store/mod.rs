@@ -629,6 +629,21 @@ pub trait Store: ManagementStore {
         Ok(Vec::new())
     }
 
+    /// Creates an instance like [`Store::create_instance`] together with its first turn, in
+    /// one transaction: the worker `owner` ran that turn ahead of the creation (the
+    /// in-process fast path of a start). The instance's `ExecutionStarted` is not queued;
+    /// it is the turn's first appended event. The activities the turn schedules are leased
+    /// to `owner` and returned, like [`Store::commit_turn_leasing`]. Fails with
+    /// [`StoreError::InstanceExists`], changing nothing, when a running instance holds the
+    /// id and the start's policy keeps it. A start at a scheduled time never comes here.
+    async fn create_instance_with_turn(
+        &self,
+        owner: &str,
+        new: NewInstance,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError>;
+
     /// Completes an activity like [`Store::complete_activity`] and, when its instance is
     /// free, leases the instance to `owner` in the same transaction and returns its work
     /// item (history left out), so the next turn runs without a fetch.

@@ -7,6 +7,7 @@
 mod activities;
 mod cache;
 mod dispatch;
+pub(crate) mod eager_start;
 mod entities;
 mod entity_locks;
 mod orchestrations;
@@ -20,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::registry::Registry;
+use crate::status::RuntimeStatus;
 use crate::store::Store;
 
 pub(crate) use entity_locks::EntityLocks;
@@ -81,6 +83,8 @@ pub(crate) struct Shared {
     pub settled: tokio::sync::Notify,
     /// Set at shutdown: hand nothing more over in process.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Orchestrators with an instance completed in this process (see [`eager_start`]).
+    pub completed_here: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -95,6 +99,28 @@ impl Shared {
                 shared.settled.notify_waiters();
             }
         });
+    }
+
+    /// Notes a committed turn of orchestrator `name` that left its instance `status`.
+    pub(crate) fn note_committed(&self, name: &str, status: RuntimeStatus) {
+        if status != RuntimeStatus::Completed {
+            return;
+        }
+        let mut completed = self
+            .completed_here
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !completed.contains(name) {
+            completed.insert(name.to_owned());
+        }
+    }
+
+    /// Whether an instance of orchestrator `name` has completed in this process.
+    pub(crate) fn has_completed_here(&self, name: &str) -> bool {
+        self.completed_here
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(name)
     }
 
     /// Whether the worker is shutting down.
@@ -138,6 +164,7 @@ impl Worker {
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             settled: tokio::sync::Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            completed_here: std::sync::Mutex::default(),
             options,
             owner,
         });
@@ -150,6 +177,11 @@ impl Worker {
             loops,
             shared: fast_path,
         }
+    }
+
+    /// What the dispatchers share, for a client in the same process (eager starts).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Stops taking work, waits for running work up to the drain timeout, abandons what is

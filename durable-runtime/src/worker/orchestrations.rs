@@ -149,6 +149,7 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
         other => (turn, other, Vec::new()),
     };
     let parked = park(&instance, execution, &turn);
+    let status = turn.status;
     let commit = to_commit(&instance, consumed, turn, earlier_hand_outs, now);
     let lease = shared.options.lease;
     match shared
@@ -157,12 +158,13 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
         .await
     {
         Ok(leased) => {
-            super::activities::run_leased(shared, leased, started);
+            shared.note_committed(&instance.name, status);
             if let Some(parked) = parked {
                 shared
                     .lock_cache()
                     .put(instance.instance_id.clone(), parked);
             }
+            super::activities::run_leased(shared, leased, started);
         }
         Err(StoreError::LeaseLost(_)) => {
             tracing::warn!(instance_id = %instance.instance_id, "lease lost; another worker redoes this turn");
@@ -180,7 +182,7 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
 /// The cache entry for an orchestration that lives on after `turn`, with the instance's
 /// row as the turn leaves it; `None` when the execution ended or the turn reshaped its
 /// history (continue-as-new, rewind).
-fn park(
+pub(super) fn park(
     instance: &InstanceRecord,
     execution: Option<Execution>,
     turn: &TurnOutput,
@@ -231,6 +233,7 @@ pub(crate) async fn report_with_next_turn(
     let turn = execution.run_turn(now, vec![result.clone()]);
     let (turn, started) = run_ahead(shared, &instance.instance_id, &mut execution, turn).await;
     let parked = park(&instance, Some(execution), &turn);
+    let status = turn.status;
     let commit = to_commit(&instance, Vec::new(), turn, 0, now);
     match shared
         .store
@@ -238,10 +241,11 @@ pub(crate) async fn report_with_next_turn(
         .await
     {
         Ok(Some(leased)) => {
-            super::activities::run_leased(shared, leased, started);
+            shared.note_committed(&instance.name, status);
             if let Some(parked) = parked {
                 shared.lock_cache().put(instance.instance_id, parked);
             }
+            super::activities::run_leased(shared, leased, started);
             true
         }
         // The execution ran ahead of the store and is dropped; the next turn replays.
@@ -347,7 +351,7 @@ fn plan_turn(
 
 /// Turns what the engine produced into the store's commit: work, timers, children,
 /// messages, and the result for a parent when the instance finished.
-fn to_commit(
+pub(super) fn to_commit(
     instance: &InstanceRecord,
     consumed: Vec<i64>,
     turn: TurnOutput,

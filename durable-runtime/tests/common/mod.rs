@@ -38,7 +38,8 @@ pub async fn with_each_store(test: impl AsyncFn(DurableClient)) {
             registry.clone(),
             clock.clone(),
             ClientOptions::default(),
-        );
+        )
+        .with_worker(&worker);
         test(client).await;
         worker.shutdown().await;
     }

@@ -457,12 +457,36 @@ async fn remove_instances<C: GenericClient>(
     .await
 }
 
-/// Creates or replaces an instance; false when a running one holds the id and the policy
-/// keeps it.
+/// Creates or replaces an instance and queues its `ExecutionStarted`; false when a running
+/// one holds the id and the policy keeps it.
 async fn create<C: GenericClient>(
     client: &C,
     new: &NewInstance,
     now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if !insert_instance(client, new).await? {
+        return Ok(false);
+    }
+    let started = execution_started(new);
+    insert_messages(
+        client,
+        &[Outgoing {
+            instance_id: &new.instance_id,
+            execution_id: &new.execution_id,
+            event: &started,
+            visible_at: new.scheduled_start.unwrap_or(now),
+        }],
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Writes a new instance's row (Pending, no history), replacing a finished instance with
+/// the same id; false when a running one holds the id and the policy keeps it. The row
+/// stays locked until the transaction ends.
+async fn insert_instance<C: GenericClient>(
+    client: &C,
+    new: &NewInstance,
 ) -> Result<bool, StoreError> {
     if let Some(status) = status_of(client, &new.instance_id, "FOR UPDATE").await? {
         if !status.is_terminal() && new.replace == ReplacePolicy::NonRunning {
@@ -489,21 +513,7 @@ async fn create<C: GenericClient>(
         ],
     )
     .await?;
-    if inserted == 0 {
-        return Ok(false);
-    }
-    let started = execution_started(new);
-    insert_messages(
-        client,
-        &[Outgoing {
-            instance_id: &new.instance_id,
-            execution_id: &new.execution_id,
-            event: &started,
-            visible_at: new.scheduled_start.unwrap_or(now),
-        }],
-    )
-    .await?;
-    Ok(true)
+    Ok(inserted > 0)
 }
 
 /// Creates an entity's row (Pending, no state) unless it exists. An existing row is
@@ -1016,6 +1026,26 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db_error)?;
         self.signals.orchestrations.notify_one();
         Ok(())
+    }
+
+    async fn create_instance_with_turn(
+        &self,
+        owner: &str,
+        new: NewInstance,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let now = self.clock.now();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        if !insert_instance(&tx, &new).await? {
+            return Err(StoreError::InstanceExists(new.instance_id));
+        }
+        // The new row is locked by this transaction: the turn commits as if leased.
+        let leased = self.write_turn(&tx, owner, &turn, Some(lease), now).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.turn_committed(false);
+        Ok(leased)
     }
 
     async fn fetch_orchestration(

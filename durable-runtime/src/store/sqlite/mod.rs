@@ -468,8 +468,25 @@ fn insert_message(
     Ok(())
 }
 
-/// Creates or replaces an instance; false when a running one holds the id.
+/// Creates or replaces an instance and queues its `ExecutionStarted`; false when a
+/// running one holds the id.
 fn create(conn: &Connection, new: &NewInstance, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    if !insert_instance(conn, new)? {
+        return Ok(false);
+    }
+    insert_message(
+        conn,
+        &new.instance_id,
+        &new.execution_id,
+        &execution_started(new),
+        millis(new.scheduled_start.unwrap_or(now)),
+    )?;
+    Ok(true)
+}
+
+/// Writes a new instance's row (Pending, no history), replacing a finished instance with
+/// the same id; false when a running one holds the id.
+fn insert_instance(conn: &Connection, new: &NewInstance) -> Result<bool, StoreError> {
     let existing: Option<String> = conn
         .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")
         .map_err(sql_error)?
@@ -504,13 +521,6 @@ fn create(conn: &Connection, new: &NewInstance, now: DateTime<Utc>) -> Result<bo
         parent
     ])
     .map_err(sql_error)?;
-    insert_message(
-        conn,
-        &new.instance_id,
-        &new.execution_id,
-        &execution_started(new),
-        millis(new.scheduled_start.unwrap_or(now)),
-    )?;
     Ok(true)
 }
 
@@ -628,6 +638,19 @@ fn commit(
     if !held {
         return Err(StoreError::LeaseLost(commit.instance_id.clone()));
     }
+    write_turn(conn, owner, commit, now, lease)
+}
+
+/// Writes a turn whose instance row may take it (leased to `owner`, or just created):
+/// appends the history, updates and frees the instance, queues the new work and messages.
+/// With `lease`, its activities are leased to `owner` and returned.
+fn write_turn(
+    conn: &Connection,
+    owner: &str,
+    commit: &TurnCommit,
+    now: DateTime<Utc>,
+    lease: Option<Duration>,
+) -> Result<Vec<ActivityWorkItem>, StoreError> {
     let mut delete = conn
         .prepare_cached("DELETE FROM messages WHERE id = ?1")
         .map_err(sql_error)?;
@@ -1062,13 +1085,8 @@ impl Store for SqliteStore {
                 if removed == 0 {
                     return Ok(None);
                 }
-                conn.prepare_cached(
-                    "UPDATE instances SET lock_owner = ?1, lock_expires = ?2 WHERE instance_id = ?3",
-                )
-                .map_err(sql_error)?
-                .execute(params![owner, lease_expiry(now, lease), turn.instance_id])
-                .map_err(sql_error)?;
-                let leased = commit(conn, &owner, &turn, now, Some(lease))?;
+                // The instance was checked free in this transaction: the turn is its.
+                let leased = write_turn(conn, &owner, &turn, now, Some(lease))?;
                 let wake = queues_work || has_messages(conn, &turn.instance_id)?;
                 Ok(Some((leased, wake)))
             })
@@ -1081,6 +1099,30 @@ impl Store for SqliteStore {
             self.signals.orchestrations.notify_one();
         }
         Ok(Some(leased))
+    }
+
+    async fn create_instance_with_turn(
+        &self,
+        owner: &str,
+        new: NewInstance,
+        turn: TurnCommit,
+        lease: Duration,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let now = self.clock.now();
+        let owner = owner.to_owned();
+        let queues_work = queues_orchestration_work(&turn);
+        let leased = self
+            .write(move |conn| {
+                if !insert_instance(conn, &new)? {
+                    return Err(StoreError::InstanceExists(new.instance_id));
+                }
+                write_turn(conn, &owner, &turn, now, Some(lease))
+            })
+            .await?;
+        if queues_work {
+            self.signals.orchestrations.notify_one();
+        }
+        Ok(leased)
     }
 
     async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {

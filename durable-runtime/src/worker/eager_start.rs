@@ -1,0 +1,98 @@
+//! Eager start: when a client shares its process with a worker, a new instance's first
+//! turn runs here, before the instance exists in the store, and the store creates the
+//! instance together with that turn in one commit. The worker then needs no fetch to begin
+//! it, and with running ahead a chain of quick local activities is finished in that one
+//! durable write.
+//!
+//! Nothing is acknowledged before the commit: the start returns once the instance and its
+//! first turns are durable. What it gives up is the record of a start whose code takes the
+//! host down before that commit: such a start is simply not answered and leaves nothing
+//! behind. So a start runs eagerly only for an orchestrator with an instance completed in
+//! this process; any other start is written first, answered, and then run, so a host
+//! killed by it finds the instance again and counts the crash towards its poison limit.
+//! Starts that cannot go eagerly (a scheduled start, no free turn permit, running ahead
+//! off, a stopping worker) are handed back and created as usual.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::Shared;
+use super::activities::run_leased;
+use super::orchestrations::{park, to_commit};
+use super::run_ahead::run_ahead;
+use crate::orchestration::replay::Execution;
+use crate::status::RuntimeStatus;
+use crate::store::{InstanceRecord, NewInstance, ReplacePolicy, StoreError, execution_started};
+
+/// How an eager start went.
+pub(crate) enum EagerStart {
+    /// The instance exists, with its first turn committed.
+    Started,
+    /// Not started here; create it the usual way.
+    Declined(NewInstance),
+}
+
+/// Starts `new` with its first turn run here. `fresh_id` says the id was just made up, so
+/// no instance can hold it; otherwise the store is asked first, so that a start refused
+/// for a running instance has not run any activity ahead.
+pub(crate) async fn start(
+    shared: Arc<Shared>,
+    new: NewInstance,
+    fresh_id: bool,
+) -> Result<EagerStart, StoreError> {
+    let shared = &shared;
+    let Some(descriptor) = shared.registry.orchestrator(&new.name) else {
+        return Ok(EagerStart::Declined(new));
+    };
+    if new.scheduled_start.is_some()
+        || shared.options.run_ahead.is_zero()
+        || shared.is_stopping()
+        || !shared.has_completed_here(&new.name)
+    {
+        return Ok(EagerStart::Declined(new));
+    }
+    let Ok(permit) = shared.orchestration_permits.clone().try_acquire_owned() else {
+        return Ok(EagerStart::Declined(new));
+    };
+    if !fresh_id
+        && new.replace == ReplacePolicy::NonRunning
+        && let Some(existing) = shared.store.get_instance(&new.instance_id).await?
+        && !existing.status.is_terminal()
+    {
+        return Err(StoreError::InstanceExists(new.instance_id));
+    }
+    let now = shared.clock.now();
+    let instance = InstanceRecord {
+        instance_id: new.instance_id.clone(),
+        name: new.name.clone(),
+        execution_id: new.execution_id.clone(),
+        status: RuntimeStatus::Pending,
+        input: new.input.clone(),
+        output: Value::Null,
+        custom_status: Value::Null,
+        created_at: new.created_at,
+        updated_at: new.created_at,
+        history_length: 0,
+        parent: new.parent.clone(),
+    };
+    let mut execution = Execution::new(&instance.instance_id, descriptor.invoke);
+    let turn = execution.run_turn(now, vec![execution_started(&new)]);
+    let (turn, started) = run_ahead(shared, &instance.instance_id, &mut execution, turn).await;
+    let parked = park(&instance, Some(execution), &turn);
+    let commit = to_commit(&instance, Vec::new(), turn, 0, now);
+    // On an error the calls still running ahead are dropped (stopped): nothing was
+    // created, so their results have nowhere to go.
+    let leased = shared
+        .store
+        .create_instance_with_turn(&shared.owner, new, commit, shared.options.lease)
+        .await?;
+    drop(permit);
+    if let Some(parked) = parked {
+        shared
+            .lock_cache()
+            .put(parked.instance.instance_id.clone(), parked);
+    }
+    run_leased(shared, leased, started);
+    Ok(EagerStart::Started)
+}
