@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Host, Store, data_dir};
+use crate::support::{Host, SYSTEM_KEY, Store, data_dir};
 
 #[test]
 fn fifty_instances_survive_kill_9() {
@@ -50,6 +50,62 @@ fn fifty_instances_survive_kill_9() {
         let status = host.wait_for_instance(&format!("crash-{n}"), Duration::from_secs(60));
         assert_eq!(status["runtimeStatus"], "Completed", "{status}");
         assert_eq!(status["output"], format!("done {n} after 800ms"));
+    }
+}
+
+#[test]
+fn every_start_answered_before_a_kill_9_finishes_after_it() {
+    let dir = data_dir();
+    let mut host = Host::start(dir.path(), Store::Sqlite);
+    // An instance completed in this host: later starts of HelloCities run eagerly, their
+    // first turns before the instance is written.
+    host.start_orchestration("HelloCities", Some("warm-up"), None);
+    let status = host.wait_for_instance("warm-up", Duration::from_secs(30));
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    // Starts keep coming from four clients while the host is killed.
+    let starters: Vec<_> = (0..4)
+        .map(|client| {
+            let base = host.base.clone();
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                let mut answered = Vec::new();
+                for n in 0..5_000 {
+                    let id = format!("eager-{client}-{n}");
+                    let url = format!(
+                        "{base}/runtime/webhooks/durabletask/orchestrators/HelloCities/{id}"
+                    );
+                    let sent = http.post(url).header("x-functions-key", SYSTEM_KEY).send();
+                    match sent {
+                        Ok(reply) if reply.status() == 202 => answered.push(id),
+                        Ok(reply) => panic!("start {id}: {}", reply.status()),
+                        // The host is gone: what was not answered was not acknowledged.
+                        Err(_) => break,
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    host.kill9();
+    let answered: Vec<String> = starters
+        .into_iter()
+        .flat_map(|starter| starter.join().expect("the client thread"))
+        .collect();
+    assert!(
+        !answered.is_empty() && answered.len() < 20_000,
+        "the kill did not come while starts were flowing ({} answered)",
+        answered.len()
+    );
+
+    let host = Host::start(dir.path(), Store::Sqlite);
+    for id in &answered {
+        let status = host.wait_for_instance(id, Duration::from_secs(60));
+        assert_eq!(status["runtimeStatus"], "Completed", "{id}: {status}");
+        assert_eq!(
+            status["output"],
+            json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+        );
     }
 }
 
