@@ -21,7 +21,7 @@ use crate::store::{
     InstanceQuery, InstanceRecord, NewInstance, PurgeFilter, ReplacePolicy, Store, StoreError,
 };
 use crate::worker::Worker;
-use crate::worker::eager_start::{self, EagerStart};
+use crate::worker::eager_start;
 
 /// How to start an instance.
 #[derive(Debug, Clone, Default)]
@@ -318,19 +318,17 @@ impl DurableClient {
             replace: options.replace.unwrap_or(self.inner.options.replace),
         };
         let created = match &self.inner.local_worker {
-            // On a task of its own: many starts awaited together by one caller still run
-            // their first turns side by side.
-            Some(worker) => {
-                match tokio::spawn(eager_start::start(worker.clone(), created, fresh_id))
-                    .await
-                    .map_err(|e| StoreError::Internal(format!("a start failed: {e}")))
-                    .and_then(|started| started)
-                    .map_err(client_error)?
-                {
-                    EagerStart::Started => return Ok(instance_id),
-                    EagerStart::Declined(created) => created,
+            Some(worker) => match eager_start::try_start(worker, created, fresh_id) {
+                Ok(starting) => {
+                    starting
+                        .await
+                        .map_err(|e| StoreError::Internal(format!("a start failed: {e}")))
+                        .and_then(|started| started)
+                        .map_err(client_error)?;
+                    return Ok(instance_id);
                 }
-            }
+                Err(created) => created,
+            },
             None => created,
         };
         self.inner

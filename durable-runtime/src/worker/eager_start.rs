@@ -21,40 +21,50 @@ use super::Shared;
 use super::activities::run_leased;
 use super::orchestrations::{park, to_commit};
 use super::run_ahead::run_ahead;
-use crate::orchestration::replay::Execution;
+use crate::orchestration::replay::{Execution, Invoker};
 use crate::status::RuntimeStatus;
 use crate::store::{InstanceRecord, NewInstance, ReplacePolicy, StoreError, execution_started};
 
-/// How an eager start went.
-pub(crate) enum EagerStart {
-    /// The instance exists, with its first turn committed.
-    Started,
-    /// Not started here; create it the usual way.
-    Declined(NewInstance),
-}
+/// An eager start under way on a task of its own, so that many starts awaited together by
+/// one caller still run their first turns side by side.
+pub(crate) type Starting = tokio::task::JoinHandle<Result<(), StoreError>>;
 
-/// Starts `new` with its first turn run here. `fresh_id` says the id was just made up, so
-/// no instance can hold it; otherwise the store is asked first, so that a start refused
-/// for a running instance has not run any activity ahead.
-pub(crate) async fn start(
-    shared: Arc<Shared>,
+/// Starts `new` eagerly when it may (see the module docs), or hands it back. `fresh_id`
+/// says the id was just made up, so no instance can hold it; otherwise the store is asked
+/// first, so that a start refused for a running instance has not run any activity ahead.
+pub(crate) fn try_start(
+    shared: &Arc<Shared>,
     new: NewInstance,
     fresh_id: bool,
-) -> Result<EagerStart, StoreError> {
-    let shared = &shared;
+) -> Result<Starting, NewInstance> {
     let Some(descriptor) = shared.registry.orchestrator(&new.name) else {
-        return Ok(EagerStart::Declined(new));
+        return Err(new);
     };
     if new.scheduled_start.is_some()
         || shared.options.run_ahead.is_zero()
         || shared.is_stopping()
         || !shared.has_completed_here(&new.name)
     {
-        return Ok(EagerStart::Declined(new));
+        return Err(new);
     }
     let Ok(permit) = shared.orchestration_permits.clone().try_acquire_owned() else {
-        return Ok(EagerStart::Declined(new));
+        return Err(new);
     };
+    let shared = shared.clone();
+    Ok(tokio::spawn(async move {
+        // A turn permit, held until the instance and its first turns are written.
+        let _permit = permit;
+        start(&shared, new, fresh_id, descriptor.invoke).await
+    }))
+}
+
+/// Runs the first turns of `new` and creates it with them.
+async fn start(
+    shared: &Arc<Shared>,
+    new: NewInstance,
+    fresh_id: bool,
+    invoke: Invoker,
+) -> Result<(), StoreError> {
     if !fresh_id
         && new.replace == ReplacePolicy::NonRunning
         && let Some(existing) = shared.store.get_instance(&new.instance_id).await?
@@ -76,7 +86,7 @@ pub(crate) async fn start(
         history_length: 0,
         parent: new.parent.clone(),
     };
-    let mut execution = Execution::new(&instance.instance_id, descriptor.invoke);
+    let mut execution = Execution::new(&instance.instance_id, invoke);
     let turn = execution.run_turn(now, vec![execution_started(&new)]);
     let (turn, started) = run_ahead(shared, &instance.instance_id, &mut execution, turn).await;
     let parked = park(&instance, Some(execution), &turn);
@@ -87,12 +97,11 @@ pub(crate) async fn start(
         .store
         .create_instance_with_turn(&shared.owner, new, commit, shared.options.lease)
         .await?;
-    drop(permit);
     if let Some(parked) = parked {
         shared
             .lock_cache()
             .put(parked.instance.instance_id.clone(), parked);
     }
     run_leased(shared, leased, started);
-    Ok(EagerStart::Started)
+    Ok(())
 }
