@@ -21,7 +21,7 @@ use crate::store::{
     InstanceQuery, InstanceRecord, NewInstance, PurgeFilter, ReplacePolicy, Store, StoreError,
 };
 use crate::worker::Worker;
-use crate::worker::eager_start;
+use crate::worker::eager_start::{self, EagerStart};
 
 /// How to start an instance.
 #[derive(Debug, Clone, Default)]
@@ -319,7 +319,7 @@ impl DurableClient {
         };
         let created = match &self.inner.local_worker {
             Some(worker) => match eager_start::try_start(worker, created, fresh_id) {
-                Ok(starting) => {
+                EagerStart::Starting(starting) => {
                     starting
                         .await
                         .map_err(|e| StoreError::Internal(format!("a start failed: {e}")))
@@ -327,7 +327,7 @@ impl DurableClient {
                         .map_err(client_error)?;
                     return Ok(instance_id);
                 }
-                Err(created) => created,
+                EagerStart::Declined(created) => created,
             },
             None => created,
         };

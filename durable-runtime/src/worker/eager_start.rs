@@ -25,33 +25,34 @@ use crate::orchestration::replay::{Execution, Invoker};
 use crate::status::RuntimeStatus;
 use crate::store::{InstanceRecord, NewInstance, ReplacePolicy, StoreError, execution_started};
 
-/// An eager start under way on a task of its own, so that many starts awaited together by
-/// one caller still run their first turns side by side.
-pub(crate) type Starting = tokio::task::JoinHandle<Result<(), StoreError>>;
+/// Whether a start goes eagerly.
+pub(crate) enum EagerStart {
+    /// Under way on a task of its own, so that many starts awaited together by one caller
+    /// still run their first turns side by side.
+    Starting(tokio::task::JoinHandle<Result<(), StoreError>>),
+    /// Not here: create the instance the usual way.
+    Declined(NewInstance),
+}
 
 /// Starts `new` eagerly when it may (see the module docs), or hands it back. `fresh_id`
 /// says the id was just made up, so no instance can hold it; otherwise the store is asked
 /// first, so that a start refused for a running instance has not run any activity ahead.
-pub(crate) fn try_start(
-    shared: &Arc<Shared>,
-    new: NewInstance,
-    fresh_id: bool,
-) -> Result<Starting, NewInstance> {
+pub(crate) fn try_start(shared: &Arc<Shared>, new: NewInstance, fresh_id: bool) -> EagerStart {
     let Some(descriptor) = shared.registry.orchestrator(&new.name) else {
-        return Err(new);
+        return EagerStart::Declined(new);
     };
     if new.scheduled_start.is_some()
         || shared.options.run_ahead.is_zero()
         || shared.is_stopping()
         || !shared.has_completed_here(&new.name)
     {
-        return Err(new);
+        return EagerStart::Declined(new);
     }
     let Ok(permit) = shared.orchestration_permits.clone().try_acquire_owned() else {
-        return Err(new);
+        return EagerStart::Declined(new);
     };
     let shared = shared.clone();
-    Ok(tokio::spawn(async move {
+    EagerStart::Starting(tokio::spawn(async move {
         // A turn permit, held until the instance and its first turns are written.
         let _permit = permit;
         start(&shared, new, fresh_id, descriptor.invoke).await
