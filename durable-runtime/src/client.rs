@@ -143,6 +143,7 @@ impl Default for ClientOptions {
     }
 }
 
+#[derive(Clone)]
 struct ClientInner {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
@@ -240,14 +241,10 @@ impl DurableClient {
             tracing::warn!("the worker serves another store; starts go through the store");
             return self.clone();
         }
-        let inner = &self.inner;
         DurableClient {
             inner: Arc::new(ClientInner {
-                store: inner.store.clone(),
-                registry: inner.registry.clone(),
-                clock: inner.clock.clone(),
-                options: inner.options.clone(),
                 local_worker: Some(shared.clone()),
+                ..(*self.inner).clone()
             }),
             base_url: self.base_url.clone(),
         }

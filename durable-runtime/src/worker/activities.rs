@@ -96,6 +96,25 @@ fn outcome_of(
     }
 }
 
+/// The history event that answers call `task_id` with its outcome.
+pub(crate) fn result_event(
+    task_id: i64,
+    outcome: InvocationResult,
+    at: chrono::DateTime<chrono::Utc>,
+) -> HistoryEvent {
+    let kind = match outcome {
+        Ok(result) => EventKind::TaskCompleted {
+            task_scheduled_id: task_id,
+            result,
+        },
+        Err(failure) => EventKind::TaskFailed {
+            task_scheduled_id: task_id,
+            failure,
+        },
+    };
+    HistoryEvent::new(at, kind)
+}
+
 /// Runs one activity call, renewing its lease while it runs, and reports the result.
 pub(crate) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) {
     let poisoned = item.dequeue_count > shared.options.max_dequeue_count;
@@ -161,25 +180,8 @@ async fn finish(shared: &Arc<Shared>, item: ActivityWorkItem, mut running: Runni
 /// Reports an activity call's outcome: with its instance's next turn when that is live
 /// here, otherwise on its own (running the next turn here when the store hands the
 /// instance over).
-async fn report(
-    shared: &Arc<Shared>,
-    item: &ActivityWorkItem,
-    outcome: Result<serde_json::Value, FailureDetails>,
-) {
-    let now = shared.clock.now();
-    let event = HistoryEvent::new(
-        now,
-        match outcome {
-            Ok(result) => EventKind::TaskCompleted {
-                task_scheduled_id: item.task_id,
-                result,
-            },
-            Err(failure) => EventKind::TaskFailed {
-                task_scheduled_id: item.task_id,
-                failure,
-            },
-        },
-    );
+async fn report(shared: &Arc<Shared>, item: &ActivityWorkItem, outcome: InvocationResult) {
+    let event = result_event(item.task_id, outcome, shared.clock.now());
     if super::orchestrations::report_with_next_turn(shared, item, &event).await {
         return;
     }

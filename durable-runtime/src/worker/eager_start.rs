@@ -18,8 +18,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Shared;
-use super::activities::run_leased;
-use super::orchestrations::{park, to_commit};
+use super::orchestrations::{after_commit, park, to_commit};
 use super::run_ahead::run_ahead;
 use crate::orchestration::replay::{Execution, Invoker};
 use crate::status::RuntimeStatus;
@@ -91,6 +90,7 @@ async fn start(
     let turn = execution.run_turn(now, vec![execution_started(&new)]);
     let (turn, started) = run_ahead(shared, &instance.instance_id, &mut execution, turn).await;
     let parked = park(&instance, Some(execution), &turn);
+    let status = turn.status;
     let commit = to_commit(&instance, Vec::new(), turn, 0, now);
     // On an error the calls still running ahead are dropped (stopped): nothing was
     // created, so their results have nowhere to go.
@@ -98,11 +98,6 @@ async fn start(
         .store
         .create_instance_with_turn(&shared.owner, new, commit, shared.options.lease)
         .await?;
-    if let Some(parked) = parked {
-        shared
-            .lock_cache()
-            .put(parked.instance.instance_id.clone(), parked);
-    }
-    run_leased(shared, leased, started);
+    after_commit(shared, &instance.name, status, parked, leased, started);
     Ok(())
 }

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use super::Shared;
 use super::cache::Cached;
 use super::dispatch::{Queue, dispatch};
-use super::run_ahead::run_ahead;
+use super::run_ahead::{Started, run_ahead};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::critical_section::release_at_end;
 use crate::orchestration::lifecycle;
@@ -157,15 +157,7 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
         .commit_turn_leasing(&shared.owner, commit, lease)
         .await
     {
-        Ok(leased) => {
-            shared.note_committed(&instance.name, status);
-            if let Some(parked) = parked {
-                shared
-                    .lock_cache()
-                    .put(instance.instance_id.clone(), parked);
-            }
-            super::activities::run_leased(shared, leased, started);
-        }
+        Ok(leased) => after_commit(shared, &instance.name, status, parked, leased, started),
         Err(StoreError::LeaseLost(_)) => {
             tracing::warn!(instance_id = %instance.instance_id, "lease lost; another worker redoes this turn");
         }
@@ -177,6 +169,26 @@ async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) {
                 .await;
         }
     }
+}
+
+/// What follows a committed turn of orchestrator `name` here: a completion is noted (see
+/// [`super::eager_start`]), the live orchestration is parked for its next turn, and the
+/// activities leased to this worker run (those already running ahead are waited for).
+pub(super) fn after_commit(
+    shared: &Arc<Shared>,
+    name: &str,
+    status: RuntimeStatus,
+    parked: Option<Cached>,
+    leased: Vec<ActivityWorkItem>,
+    started: Vec<Started>,
+) {
+    shared.note_committed(name, status);
+    if let Some(parked) = parked {
+        shared
+            .lock_cache()
+            .put(parked.instance.instance_id.clone(), parked);
+    }
+    super::activities::run_leased(shared, leased, started);
 }
 
 /// The cache entry for an orchestration that lives on after `turn`, with the instance's
@@ -241,11 +253,7 @@ pub(crate) async fn report_with_next_turn(
         .await
     {
         Ok(Some(leased)) => {
-            shared.note_committed(&instance.name, status);
-            if let Some(parked) = parked {
-                shared.lock_cache().put(instance.instance_id, parked);
-            }
-            super::activities::run_leased(shared, leased, started);
+            after_commit(shared, &instance.name, status, parked, leased, started);
             true
         }
         // The execution ran ahead of the store and is dropped; the next turn replays.

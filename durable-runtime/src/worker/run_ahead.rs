@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::activities::{self, Running};
-use crate::history::{EventKind, HistoryEvent};
+use crate::history::HistoryEvent;
 use crate::orchestration::replay::{Execution, TurnOutput};
 use crate::status::RuntimeStatus;
 
@@ -149,17 +149,7 @@ async fn finish_all(
     Ok(finished
         .into_iter()
         .map(|(task_id, outcome, _permit)| {
-            let kind = match outcome {
-                Ok(result) => EventKind::TaskCompleted {
-                    task_scheduled_id: task_id,
-                    result,
-                },
-                Err(failure) => EventKind::TaskFailed {
-                    task_scheduled_id: task_id,
-                    failure,
-                },
-            };
-            HistoryEvent::new(shared.clock.now(), kind)
+            activities::result_event(task_id, outcome, shared.clock.now())
         })
         .collect())
 }

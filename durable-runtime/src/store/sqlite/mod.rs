@@ -289,21 +289,22 @@ impl SqliteStore {
         let now = self.clock.now();
         let owner = owner.to_owned();
         let unleased_work = lease.is_none() && !turn.activities.is_empty();
-        let queues_work = queues_orchestration_work(&turn);
-        let (leased, waiting) = self
-            .write(move |conn| {
-                let leased = commit(conn, &owner, &turn, now, lease)?;
-                Ok((leased, has_messages(conn, &turn.instance_id)?))
-            })
+        let written = self
+            .write(move |conn| commit(conn, &owner, &turn, now, lease))
             .await?;
         if unleased_work {
             self.signals.activities.notify_one();
         }
-        // Messages that arrived during the turn can be taken now that the lease is free.
-        if queues_work || waiting {
+        Ok(self.signal_written(written))
+    }
+
+    /// Wakes the orchestration dispatchers when a written turn left them work; returns the
+    /// activities it leased.
+    fn signal_written(&self, written: Written) -> Vec<ActivityWorkItem> {
+        if written.wakes_orchestrations {
             self.signals.orchestrations.notify_one();
         }
-        Ok(leased)
+        written.leased
     }
 
     async fn read<R, F>(&self, work: F) -> Result<R, StoreError>
@@ -617,7 +618,7 @@ fn commit(
     commit: &TurnCommit,
     now: DateTime<Utc>,
     lease: Option<Duration>,
-) -> Result<Vec<ActivityWorkItem>, StoreError> {
+) -> Result<Written, StoreError> {
     let row: Option<(Option<String>, Option<i64>, i64, String)> = conn
         .prepare_cached(
             "SELECT lock_owner, lock_expires, history_length, execution_id
@@ -641,16 +642,25 @@ fn commit(
     write_turn(conn, owner, commit, now, lease)
 }
 
+/// What writing a turn leaves to do once it is committed.
+struct Written {
+    /// The activities leased to the committing worker.
+    leased: Vec<ActivityWorkItem>,
+    /// Whether orchestration dispatchers have work from it: the turn queued some, or
+    /// messages arrived for the instance while it was leased.
+    wakes_orchestrations: bool,
+}
+
 /// Writes a turn whose instance row may take it (leased to `owner`, or just created):
 /// appends the history, updates and frees the instance, queues the new work and messages.
-/// With `lease`, its activities are leased to `owner` and returned.
+/// With `lease`, its activities are leased to `owner`.
 fn write_turn(
     conn: &Connection,
     owner: &str,
     commit: &TurnCommit,
     now: DateTime<Utc>,
     lease: Option<Duration>,
-) -> Result<Vec<ActivityWorkItem>, StoreError> {
+) -> Result<Written, StoreError> {
     let mut delete = conn
         .prepare_cached("DELETE FROM messages WHERE id = ?1")
         .map_err(sql_error)?;
@@ -820,7 +830,11 @@ fn write_turn(
         .execute([&commit.instance_id])
         .map_err(sql_error)?;
     }
-    Ok(leased)
+    Ok(Written {
+        leased,
+        wakes_orchestrations: queues_orchestration_work(commit)
+            || has_messages(conn, &commit.instance_id)?,
+    })
 }
 
 /// Whether a commit queues work for orchestration dispatchers: messages, new instances,
@@ -1055,8 +1069,7 @@ impl Store for SqliteStore {
         let now = self.clock.now();
         let owner = owner.to_owned();
         let item = item.clone();
-        let queues_work = queues_orchestration_work(&turn);
-        let leased = self
+        let written = self
             .write(move |conn| {
                 let free = conn
                     .prepare_cached(
@@ -1086,19 +1099,10 @@ impl Store for SqliteStore {
                     return Ok(None);
                 }
                 // The instance was checked free in this transaction: the turn is its.
-                let leased = write_turn(conn, &owner, &turn, now, Some(lease))?;
-                let wake = queues_work || has_messages(conn, &turn.instance_id)?;
-                Ok(Some((leased, wake)))
+                write_turn(conn, &owner, &turn, now, Some(lease)).map(Some)
             })
             .await?;
-        let Some((leased, wake)) = leased else {
-            return Ok(None);
-        };
-        // Messages that arrived meanwhile can be taken now.
-        if wake {
-            self.signals.orchestrations.notify_one();
-        }
-        Ok(Some(leased))
+        Ok(written.map(|written| self.signal_written(written)))
     }
 
     async fn create_instance_with_turn(
@@ -1110,8 +1114,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
         let owner = owner.to_owned();
-        let queues_work = queues_orchestration_work(&turn);
-        let leased = self
+        let written = self
             .write(move |conn| {
                 if !insert_instance(conn, &new)? {
                     return Err(StoreError::InstanceExists(new.instance_id));
@@ -1119,10 +1122,7 @@ impl Store for SqliteStore {
                 write_turn(conn, &owner, &turn, now, Some(lease))
             })
             .await?;
-        if queues_work {
-            self.signals.orchestrations.notify_one();
-        }
-        Ok(leased)
+        Ok(self.signal_written(written))
     }
 
     async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
