@@ -541,10 +541,7 @@ impl DurableClient {
             None => None,
         };
         let query = InstanceQuery {
-            instance_id_prefix: Some(match name {
-                Some(name) => format!("@{}@", name.to_lowercase()),
-                None => "@".to_owned(),
-            }),
+            instance_id_prefix: Some(crate::instance_id::entity_id_prefix(name)),
             statuses: vec![RuntimeStatus::Running],
             page_size,
             after,
@@ -583,7 +580,7 @@ impl DurableClient {
         let mut after = None;
         loop {
             let query = InstanceQuery {
-                instance_id_prefix: Some("@".to_owned()),
+                instance_id_prefix: Some(crate::instance_id::entity_id_prefix(None)),
                 page_size: 500,
                 after,
                 entities: true,

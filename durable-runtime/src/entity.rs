@@ -39,8 +39,8 @@ impl EntityId {
 
     /// The entity an instance id (`@name@key`) stands for; `None` when it is not one.
     pub fn from_instance_id(instance_id: &str) -> Option<EntityId> {
-        let (name, key) = instance_id.strip_prefix('@')?.split_once('@')?;
-        (!name.is_empty()).then(|| EntityId::new(name, key))
+        let (name, key) = crate::instance_id::split_entity_id(instance_id)?;
+        Some(EntityId::new(name, key))
     }
 }
 

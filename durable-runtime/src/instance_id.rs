@@ -47,6 +47,27 @@ pub fn validate_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
     Ok(())
 }
 
+/// The name and key of an entity's reserved instance id `@name@key`; `None` when the id
+/// is not one. The one place that reads the form.
+pub(crate) fn split_entity_id(id: &str) -> Option<(&str, &str)> {
+    let (name, key) = id.strip_prefix('@')?.split_once('@')?;
+    (!name.is_empty()).then_some((name, key))
+}
+
+/// Whether an instance id is an entity's (`@name@key`).
+pub(crate) fn is_entity_id(id: &str) -> bool {
+    split_entity_id(id).is_some()
+}
+
+/// The prefix every instance id of the entities named `name` has (every entity's, for
+/// `None`).
+pub(crate) fn entity_id_prefix(name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("@{}@", name.to_lowercase()),
+        None => "@".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::replay::TurnOutput;
+use super::replay::{ScheduledActivity, TurnOutput};
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::status::RuntimeStatus;
-use crate::store::{NewActivity, QueuedMessage};
+use crate::store::QueuedMessage;
 
 /// Sub-orchestrations that were started and have not reported back.
 fn open_children(history: &[HistoryEvent]) -> Vec<(i64, String)> {
@@ -140,11 +140,10 @@ pub(crate) fn rewind(
                 task_scheduled_id, ..
             } => match scheduled(*task_scheduled_id) {
                 Some(EventKind::TaskScheduled { name, input }) => {
-                    turn.retried_activities.push(NewActivity {
+                    turn.retried_activities.push(ScheduledActivity {
                         task_id: *task_scheduled_id,
                         name: name.clone(),
                         input: input.clone(),
-                        earlier_hand_outs: 0,
                     })
                 }
                 _ => turn.requeued.push(message.clone()),

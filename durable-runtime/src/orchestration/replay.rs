@@ -100,7 +100,7 @@ pub(crate) struct TurnOutput {
     /// Messages queued again for this instance (a rewind).
     pub requeued: Vec<HistoryEvent>,
     /// Activities that run again with their old task ids (a rewind).
-    pub retried_activities: Vec<crate::store::NewActivity>,
+    pub retried_activities: Vec<ScheduledActivity>,
     /// Cut the history to this many events before appending (a rewind).
     pub truncate_history_to: Option<u64>,
 }

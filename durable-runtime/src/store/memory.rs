@@ -8,14 +8,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::rules::{
+    accepts, child_conflict, execution_started, is_removed_entity, refusal, timer_fired,
+};
 use super::{
-    ActivityWorkItem, InstancePage, InstanceQuery, InstanceRecord, ManagementStore, NewInstance,
-    OrchestrationWorkItem, OutboundMessage, PageCursor, PurgeFilter, QueuedMessage, ReplacePolicy,
-    Store, StoreError, TurnCommit, WorkSignals, accepts, child_conflict, entity_name,
-    execution_started, is_removed_entity, refusal, timer_fired,
+    ActivityCompletion, ActivityWorkItem, FetchOptions, InstancePage, InstanceQuery,
+    InstanceRecord, ManagementStore, NewInstance, OrchestrationWorkItem, OutboundMessage,
+    PurgeFilter, QueuedMessage, ReplacePolicy, Store, StoreError, TurnClaim, TurnCommit, TurnWrite,
+    WorkSignals,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::history::HistoryEvent;
+use crate::instance_id::split_entity_id;
 use crate::status::RuntimeStatus;
 
 #[derive(Debug, Clone)]
@@ -65,7 +69,7 @@ impl Inner {
     fn enqueue(
         &mut self,
         instance_id: &str,
-        execution_id: &str,
+        execution_id: Option<&str>,
         event: HistoryEvent,
         visible_at: DateTime<Utc>,
     ) {
@@ -77,7 +81,7 @@ impl Inner {
                 visible_at,
                 queued: QueuedMessage {
                     id,
-                    execution_id: execution_id.to_owned(),
+                    execution_id: execution_id.map(str::to_owned),
                     event,
                 },
             },
@@ -93,7 +97,7 @@ impl Inner {
         if !self.insert_instance(new) {
             return false;
         }
-        self.enqueue(&instance_id, &execution_id, started, visible_at);
+        self.enqueue(&instance_id, Some(&execution_id), started, visible_at);
         true
     }
 
@@ -167,7 +171,7 @@ impl Inner {
     /// operation creates a missing entity.
     fn send(&mut self, message: OutboundMessage, now: DateTime<Utc>) {
         if message.event.kind.is_entity_operation()
-            && let Some(name) = entity_name(&message.instance_id)
+            && let Some((name, _)) = split_entity_id(&message.instance_id)
         {
             let name = name.to_owned();
             self.ensure_entity(&message.instance_id, &name, now);
@@ -177,9 +181,231 @@ impl Inner {
             .get(&message.instance_id)
             .is_some_and(|i| accepts(i.record.status, &message.event));
         if live {
-            let execution_id = message.execution_id.unwrap_or_default();
-            self.enqueue(&message.instance_id, &execution_id, message.event, now);
+            let execution_id = message.execution_id.as_deref();
+            self.enqueue(&message.instance_id, execution_id, message.event, now);
         }
+    }
+
+    /// Leases `instance_id` to `owner` with its visible messages (and history, when asked).
+    fn lease_instance(
+        &mut self,
+        instance_id: &str,
+        owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        with_history: bool,
+    ) -> Option<OrchestrationWorkItem> {
+        let messages: Vec<QueuedMessage> = self
+            .messages
+            .values()
+            .filter(|m| m.instance_id == instance_id && m.visible_at <= now)
+            .map(|m| m.queued.clone())
+            .collect();
+        let instance = self.instances.get_mut(instance_id)?;
+        instance.lease = Some(Lease {
+            owner: owner.to_owned(),
+            expires: expiry(now, lease),
+        });
+        instance.dequeue_count += 1;
+        Some(OrchestrationWorkItem {
+            dequeue_count: instance.dequeue_count,
+            instance: instance.record.clone(),
+            history: with_history.then(|| instance.history.clone()),
+            messages,
+        })
+    }
+
+    /// Leases the first instance with a message it can take now.
+    fn lease_next(
+        &mut self,
+        owner: &str,
+        options: &FetchOptions,
+        now: DateTime<Utc>,
+    ) -> Option<OrchestrationWorkItem> {
+        let candidate = self.messages.values().find_map(|m| {
+            let free = m.visible_at <= now
+                && self.instances.get(&m.instance_id).is_some_and(|i| {
+                    lease_free(&i.lease, now)
+                        && (i.record.status != RuntimeStatus::Suspended
+                            || m.queued.event.kind.is_control())
+                });
+            free.then(|| m.instance_id.clone())
+        })?;
+        self.lease_instance(&candidate, owner, options.lease, now, options.with_history)
+    }
+
+    /// Checks that `owner` may write `turn` under `claim`, and takes what the claim takes
+    /// (creates the instance, removes the finished call); changes nothing when it may not.
+    fn claim(
+        &mut self,
+        owner: &str,
+        claim: TurnClaim,
+        turn: &TurnCommit,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let lost = || StoreError::LeaseLost(turn.instance_id.clone());
+        let at_turn_start = |instance: &Instance| {
+            instance.record.history_length == turn.expected_history_length
+                && instance.record.execution_id == turn.execution_id
+        };
+        match claim {
+            TurnClaim::Leased => {
+                let instance = self.instances.get(&turn.instance_id).ok_or_else(lost)?;
+                if !(held_by(&instance.lease, owner, now) && at_turn_start(instance)) {
+                    return Err(lost());
+                }
+            }
+            TurnClaim::Creates(new) => {
+                let instance_id = new.instance_id.clone();
+                if !self.insert_instance(new) {
+                    return Err(StoreError::InstanceExists(instance_id));
+                }
+            }
+            TurnClaim::CompletesActivity(item) => {
+                let call_held = self
+                    .activities
+                    .get(&item.id)
+                    .is_some_and(|a| held_by(&a.lease, owner, now));
+                let instance = self.instances.get(&turn.instance_id).ok_or_else(lost)?;
+                let free = lease_free(&instance.lease, now)
+                    && instance.record.status != RuntimeStatus::Suspended
+                    && at_turn_start(instance);
+                if !(call_held && free) {
+                    return Err(lost());
+                }
+                self.activities.remove(&item.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a turn whose claim holds (see [`Store::commit`]); returns the activities it
+    /// leased to `owner`.
+    fn write_turn(
+        &mut self,
+        owner: &str,
+        turn: TurnCommit,
+        lease: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Vec<ActivityWorkItem> {
+        let removed = is_removed_entity(&turn);
+        let Some(instance) = self.instances.get_mut(&turn.instance_id) else {
+            return Vec::new();
+        };
+        instance.lease = None;
+        instance.dequeue_count = 0;
+        instance.record.updated_at = now;
+        instance.record.custom_status = turn.custom_status;
+        let mut restart = None;
+        match turn.continue_as_new {
+            Some(next) => {
+                instance.history.clear();
+                instance.record.history_length = 0;
+                instance.record.status = RuntimeStatus::ContinuedAsNew;
+                instance.record.execution_id = next.execution_id.clone();
+                instance.record.input = next.input.clone();
+                instance.record.output = Value::Null;
+                let started = execution_started(&NewInstance {
+                    instance_id: turn.instance_id.clone(),
+                    name: instance.record.name.clone(),
+                    execution_id: next.execution_id.clone(),
+                    input: next.input,
+                    created_at: now,
+                    parent: instance.record.parent.clone(),
+                    scheduled_start: None,
+                    replace: ReplacePolicy::Any,
+                });
+                restart = Some((next.execution_id, started, next.carried_events));
+            }
+            None => {
+                if let Some(length) = turn.truncate_history_to {
+                    instance.history.truncate(length as usize);
+                }
+                instance.history.extend(turn.appended);
+                instance.record.history_length = instance.history.len() as u64;
+                instance.record.status = turn.status;
+                instance.record.output = turn.output;
+            }
+        }
+        for id in &turn.consumed {
+            self.messages.remove(id);
+        }
+        if let Some((execution_id, started, carried)) = restart {
+            self.enqueue(&turn.instance_id, Some(&execution_id), started, now);
+            for event in carried {
+                self.enqueue(&turn.instance_id, None, event, now);
+            }
+        }
+        let mut leased = Vec::new();
+        for activity in turn.activities {
+            let id = self.next_id();
+            let mut item = ActivityWorkItem {
+                id,
+                instance_id: turn.instance_id.clone(),
+                execution_id: turn.execution_id.clone(),
+                task_id: activity.task_id,
+                name: activity.name,
+                input: activity.input,
+                dequeue_count: activity.earlier_hand_outs,
+            };
+            let lease = lease.map(|lease| {
+                item.dequeue_count += 1;
+                leased.push(item.clone());
+                Lease {
+                    owner: owner.to_owned(),
+                    expires: expiry(now, lease),
+                }
+            });
+            self.activities.insert(id, Activity { item, lease });
+        }
+        for timer in &turn.timers {
+            self.enqueue(
+                &turn.instance_id,
+                Some(&turn.execution_id),
+                timer_fired(timer),
+                timer.fire_at,
+            );
+        }
+        for child in turn.children {
+            let conflict = child_conflict(&child, now);
+            if !self.create(child, now)
+                && let Some(message) = conflict
+            {
+                self.send(message, now);
+            }
+        }
+        for message in turn.messages {
+            self.send(message, now);
+        }
+        if removed
+            && !self
+                .messages
+                .values()
+                .any(|m| m.instance_id == turn.instance_id)
+        {
+            self.instances.remove(&turn.instance_id);
+        }
+        leased
+    }
+
+    /// Removes a finished call still leased to `owner` and queues its result; false when
+    /// the lease is gone.
+    fn finish_activity(
+        &mut self,
+        owner: &str,
+        item: &ActivityWorkItem,
+        result: HistoryEvent,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let held = self
+            .activities
+            .get(&item.id)
+            .is_some_and(|a| held_by(&a.lease, owner, now));
+        if held {
+            self.activities.remove(&item.id);
+            self.enqueue(&item.instance_id, Some(&item.execution_id), result, now);
+        }
+        held
     }
 }
 
@@ -197,205 +423,6 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// Queues a message for an instance that accepts it, or says why not.
-    fn deliver(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        {
-            let mut inner = self.lock();
-            let Some(instance) = inner.instances.get(instance_id) else {
-                return Err(StoreError::NotFound(instance_id.to_owned()));
-            };
-            refusal(instance_id, instance.record.status, &event)?;
-            inner.enqueue(instance_id, "", event, now);
-        }
-        self.signals.orchestrations.notify_one();
-        Ok(())
-    }
-
-    /// Leases the first instance with a message it can take; its history only when asked.
-    fn fetch(
-        &self,
-        owner: &str,
-        lease: Duration,
-        with_history: bool,
-    ) -> Option<OrchestrationWorkItem> {
-        let now = self.clock.now();
-
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let candidate = inner.messages.values().find_map(|m| {
-            let free = m.visible_at <= now
-                && inner.instances.get(&m.instance_id).is_some_and(|i| {
-                    lease_free(&i.lease, now)
-                        && (i.record.status != RuntimeStatus::Suspended
-                            || m.queued.event.kind.is_control())
-                });
-            free.then(|| m.instance_id.clone())
-        });
-        let instance_id = candidate?;
-        let messages: Vec<QueuedMessage> = inner
-            .messages
-            .values()
-            .filter(|m| m.instance_id == instance_id && m.visible_at <= now)
-            .map(|m| m.queued.clone())
-            .collect();
-        let instance = inner.instances.get_mut(&instance_id)?;
-        instance.lease = Some(Lease {
-            owner: owner.to_owned(),
-            expires: expiry(now, lease),
-        });
-        instance.dequeue_count += 1;
-        Some(OrchestrationWorkItem {
-            dequeue_count: instance.dequeue_count,
-            instance: instance.record.clone(),
-            history: if with_history {
-                instance.history.clone()
-            } else {
-                Vec::new()
-            },
-            messages,
-        })
-    }
-
-    /// Commits a turn (see [`Store::commit_turn`]); with `lease`, the activities it
-    /// schedules are leased to `owner` and returned. With `created`, the instance is made
-    /// first, under the same lock, as the turn's own (see
-    /// [`Store::create_instance_with_turn`]).
-    fn commit(
-        &self,
-        owner: &str,
-        commit: TurnCommit,
-        lease: Option<Duration>,
-        created: Option<NewInstance>,
-    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-        let now = self.clock.now();
-        let removed = is_removed_entity(&commit);
-        let unleased_work = lease.is_none() && !commit.activities.is_empty();
-        let mut leased = Vec::new();
-        {
-            let mut inner = self.lock();
-            if let Some(new) = created {
-                let instance_id = new.instance_id.clone();
-                if !inner.insert_instance(new) {
-                    return Err(StoreError::InstanceExists(instance_id));
-                }
-                if let Some(instance) = inner.instances.get_mut(&instance_id) {
-                    instance.lease = Some(Lease {
-                        owner: owner.to_owned(),
-                        expires: expiry(now, lease.unwrap_or_default()),
-                    });
-                }
-            }
-            let Some(instance) = inner.instances.get_mut(&commit.instance_id) else {
-                return Err(StoreError::LeaseLost(commit.instance_id));
-            };
-            if !held_by(&instance.lease, owner, now)
-                || instance.record.history_length != commit.expected_history_length
-                || instance.record.execution_id != commit.execution_id
-            {
-                return Err(StoreError::LeaseLost(commit.instance_id));
-            }
-            instance.lease = None;
-            instance.dequeue_count = 0;
-            instance.record.updated_at = now;
-            instance.record.custom_status = commit.custom_status;
-            let mut restart = None;
-            match commit.continue_as_new {
-                Some(next) => {
-                    instance.history.clear();
-                    instance.record.history_length = 0;
-                    instance.record.status = RuntimeStatus::ContinuedAsNew;
-                    instance.record.execution_id = next.execution_id.clone();
-                    instance.record.input = next.input.clone();
-                    instance.record.output = Value::Null;
-                    let started = execution_started(&NewInstance {
-                        instance_id: commit.instance_id.clone(),
-                        name: instance.record.name.clone(),
-                        execution_id: next.execution_id.clone(),
-                        input: next.input,
-                        created_at: now,
-                        parent: instance.record.parent.clone(),
-                        scheduled_start: None,
-                        replace: ReplacePolicy::Any,
-                    });
-                    restart = Some((next.execution_id, started, next.carried_events));
-                }
-                None => {
-                    if let Some(length) = commit.truncate_history_to {
-                        instance.history.truncate(length as usize);
-                    }
-                    instance.history.extend(commit.appended.iter().cloned());
-                    instance.record.history_length = instance.history.len() as u64;
-                    instance.record.status = commit.status;
-                    instance.record.output = commit.output;
-                }
-            }
-            for id in &commit.consumed {
-                inner.messages.remove(id);
-            }
-            if let Some((execution_id, started, carried)) = restart {
-                inner.enqueue(&commit.instance_id, &execution_id, started, now);
-                for event in carried {
-                    inner.enqueue(&commit.instance_id, "", event, now);
-                }
-            }
-            for activity in commit.activities {
-                let id = inner.next_id();
-                let mut item = ActivityWorkItem {
-                    id,
-                    instance_id: commit.instance_id.clone(),
-                    execution_id: commit.execution_id.clone(),
-                    task_id: activity.task_id,
-                    name: activity.name,
-                    input: activity.input,
-                    dequeue_count: activity.earlier_hand_outs,
-                };
-                let lease = lease.map(|lease| {
-                    item.dequeue_count += 1;
-                    leased.push(item.clone());
-                    Lease {
-                        owner: owner.to_owned(),
-                        expires: expiry(now, lease),
-                    }
-                });
-                inner.activities.insert(id, Activity { item, lease });
-            }
-            for timer in &commit.timers {
-                inner.enqueue(
-                    &commit.instance_id,
-                    &commit.execution_id,
-                    timer_fired(timer),
-                    timer.fire_at,
-                );
-            }
-            for child in commit.children {
-                let conflict = child_conflict(&child, now);
-                if !inner.create(child, now)
-                    && let Some(message) = conflict
-                {
-                    inner.send(message, now);
-                }
-            }
-            for message in commit.messages {
-                inner.send(message, now);
-            }
-            if removed
-                && !inner
-                    .messages
-                    .values()
-                    .any(|m| m.instance_id == commit.instance_id)
-            {
-                inner.instances.remove(&commit.instance_id);
-            }
-        }
-        if unleased_work {
-            self.signals.activities.notify_one();
-        }
-        // Messages that arrived during the turn can be taken now that the lease is free.
-        self.signals.orchestrations.notify_one();
-        Ok(leased)
-    }
-
     /// An empty store whose leases and timers follow `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         MemoryStore {
@@ -407,6 +434,21 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a message for an instance that accepts it, or says why not.
+    fn deliver(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        {
+            let mut inner = self.lock();
+            let Some(instance) = inner.instances.get(instance_id) else {
+                return Err(StoreError::NotFound(instance_id.to_owned()));
+            };
+            refusal(instance_id, instance.record.status, &event)?;
+            inner.enqueue(instance_id, None, event, now);
+        }
+        self.signals.orchestrations.notify_one();
+        Ok(())
     }
 }
 
@@ -436,87 +478,41 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn fetch_orchestration(
+    async fn fetch_orchestrations(
         &self,
         owner: &str,
-        lease: Duration,
-    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
-        Ok(self.fetch(owner, lease, true))
-    }
-
-    async fn fetch_orchestration_lean(
-        &self,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
-        Ok(self.fetch(owner, lease, false))
-    }
-
-    async fn commit_turn(&self, owner: &str, commit: TurnCommit) -> Result<(), StoreError> {
-        self.commit(owner, commit, None, None).map(drop)
-    }
-
-    async fn commit_turn_leasing(
-        &self,
-        owner: &str,
-        commit: TurnCommit,
-        lease: Duration,
-    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-        self.commit(owner, commit, Some(lease), None)
-    }
-
-    async fn create_instance_with_turn(
-        &self,
-        owner: &str,
-        new: NewInstance,
-        turn: TurnCommit,
-        lease: Duration,
-    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-        self.commit(owner, turn, Some(lease), Some(new))
-    }
-
-    async fn complete_activity_with_turn(
-        &self,
-        owner: &str,
-        item: &ActivityWorkItem,
-        turn: TurnCommit,
-        lease: Duration,
-    ) -> Result<Option<Vec<ActivityWorkItem>>, StoreError> {
+        options: FetchOptions,
+    ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
         let now = self.clock.now();
-        let removed = {
-            let mut inner = self.lock();
-            let activity_held = inner
-                .activities
-                .get(&item.id)
-                .is_some_and(|a| held_by(&a.lease, owner, now));
-            let Some(instance) = inner.instances.get_mut(&turn.instance_id) else {
-                return Ok(None);
-            };
-            let free = lease_free(&instance.lease, now)
-                && instance.record.status != RuntimeStatus::Suspended
-                && instance.record.history_length == turn.expected_history_length
-                && instance.record.execution_id == turn.execution_id;
-            if !(free && activity_held) {
-                return Ok(None);
-            }
-            // Leased here, under the same lock as the checks, so the commit below cannot
-            // lose it to anyone.
-            instance.lease = Some(Lease {
-                owner: owner.to_owned(),
-                expires: expiry(now, lease),
-            });
-            inner.activities.remove(&item.id)
-        };
-        match self.commit(owner, turn, Some(lease), None) {
-            Ok(leased) => Ok(Some(leased)),
-            Err(_) => {
-                // The lease was taken back in between (all leases released): undo.
-                if let Some(activity) = removed {
-                    self.lock().activities.insert(item.id, activity);
-                }
-                Ok(None)
+        let mut inner = self.lock();
+        let mut items = Vec::new();
+        while items.len() < options.max {
+            match inner.lease_next(owner, &options, now) {
+                Some(item) => items.push(item),
+                None => break,
             }
         }
+        Ok(items)
+    }
+
+    async fn commit(
+        &self,
+        owner: &str,
+        write: TurnWrite,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let now = self.clock.now();
+        let unleased_work = write.lease_activities.is_none() && !write.turn.activities.is_empty();
+        let leased = {
+            let mut inner = self.lock();
+            inner.claim(owner, write.claim, &write.turn, now)?;
+            inner.write_turn(owner, write.turn, write.lease_activities, now)
+        };
+        if unleased_work {
+            self.signals.activities.notify_one();
+        }
+        // Messages that arrived during the turn can be taken now that the lease is free.
+        self.signals.orchestrations.notify_one();
+        Ok(leased)
     }
 
     async fn abandon_orchestration(
@@ -536,26 +532,28 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn fetch_activity(
+    async fn fetch_activities(
         &self,
         owner: &str,
         lease: Duration,
-    ) -> Result<Option<ActivityWorkItem>, StoreError> {
+        max: usize,
+    ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
         let mut inner = self.lock();
-        let Some(activity) = inner
+        Ok(inner
             .activities
             .values_mut()
-            .find(|a| lease_free(&a.lease, now))
-        else {
-            return Ok(None);
-        };
-        activity.lease = Some(Lease {
-            owner: owner.to_owned(),
-            expires: expiry(now, lease),
-        });
-        activity.item.dequeue_count += 1;
-        Ok(Some(activity.item.clone()))
+            .filter(|a| lease_free(&a.lease, now))
+            .take(max)
+            .map(|activity| {
+                activity.lease = Some(Lease {
+                    owner: owner.to_owned(),
+                    expires: expiry(now, lease),
+                });
+                activity.item.dequeue_count += 1;
+                activity.item.clone()
+            })
+            .collect())
     }
 
     async fn renew_activity(
@@ -581,24 +579,36 @@ impl Store for MemoryStore {
     async fn complete_activity(
         &self,
         owner: &str,
-        item: &ActivityWorkItem,
-        result: HistoryEvent,
-    ) -> Result<(), StoreError> {
+        completion: ActivityCompletion,
+    ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
         let now = self.clock.now();
-        {
+        let ActivityCompletion {
+            item,
+            result,
+            lease_instance,
+        } = completion;
+        let taken = {
             let mut inner = self.lock();
-            let held = inner
-                .activities
-                .get(&item.id)
-                .is_some_and(|a| held_by(&a.lease, owner, now));
-            if !held {
-                return Ok(());
+            if !inner.finish_activity(owner, &item, result, now) {
+                return Ok(None);
             }
-            inner.activities.remove(&item.id);
-            inner.enqueue(&item.instance_id, &item.execution_id, result, now);
+            // Take the instance now when it is free, so its next turn needs no fetch.
+            let free = |inner: &Inner| {
+                inner.instances.get(&item.instance_id).is_some_and(|i| {
+                    lease_free(&i.lease, now) && i.record.status != RuntimeStatus::Suspended
+                })
+            };
+            match lease_instance {
+                Some(lease) if free(&inner) => {
+                    inner.lease_instance(&item.instance_id, owner, lease, now, false)
+                }
+                _ => None,
+            }
+        };
+        if taken.is_none() {
+            self.signals.orchestrations.notify_one();
         }
-        self.signals.orchestrations.notify_one();
-        Ok(())
+        Ok(taken)
     }
 
     async fn abandon_activity(&self, owner: &str, id: i64) -> Result<(), StoreError> {
@@ -611,17 +621,6 @@ impl Store for MemoryStore {
         }
         drop(inner);
         self.signals.activities.notify_one();
-        Ok(())
-    }
-
-    async fn release_all_leases(&self) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        for instance in inner.instances.values_mut() {
-            instance.lease = None;
-        }
-        for activity in inner.activities.values_mut() {
-            activity.lease = None;
-        }
         Ok(())
     }
 
@@ -639,7 +638,7 @@ impl Store for MemoryStore {
         {
             let mut inner = self.lock();
             inner.ensure_entity(instance_id, name, now);
-            inner.enqueue(instance_id, "", event, now);
+            inner.enqueue(instance_id, None, event, now);
         }
         self.signals.orchestrations.notify_one();
         Ok(())
@@ -710,18 +709,12 @@ impl ManagementStore for MemoryStore {
             .collect();
         matching
             .sort_by(|a, b| (a.created_at, &a.instance_id).cmp(&(b.created_at, &b.instance_id)));
-        let page_size = query.page_size.max(1);
-        let more = matching.len() > page_size;
-        let instances: Vec<InstanceRecord> =
-            matching.into_iter().take(page_size).cloned().collect();
-        let next = more
-            .then(|| instances.last())
-            .flatten()
-            .map(|last| PageCursor {
-                created_at: last.created_at,
-                instance_id: last.instance_id.clone(),
-            });
-        Ok(InstancePage { instances, next })
+        let rows = matching
+            .into_iter()
+            .take(query.page_limit() + 1)
+            .cloned()
+            .collect();
+        Ok(InstancePage::cut(rows, query))
     }
 
     async fn purge_instance(&self, instance_id: &str) -> Result<u64, StoreError> {

@@ -1,6 +1,7 @@
-//! The loop both dispatchers share: take a permit, lease work, run it on its own task; when
-//! the store has none, sleep until it signals new work (or the poll interval passes); at
-//! shutdown, drain the running work and hand back the leases of what did not finish.
+//! The two dispatchers, orchestrations and activities, and the loop they share: take a
+//! permit, lease work, run it on its own task; when the store has none, sleep until it
+//! signals new work (or the poll interval passes); at shutdown, drain the running work and
+//! hand back the leases of what did not finish.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::{STORE_RETRY_DELAY, Shared, drain};
+use super::{STORE_RETRY_DELAY, Shared, drain, flow};
 use crate::registry::BoxFuture;
-use crate::store::{StoreError, WorkSignals};
+use crate::store::{FetchOptions, StoreError, WorkSignals};
 
 /// Leasing up to so many next work items of a queue.
 type Fetch<I> = fn(Arc<Shared>, usize) -> BoxFuture<Result<Vec<I>, StoreError>>;
@@ -20,28 +21,100 @@ type Fetch<I> = fn(Arc<Shared>, usize) -> BoxFuture<Result<Vec<I>, StoreError>>;
 /// fetch is a write, and waits for its commit), without one worker hoarding the backlog.
 const FETCH_BATCH: usize = 64;
 
+/// Runs the orchestration dispatcher until `stopped` turns true.
+pub(super) async fn orchestrations(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
+    let queue = Queue {
+        what: "orchestration",
+        permits: shared.orchestration_permits.clone(),
+        signal: |signals| &signals.orchestrations,
+        fetch: |shared, max| {
+            Box::pin(async move {
+                let options = FetchOptions {
+                    lease: shared.options.lease,
+                    max,
+                    // Without a cache every turn replays: the history comes along.
+                    with_history: shared.options.orchestration_cache == 0,
+                };
+                shared
+                    .store
+                    .fetch_orchestrations(&shared.owner, options)
+                    .await
+            })
+        },
+        key: |item| item.instance.instance_id.clone(),
+        run: |shared, item| Box::pin(flow::run_instance(shared, item)),
+        // Sleep no longer than until the next timer is due.
+        idle_for: |shared| {
+            Box::pin(async move {
+                let wait = shared.options.poll_interval;
+                match shared.store.next_due().await {
+                    Ok(Some(due)) => {
+                        wait.min((due - shared.clock.now()).to_std().unwrap_or_default())
+                    }
+                    _ => wait,
+                }
+            })
+        },
+        abandon: |shared, instance_id| {
+            Box::pin(async move {
+                let _ = shared
+                    .store
+                    .abandon_orchestration(&shared.owner, &instance_id)
+                    .await;
+            })
+        },
+    };
+    dispatch(shared, stopped, queue).await;
+}
+
+/// Runs the activity dispatcher until `stopped` turns true.
+pub(super) async fn activities(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
+    let queue = Queue {
+        what: "activity",
+        permits: shared.activity_permits.clone(),
+        signal: |signals| &signals.activities,
+        fetch: |shared, max| {
+            Box::pin(async move {
+                shared
+                    .store
+                    .fetch_activities(&shared.owner, shared.options.lease, max)
+                    .await
+            })
+        },
+        key: |item| item.id,
+        run: |shared, item| Box::pin(flow::run_activity(shared, item)),
+        idle_for: |shared| Box::pin(async move { shared.options.poll_interval }),
+        abandon: |shared, item_id| {
+            Box::pin(async move {
+                let _ = shared.store.abandon_activity(&shared.owner, item_id).await;
+            })
+        },
+    };
+    dispatch(shared, stopped, queue).await;
+}
+
 /// What distinguishes one queue's dispatcher from the other's.
-pub(crate) struct Queue<I, K> {
+struct Queue<I, K> {
     /// For logs: "orchestration" or "activity".
-    pub what: &'static str,
+    what: &'static str,
     /// The limit on running work.
-    pub permits: Arc<Semaphore>,
+    permits: Arc<Semaphore>,
     /// The store's signal of new work in this queue.
-    pub signal: fn(&WorkSignals) -> &Notify,
+    signal: fn(&WorkSignals) -> &Notify,
     /// Leases up to so many next work items.
-    pub fetch: Fetch<I>,
+    fetch: Fetch<I>,
     /// What identifies a leased item, to give its lease back.
-    pub key: fn(&I) -> K,
+    key: fn(&I) -> K,
     /// Runs one item.
-    pub run: fn(Arc<Shared>, I) -> BoxFuture<()>,
+    run: fn(Arc<Shared>, I) -> BoxFuture<()>,
     /// How long to sleep when there is no work (at most).
-    pub idle_for: fn(Arc<Shared>) -> BoxFuture<Duration>,
+    idle_for: fn(Arc<Shared>) -> BoxFuture<Duration>,
     /// Gives a lease back.
-    pub abandon: fn(Arc<Shared>, K) -> BoxFuture<()>,
+    abandon: fn(Arc<Shared>, K) -> BoxFuture<()>,
 }
 
 /// Runs a queue's dispatcher until `stopped` turns true.
-pub(crate) async fn dispatch<I: Send + 'static, K>(
+async fn dispatch<I: Send + 'static, K>(
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
     queue: Queue<I, K>,

@@ -17,12 +17,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::Shared;
-use super::orchestrations::{after_commit, park, to_commit};
-use super::run_ahead::run_ahead;
+use super::turn::{self, Turn};
+use super::{Shared, flow};
 use crate::orchestration::replay::{Execution, Invoker};
 use crate::status::RuntimeStatus;
-use crate::store::{InstanceRecord, NewInstance, ReplacePolicy, StoreError, execution_started};
+use crate::store::{
+    InstanceRecord, NewInstance, ReplacePolicy, StoreError, TurnClaim, execution_started,
+};
 
 /// Whether a start goes eagerly.
 pub(crate) enum EagerStart {
@@ -87,17 +88,18 @@ async fn start(
         parent: new.parent.clone(),
     };
     let mut execution = Execution::new(&instance.instance_id, invoke);
-    let turn = execution.run_turn(now, vec![execution_started(&new)]);
-    let (turn, started) = run_ahead(shared, &instance.instance_id, &mut execution, turn).await;
-    let parked = park(&instance, Some(execution), &turn);
-    let status = turn.status;
-    let commit = to_commit(&instance, Vec::new(), turn, 0, now);
+    let output = execution.run_turn(now, vec![execution_started(&new)]);
+    let turn = Turn {
+        instance,
+        output,
+        execution: Some(execution),
+        consumed: Vec::new(),
+        earlier_hand_outs: 0,
+        now,
+    };
     // On an error the calls still running ahead are dropped (stopped): nothing was
     // created, so their results have nowhere to go.
-    let leased = shared
-        .store
-        .create_instance_with_turn(&shared.owner, new, commit, shared.options.lease)
-        .await?;
-    after_commit(shared, &instance.name, status, parked, leased, started);
+    let leased = turn::commit(shared, turn, TurnClaim::Creates(new)).await?;
+    flow::run_leased(shared, leased);
     Ok(())
 }

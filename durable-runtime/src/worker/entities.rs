@@ -16,7 +16,8 @@ use crate::orchestration::replay::panic_failure;
 use crate::registry::EntityDescriptor;
 use crate::status::RuntimeStatus;
 use crate::store::{
-    NewInstance, OrchestrationWorkItem, OutboundMessage, ReplacePolicy, StoreError, TurnCommit,
+    NewInstance, OrchestrationWorkItem, OutboundMessage, ReplacePolicy, TurnClaim, TurnCommit,
+    TurnWrite,
 };
 
 /// Runs the queued operations of a leased entity and commits the batch.
@@ -208,18 +209,13 @@ async fn commit(
         continue_as_new: None,
         truncate_history_to: None,
     };
-    match shared.store.commit_turn(&shared.owner, commit).await {
-        Ok(()) => {}
-        Err(StoreError::LeaseLost(_)) => {
-            tracing::warn!(instance_id = %instance.instance_id, "lease lost; another worker redoes this batch");
-        }
-        Err(error) => {
-            tracing::warn!(instance_id = %instance.instance_id, %error, "commit failed; the batch will run again");
-            let _ = shared
-                .store
-                .abandon_orchestration(&shared.owner, &instance.instance_id)
-                .await;
-        }
+    let write = TurnWrite {
+        turn: commit,
+        claim: TurnClaim::Leased,
+        lease_activities: None,
+    };
+    if let Err(error) = shared.store.commit(&shared.owner, write).await {
+        super::turn::give_back(shared, &instance.instance_id, error).await;
     }
 }
 

@@ -10,8 +10,11 @@ mod dispatch;
 pub(crate) mod eager_start;
 mod entities;
 mod entity_locks;
+mod flow;
+mod invoke;
 mod orchestrations;
 mod run_ahead;
+mod turn;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,8 +173,8 @@ impl Worker {
         });
         let mut loops = JoinSet::new();
         let fast_path = shared.clone();
-        loops.spawn(orchestrations::run(shared.clone(), stopped.clone()));
-        loops.spawn(activities::run(shared, stopped));
+        loops.spawn(dispatch::orchestrations(shared.clone(), stopped.clone()));
+        loops.spawn(dispatch::activities(shared, stopped));
         Worker {
             stop,
             loops,

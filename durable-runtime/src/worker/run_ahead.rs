@@ -14,7 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::Shared;
-use super::activities::{self, Running};
+use super::invoke::{self, Running};
 use crate::history::HistoryEvent;
 use crate::orchestration::replay::{Execution, TurnOutput};
 use crate::status::RuntimeStatus;
@@ -96,7 +96,7 @@ fn start_all(shared: &Arc<Shared>, instance_id: &str, turn: &TurnOutput) -> Opti
         .iter()
         .map(|activity| {
             let permit = permits.split(1)?;
-            let running = activities::start(
+            let running = invoke::start(
                 shared,
                 &activity.name,
                 instance_id,
@@ -149,7 +149,7 @@ async fn finish_all(
     Ok(finished
         .into_iter()
         .map(|(task_id, outcome, _permit)| {
-            activities::result_event(task_id, outcome, shared.clock.now())
+            invoke::result_event(task_id, outcome, shared.clock.now())
         })
         .collect())
 }

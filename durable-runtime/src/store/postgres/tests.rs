@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::testing::{database_url, drop_hub, unique_hub};
 use super::*;
 use crate::clock::SystemClock;
+use crate::status::RuntimeStatus;
+use crate::store::test_verbs::Verbs;
+use crate::store::{ReplacePolicy, TurnCommit};
 
 /// A fresh hub in the test database, dropped at the end.
 struct TestHub {
@@ -170,13 +173,13 @@ async fn hubs_in_one_database_are_separate() {
         .await
         .expect("the other hub has its own ids");
     let leased = one
-        .fetch_orchestration("w", Duration::from_secs(30))
+        .fetch_one("w", Duration::from_secs(30))
         .await
         .expect("fetches")
         .expect("work");
     assert_eq!(leased.instance.instance_id, "same-id");
     assert!(
-        two.fetch_orchestration("w", Duration::from_secs(30))
+        two.fetch_one("w", Duration::from_secs(30))
             .await
             .expect("fetches")
             .is_some(),
@@ -203,7 +206,7 @@ async fn another_host_is_woken_by_a_notification() {
         "create_instance wakes other hosts"
     );
     let item = idle
-        .fetch_orchestration("idle", Duration::from_secs(30))
+        .fetch_one("idle", Duration::from_secs(30))
         .await
         .expect("fetches")
         .expect("the new instance");
@@ -229,7 +232,7 @@ async fn another_host_is_woken_by_a_notification() {
         input: json!("Tokyo"),
         earlier_hand_outs: 0,
     }];
-    idle.commit_turn("idle", commit).await.expect("commits");
+    idle.commit_leased("idle", commit).await.expect("commits");
     assert!(
         wait_for(&writer.signals().activities).await,
         "a turn that scheduled work wakes other hosts' activity dispatchers"
@@ -253,7 +256,7 @@ async fn hosts_polling_at_once_lease_each_instance_once() {
     async fn take(store: &PostgresStore, owner: &str) -> Vec<String> {
         let mut taken = Vec::new();
         while let Some(item) = store
-            .fetch_orchestration(owner, Duration::from_secs(30))
+            .fetch_one(owner, Duration::from_secs(30))
             .await
             .expect("fetches")
         {
@@ -436,12 +439,12 @@ async fn the_fast_path_keeps_work_on_the_committing_host_and_wakes_others_for_th
         .await
         .expect("creates");
     let item = near
-        .fetch_orchestration_lean("near", lease)
+        .fetch_one_lean("near", lease)
         .await
         .expect("fetches")
         .expect("the new instance");
     assert!(
-        item.history.is_empty(),
+        item.history.is_none(),
         "the lean fetch leaves the history out"
     );
     let mut commit = plain_turn(&item);
@@ -459,7 +462,7 @@ async fn the_fast_path_keeps_work_on_the_committing_host_and_wakes_others_for_th
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = far.signals().activities.notified().now_or_never();
     let leased = near
-        .commit_turn_leasing("near", commit, lease)
+        .commit_leasing("near", commit, lease)
         .await
         .expect("commits");
     assert_eq!(
@@ -482,17 +485,17 @@ async fn the_fast_path_keeps_work_on_the_committing_host_and_wakes_others_for_th
     );
 
     let work = near
-        .complete_activity_leasing("near", &leased[0], completed(0), lease)
+        .complete_leasing("near", &leased[0], completed(0), lease)
         .await
         .expect("completes")
         .expect("the free instance is leased to the completing host");
-    assert!(work.history.is_empty());
+    assert!(work.history.is_none());
     assert_eq!(work.instance.history_length, 1);
     assert_eq!(work.dequeue_count, 1);
     assert_eq!(work.messages.len(), 1, "the result");
     assert_eq!(work.messages[0].event.kind, completed(0).kind);
     assert!(
-        far.fetch_orchestration("far", lease)
+        far.fetch_one("far", lease)
             .await
             .expect("fetches")
             .is_none(),
@@ -503,7 +506,7 @@ async fn the_fast_path_keeps_work_on_the_committing_host_and_wakes_others_for_th
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = far.signals().orchestrations.notified().now_or_never();
     let left = near
-        .complete_activity_leasing("near", &leased[1], completed(1), lease)
+        .complete_leasing("near", &leased[1], completed(1), lease)
         .await
         .expect("completes");
     assert!(left.is_none(), "{left:?}");
@@ -512,17 +515,17 @@ async fn the_fast_path_keeps_work_on_the_committing_host_and_wakes_others_for_th
         "a result left for others wakes them"
     );
     assert!(
-        near.commit_turn_leasing("near", plain_turn(&work), lease)
+        near.commit_leasing("near", plain_turn(&work), lease)
             .await
             .expect("commits")
             .is_empty()
     );
     let next = far
-        .fetch_orchestration("far", lease)
+        .fetch_one("far", lease)
         .await
         .expect("fetches")
         .expect("the second result");
-    assert_eq!(next.history.len(), 2, "the full history");
+    assert_eq!(next.history.map(|h| h.len()), Some(2), "the full history");
     assert_eq!(next.messages.len(), 1);
     assert_eq!(next.messages[0].event.kind, completed(1).kind);
     drop((near, far));
@@ -605,14 +608,14 @@ async fn a_result_and_the_next_turn_commit_in_one_transaction() {
         .await
         .expect("creates");
     let item = near
-        .fetch_orchestration_lean("near", lease)
+        .fetch_one_lean("near", lease)
         .await
         .expect("fetches")
         .expect("the new instance");
     let mut first = plain_turn(&item);
     first.activities = vec![say_hello(0, "Tokyo")];
     let tokyo = near
-        .commit_turn_leasing("near", first, lease)
+        .commit_leasing("near", first, lease)
         .await
         .expect("commits")
         .pop()
@@ -637,7 +640,7 @@ async fn a_result_and_the_next_turn_commit_in_one_transaction() {
         .expect("locks");
     let declined = tokio::time::timeout(
         Duration::from_secs(5),
-        near.complete_activity_with_turn(
+        near.commit_completing(
             "near",
             &tokyo,
             turn_after(&instance, completed(0), vec![say_hello(1, "Seattle")]),
@@ -662,7 +665,7 @@ async fn a_result_and_the_next_turn_commit_in_one_transaction() {
 
     let turn = turn_after(&instance, completed(0), vec![say_hello(1, "Seattle")]);
     let leased = near
-        .complete_activity_with_turn("near", &tokyo, turn.clone(), lease)
+        .commit_completing("near", &tokyo, turn.clone(), lease)
         .await
         .expect("works")
         .expect("PostgreSQL merges the result and the turn");
@@ -699,7 +702,7 @@ async fn a_result_and_the_next_turn_commit_in_one_transaction() {
 
     // The same turn again is stale (the history moved on): nothing changes.
     let again = near
-        .complete_activity_with_turn("near", &leased[0], turn, lease)
+        .commit_completing("near", &leased[0], turn, lease)
         .await
         .expect("works");
     assert_eq!(again, None);
@@ -737,7 +740,14 @@ async fn batched_fetches_lease_several_items_in_one_call() {
         .expect("raised");
     }
     let batch = near
-        .fetch_orchestrations("near", lease, 5)
+        .fetch_orchestrations(
+            "near",
+            FetchOptions {
+                lease,
+                max: 5,
+                with_history: false,
+            },
+        )
         .await
         .expect("fetches");
     assert_eq!(
@@ -749,11 +759,18 @@ async fn batched_fetches_lease_several_items_in_one_call() {
         "five instances, oldest work first, each with all its messages"
     );
     for item in &batch {
-        assert!(item.history.is_empty(), "the batch leaves the history out");
+        assert!(item.history.is_none(), "the batch leaves the history out");
         assert_eq!(item.dequeue_count, 1);
     }
     let rest = far
-        .fetch_orchestrations("far", lease, 5)
+        .fetch_orchestrations(
+            "far",
+            FetchOptions {
+                lease,
+                max: 5,
+                with_history: false,
+            },
+        )
         .await
         .expect("fetches");
     assert_eq!(
@@ -767,7 +784,7 @@ async fn batched_fetches_lease_several_items_in_one_call() {
     for item in &batch[..3] {
         let mut commit = plain_turn(item);
         commit.activities = vec![say_hello(0, "Tokyo"), say_hello(1, "Seattle")];
-        near.commit_turn("near", commit).await.expect("commits");
+        near.commit_leased("near", commit).await.expect("commits");
     }
     let calls = near
         .fetch_activities("near", lease, 5)

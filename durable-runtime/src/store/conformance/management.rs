@@ -1,0 +1,129 @@
+//! Management: listing with filters and pages, purging finished instances.
+
+use super::*;
+
+fn ids(page: &InstancePage) -> Vec<&str> {
+    page.instances
+        .iter()
+        .map(|i| i.instance_id.as_str())
+        .collect()
+}
+
+pub(super) async fn listing_filters_and_pages_in_creation_order(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    for id in ["order-1", "order-2", "order-3", "refund-1"] {
+        create(store, clock, id).await;
+        clock.advance(seconds(10));
+    }
+    finish(store, clock, "order-1", RuntimeStatus::Completed).await;
+    let signal = HistoryEvent::new(
+        clock.now(),
+        EventKind::EntityOperationSignaled {
+            request_id: "r1".to_owned(),
+            target_instance_id: "@counter@a".to_owned(),
+            operation: "add".to_owned(),
+            input: json!(1),
+            critical_section_id: None,
+        },
+    );
+    store
+        .signal_entity("@counter@a", "counter", signal)
+        .await
+        .expect("signals");
+    let query = |f: &dyn Fn(&mut InstanceQuery)| {
+        let mut query = InstanceQuery {
+            page_size: 100,
+            ..InstanceQuery::default()
+        };
+        f(&mut query);
+        query
+    };
+    let all = store.list_instances(&query(&|_| {})).await.expect("lists");
+    assert_eq!(ids(&all), ["order-1", "order-2", "order-3", "refund-1"]);
+    assert_eq!(all.next, None);
+    let orders = store
+        .list_instances(&query(&|q| q.instance_id_prefix = Some("order-".into())))
+        .await
+        .expect("lists");
+    assert_eq!(ids(&orders), ["order-1", "order-2", "order-3"]);
+    let completed = store
+        .list_instances(&query(&|q| q.statuses = vec![RuntimeStatus::Completed]))
+        .await
+        .expect("lists");
+    assert_eq!(ids(&completed), ["order-1"]);
+    let start = start_time();
+    let window = store
+        .list_instances(&query(&|q| {
+            q.created_from = Some(start + chrono::Duration::seconds(10));
+            q.created_to = Some(start + chrono::Duration::seconds(20));
+        }))
+        .await
+        .expect("lists");
+    assert_eq!(ids(&window), ["order-2", "order-3"]);
+    let entities = store
+        .list_instances(&query(&|q| q.entities = true))
+        .await
+        .expect("lists");
+    assert_eq!(ids(&entities), ["@counter@a"]);
+    // Pages of two, each continuing where the last stopped.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_instances(&query(&|q| {
+                q.page_size = 2;
+                q.after = after.clone();
+            }))
+            .await
+            .expect("lists");
+        assert!(page.instances.len() <= 2);
+        paged.extend(ids(&page).into_iter().map(str::to_owned));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ["order-1", "order-2", "order-3", "refund-1"]);
+}
+
+pub(super) async fn purge_removes_finished_instances_and_refuses_running_ones(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "done").await;
+    finish(store, clock, "done", RuntimeStatus::Completed).await;
+    create(store, clock, "failed").await;
+    finish(store, clock, "failed", RuntimeStatus::Failed).await;
+    create(store, clock, "running").await;
+    assert_eq!(store.purge_instance("done").await, Ok(1));
+    assert_eq!(store.get_instance("done").await.expect("reads"), None);
+    assert_eq!(store.get_history("done").await.expect("reads"), Vec::new());
+    assert_eq!(store.purge_instance("done").await, Ok(0), "already gone");
+    assert!(
+        matches!(
+            store.purge_instance("running").await,
+            Err(StoreError::WrongStatus { .. })
+        ),
+        "a running instance is not purged"
+    );
+    let filter = PurgeFilter {
+        created_from: start_time(),
+        created_to: None,
+        statuses: Vec::new(),
+    };
+    assert_eq!(
+        store.purge_instances(&filter).await,
+        Ok(1),
+        "only `failed` is finished"
+    );
+    assert_eq!(store.get_instance("failed").await.expect("reads"), None);
+    assert!(
+        store
+            .get_instance("running")
+            .await
+            .expect("reads")
+            .is_some()
+    );
+}

@@ -1,0 +1,135 @@
+//! Listing and purging: filters, pages and the continuation token.
+
+use chrono::{DateTime, Utc};
+
+use super::InstanceRecord;
+use crate::instance_id::is_entity_id;
+use crate::status::RuntimeStatus;
+
+/// Where a listing continues: the last instance of the previous page, in the listing's
+/// order (creation time, then id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    /// Creation time of the last instance seen.
+    pub created_at: DateTime<Utc>,
+    /// Id of the last instance seen.
+    pub instance_id: String,
+}
+
+impl PageCursor {
+    /// The opaque continuation token clients pass back.
+    pub fn to_token(&self) -> String {
+        let text = format!(
+            "{}:{}",
+            self.created_at.timestamp_millis(),
+            self.instance_id
+        );
+        text.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads a continuation token; `None` when it was not made by [`PageCursor::to_token`].
+    pub fn from_token(token: &str) -> Option<PageCursor> {
+        if !token.len().is_multiple_of(2) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+            .collect();
+        let text = String::from_utf8(bytes?).ok()?;
+        let (millis, instance_id) = text.split_once(':')?;
+        Some(PageCursor {
+            created_at: DateTime::from_timestamp_millis(millis.parse().ok()?)?,
+            instance_id: instance_id.to_owned(),
+        })
+    }
+}
+
+/// Which instances to list.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceQuery {
+    /// Only ids starting with this.
+    pub instance_id_prefix: Option<String>,
+    /// Only instances created at or after this.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only instances created at or before this.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<RuntimeStatus>,
+    /// Most instances in one page.
+    pub page_size: usize,
+    /// Continue after this instance.
+    pub after: Option<PageCursor>,
+    /// List entities (`@name@key` rows) instead of orchestration instances.
+    pub entities: bool,
+}
+
+impl InstanceQuery {
+    /// Whether an instance passes the filters (not the paging): orchestration instances,
+    /// or with `entities` only entities.
+    pub fn matches(&self, record: &InstanceRecord) -> bool {
+        is_entity_id(&record.instance_id) == self.entities
+            && self
+                .instance_id_prefix
+                .as_deref()
+                .is_none_or(|prefix| record.instance_id.starts_with(prefix))
+            && self
+                .created_from
+                .is_none_or(|from| record.created_at >= from)
+            && self.created_to.is_none_or(|to| record.created_at <= to)
+            && (self.statuses.is_empty() || self.statuses.contains(&record.status))
+    }
+
+    /// The page size a store uses: at least one.
+    pub(crate) fn page_limit(&self) -> usize {
+        self.page_size.max(1)
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct InstancePage {
+    /// The instances, ordered by creation time, then id.
+    pub instances: Vec<InstanceRecord>,
+    /// Where the next page starts, when there may be more.
+    pub next: Option<PageCursor>,
+}
+
+impl InstancePage {
+    /// The page of `query` out of the matching instances in listing order, read up to one
+    /// more than the page holds (which says there is a next page).
+    pub(crate) fn cut(mut instances: Vec<InstanceRecord>, query: &InstanceQuery) -> InstancePage {
+        let page_size = query.page_limit();
+        let more = instances.len() > page_size;
+        instances.truncate(page_size);
+        let next = more
+            .then(|| instances.last())
+            .flatten()
+            .map(|last| PageCursor {
+                created_at: last.created_at,
+                instance_id: last.instance_id.clone(),
+            });
+        InstancePage { instances, next }
+    }
+}
+
+/// Which finished instances to purge.
+#[derive(Debug, Clone)]
+pub struct PurgeFilter {
+    /// Created at or after this.
+    pub created_from: DateTime<Utc>,
+    /// Created at or before this.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only these statuses (all finished ones when empty); running ones are never purged.
+    pub statuses: Vec<RuntimeStatus>,
+}
+
+impl PurgeFilter {
+    /// Whether a finished instance passes the filter.
+    pub fn matches(&self, record: &InstanceRecord) -> bool {
+        record.status.is_terminal()
+            && record.created_at >= self.created_from
+            && self.created_to.is_none_or(|to| record.created_at <= to)
+            && (self.statuses.is_empty() || self.statuses.contains(&record.status))
+    }
+}

@@ -1,0 +1,93 @@
+//! Starting an activity function on a task of its own and reading its outcome: what the
+//! activity path and running ahead share.
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+
+use super::Shared;
+use crate::activity::ActivityContext;
+use crate::history::{EventKind, HistoryEvent};
+use crate::orchestration::replay::panic_failure;
+use crate::registry::InvocationResult;
+
+/// An activity function running on its own task; dropping it aborts the task (a
+/// dispatcher aborted during shutdown, a run-ahead whose commit failed).
+pub(crate) struct Running(JoinHandle<InvocationResult>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Running {
+    /// A call that already finished with `outcome`, to be reported like a running one.
+    pub(crate) fn settled(outcome: InvocationResult) -> Running {
+        Running(tokio::spawn(async move { outcome }))
+    }
+
+    /// Waits for the function: its outcome, or `None` when its task was cancelled.
+    pub(crate) async fn finish(&mut self) -> Option<InvocationResult> {
+        outcome_of((&mut self.0).await)
+    }
+
+    /// Waits for the function, up to `deadline`: its outcome, or the still running
+    /// function back. `None` when its task was cancelled.
+    pub(crate) async fn finish_by(
+        mut self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<InvocationResult>, Running> {
+        match tokio::time::timeout_at(deadline, &mut self.0).await {
+            Ok(joined) => Ok(outcome_of(joined)),
+            Err(_) => Err(self),
+        }
+    }
+}
+
+/// Starts activity `name` on its own task; `None` when no such activity is registered here.
+pub(crate) fn start(
+    shared: &Shared,
+    name: &str,
+    instance_id: &str,
+    input: serde_json::Value,
+    attempt: u32,
+) -> Option<Running> {
+    let descriptor = shared.registry.activity(name)?;
+    let context = ActivityContext {
+        instance_id: instance_id.to_owned(),
+        name: name.to_owned(),
+        attempt,
+    };
+    Some(Running(tokio::spawn((descriptor.invoke)(context, input))))
+}
+
+/// A joined activity task as an outcome: a panic becomes a failure; `None` when the task
+/// was cancelled.
+fn outcome_of(
+    joined: Result<InvocationResult, tokio::task::JoinError>,
+) -> Option<InvocationResult> {
+    match joined {
+        Ok(result) => Some(result),
+        Err(error) if error.is_panic() => Some(Err(panic_failure(error.into_panic()))),
+        Err(_) => None,
+    }
+}
+
+/// The history event that answers call `task_id` with its outcome.
+pub(crate) fn result_event(
+    task_id: i64,
+    outcome: InvocationResult,
+    at: DateTime<Utc>,
+) -> HistoryEvent {
+    let kind = match outcome {
+        Ok(result) => EventKind::TaskCompleted {
+            task_scheduled_id: task_id,
+            result,
+        },
+        Err(failure) => EventKind::TaskFailed {
+            task_scheduled_id: task_id,
+            failure,
+        },
+    };
+    HistoryEvent::new(at, kind)
+}
