@@ -36,7 +36,7 @@ async fn greet(_ctx: OrchestrationContext, n: i64) -> Result<String, DurableErro
 /// Locks the tally `held` and waits for `Go` while holding it.
 #[orchestration_trigger(name = "HoldTally")]
 async fn hold_tally(ctx: OrchestrationContext) -> Result<(), DurableError> {
-    let _section = ctx.lock(&[EntityId::new("Tally", "held")]).await?;
+    let _section = ctx.lock([EntityId::new("Tally", "held")]).await?;
     ctx.wait_for_external_event::<()>("Go").await
 }
 

@@ -14,7 +14,7 @@ use crate::account::Account;
 pub async fn synchronize(ctx: OrchestrationContext) -> Result<i64, DurableError> {
     let key: String = ctx.get_input()?;
     let counter = EntityId::new("Counter", key);
-    let _section = ctx.lock(std::slice::from_ref(&counter)).await?;
+    let _section = ctx.lock([&counter]).await?;
     let value: i64 = ctx.call_entity(&counter, "get", ()).await?;
     ctx.call_entity::<()>(&counter, "reset", ()).await?;
     ctx.call_entity::<()>(&counter, "add", value + 1).await?;
@@ -44,9 +44,7 @@ pub async fn transfer(ctx: OrchestrationContext) -> Result<bool, DurableError> {
     }
     let from = ctx.entity::<Account>(request.from);
     let to = ctx.entity::<Account>(request.to);
-    let _section = ctx
-        .lock(&[from.entity_id().clone(), to.entity_id().clone()])
-        .await?;
+    let _section = ctx.lock([from.entity_id(), to.entity_id()]).await?;
     if from.balance().await? < request.amount {
         return Ok(false);
     }

@@ -385,7 +385,7 @@ pub async fn lock_pair(
     let first = EntityId::new("Counter", input.first);
     let second = EntityId::new("Counter", input.second);
     for _ in 0..input.rounds {
-        let _section = ctx.lock(&[first.clone(), second.clone()]).await?;
+        let _section = ctx.lock([&first, &second]).await?;
         ctx.call_entity::<()>(&first, "add", 1).await?;
         ctx.call_entity::<()>(&second, "add", 1).await?;
     }
@@ -396,7 +396,7 @@ pub async fn lock_pair(
 #[orchestration_trigger(name = "HoldLock")]
 pub async fn hold_lock(ctx: OrchestrationContext, key: String) -> Result<(), DurableError> {
     let counter = EntityId::new("Counter", key);
-    let _section = ctx.lock(&[counter]).await?;
+    let _section = ctx.lock([counter]).await?;
     ctx.wait_for_external_event::<Value>("release").await?;
     Ok(())
 }

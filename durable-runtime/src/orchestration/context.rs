@@ -1,5 +1,6 @@
 //! `OrchestrationContext`: the orchestrator's only door to the outside world.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::panic::Location;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use uuid::Uuid;
 
 use super::critical_section::{self, EntityLock};
 use super::future::DurableFuture;
-use super::retry::RetryOptions;
+use super::retry::{Reissue, RetryOptions};
 use super::state::{
     Action, ActionKind, ContinueAsNew, LockRequest, OpenTask, SharedState, TaskKey, TaskOutcome,
     lock,
@@ -127,39 +128,37 @@ impl OrchestrationContext {
         location: &'static Location<'static>,
     ) -> DurableFuture<R> {
         match input {
-            Ok(input) => self.schedule(
-                ActionKind::CallActivity {
+            Ok(input) => self
+                .schedule(
+                    ActionKind::CallActivity {
+                        name: name.to_owned(),
+                        input: input.clone(),
+                    },
+                    name,
+                    location,
+                )
+                .reissued_by(Reissue::Activity {
                     name: name.to_owned(),
                     input,
-                },
-                name,
-                location,
-            ),
+                    location,
+                }),
             Err(error) => DurableFuture::failed(error),
         }
     }
 
-    /// Calls an activity, retrying failures as `retry` says. Each wait between attempts is
-    /// a durable timer.
+    /// Calls an activity, retrying failures as `retry` says (the same as
+    /// `call_activity(name, input).with_retry(retry)`, see [`DurableFuture::with_retry`]).
+    /// Each wait between attempts is a durable timer.
     #[track_caller]
-    pub fn call_activity_with_retry<R: DeserializeOwned + 'static>(
+    pub fn call_activity_with_retry<R: DeserializeOwned>(
         &self,
         name: &str,
         retry: &RetryOptions,
         input: impl Serialize,
-    ) -> impl Future<Output = Result<R, DurableError>> + Send + 'static {
-        let location = Location::caller();
+    ) -> DurableFuture<R> {
         let input = serialize_input(&format!("activity `{name}`"), input);
-        let context = self.clone();
-        let name = name.to_owned();
-        let retry = retry.clone();
-        async move {
-            context
-                .with_retry(&retry, || {
-                    context.call_activity_at::<R>(&name, input.clone(), location)
-                })
-                .await
-        }
+        self.call_activity_at(name, input, Location::caller())
+            .with_retry(retry.clone())
     }
 
     /// Starts the orchestrator `name` as a child of this one and returns its output. The
@@ -187,34 +186,20 @@ impl OrchestrationContext {
         self.call_sub_orchestrator_at(name, Some(instance_id), input, Location::caller())
     }
 
-    /// Starts a child orchestration, retrying failures as `retry` says. Without an
-    /// instance id each attempt is a new child; with one, each attempt reuses it.
+    /// Starts a child orchestration, retrying failures as `retry` says (see
+    /// [`DurableFuture::with_retry`]). Without an instance id each attempt is a new child;
+    /// with one, each attempt reuses it.
     #[track_caller]
-    pub fn call_sub_orchestrator_with_retry<R: DeserializeOwned + 'static>(
+    pub fn call_sub_orchestrator_with_retry<R: DeserializeOwned>(
         &self,
         name: &str,
         instance_id: Option<&str>,
         retry: &RetryOptions,
         input: impl Serialize,
-    ) -> impl Future<Output = Result<R, DurableError>> + Send + 'static {
-        let location = Location::caller();
+    ) -> DurableFuture<R> {
         let input = serialize_input(&format!("sub-orchestration `{name}`"), input);
-        let context = self.clone();
-        let name = name.to_owned();
-        let instance_id = instance_id.map(str::to_owned);
-        let retry = retry.clone();
-        async move {
-            context
-                .with_retry(&retry, || {
-                    context.call_sub_orchestrator_at::<R>(
-                        &name,
-                        instance_id.as_deref(),
-                        input.clone(),
-                        location,
-                    )
-                })
-                .await
-        }
+        self.call_sub_orchestrator_at(name, instance_id, input, Location::caller())
+            .with_retry(retry.clone())
     }
 
     fn call_sub_orchestrator_at<R>(
@@ -227,6 +212,12 @@ impl OrchestrationContext {
         let input = match input {
             Ok(input) => input,
             Err(error) => return DurableFuture::failed(error),
+        };
+        let reissue = Reissue::SubOrchestrator {
+            name: name.to_owned(),
+            instance_id: instance_id.map(str::to_owned),
+            input: input.clone(),
+            location,
         };
         let instance_id = match instance_id {
             Some(id) => {
@@ -249,17 +240,50 @@ impl OrchestrationContext {
             name,
             location,
         )
+        .reissued_by(reissue)
     }
 
     /// A durable timer: resolves at `fire_at` (orchestration time). Nothing is held while
     /// it waits; it survives restarts.
     #[track_caller]
     pub fn create_timer(&self, fire_at: DateTime<Utc>) -> DurableFuture<()> {
-        self.schedule(
-            ActionKind::CreateTimer { fire_at },
-            "timer",
-            Location::caller(),
-        )
+        self.timer_at(fire_at, Location::caller())
+    }
+
+    /// A durable timer made by the code at `location`.
+    pub(super) fn timer_at(
+        &self,
+        fire_at: DateTime<Utc>,
+        location: &'static Location<'static>,
+    ) -> DurableFuture<()> {
+        self.schedule(ActionKind::CreateTimer { fire_at }, "timer", location)
+    }
+
+    /// Makes a retried call again.
+    pub(super) fn reissue(&self, call: &Reissue) -> DurableFuture<Value> {
+        match call {
+            Reissue::Activity {
+                name,
+                input,
+                location,
+            } => self.call_activity_at(name, Ok(input.clone()), location),
+            Reissue::SubOrchestrator {
+                name,
+                instance_id,
+                input,
+                location,
+            } => self.call_sub_orchestrator_at(
+                name,
+                instance_id.as_deref(),
+                Ok(input.clone()),
+                location,
+            ),
+        }
+    }
+
+    /// Another handle on the orchestration behind `state`.
+    pub(super) fn sharing(state: SharedState) -> Self {
+        OrchestrationContext { state }
     }
 
     /// A durable timer that fires `duration` after the current orchestration time.
@@ -429,7 +453,7 @@ impl OrchestrationContext {
     /// # use durable_runtime::prelude::*;
     /// # async fn f(ctx: OrchestrationContext) -> Result<(), DurableError> {
     /// let counter = EntityId::new("Counter", "votes");
-    /// let _guard = ctx.lock(&[counter.clone()]).await?;
+    /// let _guard = ctx.lock([&counter]).await?;
     /// let votes: i64 = ctx.call_entity(&counter, "get", ()).await?;
     /// if votes < 10 {
     ///     ctx.call_entity::<()>(&counter, "add", 1).await?;
@@ -437,9 +461,9 @@ impl OrchestrationContext {
     /// # Ok(()) }
     /// ```
     #[track_caller]
-    pub fn lock(
+    pub fn lock<E: Borrow<EntityId>>(
         &self,
-        entities: &[EntityId],
+        entities: impl IntoIterator<Item = E>,
     ) -> impl Future<Output = Result<EntityLock, DurableError>> + Send + 'static {
         let location = Location::caller();
         let lock_set = critical_section::lock_set(entities);
@@ -565,36 +589,5 @@ impl OrchestrationContext {
             .open_tasks
             .insert(key, OpenTask::default());
         DurableFuture::open(self.state.clone(), key, name.to_owned())
-    }
-
-    async fn with_retry<R, F>(
-        &self,
-        retry: &RetryOptions,
-        mut attempt: F,
-    ) -> Result<R, DurableError>
-    where
-        R: DeserializeOwned,
-        F: FnMut() -> DurableFuture<R>,
-    {
-        let first_started = self.current_utc_datetime();
-        let mut number = 1;
-        loop {
-            let error = match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            let Some(failure) = error.task_failure() else {
-                return Err(error);
-            };
-            let delay = retry.delay_after(number);
-            let retry_at = self.current_utc_datetime()
-                + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-            let elapsed = (retry_at - first_started).to_std().unwrap_or_default();
-            if !retry.should_retry(number, failure, elapsed) {
-                return Err(error);
-            }
-            self.create_timer(retry_at).await?;
-            number += 1;
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! Critical sections: an orchestration holding the locks of several entities.
 //!
-//! `ctx.lock(&[a, b])` records an `EntityLockRequested` action. The request visits the
+//! `ctx.lock([&a, &b])` records an `EntityLockRequested` action. The request visits the
 //! entities in one global order (their instance ids, sorted), each locking itself before
 //! passing it on, and the last one answers with `EntityLockGranted`. Because everybody
 //! locks in the same order, two sections over overlapping sets cannot deadlock. Dropping
@@ -8,6 +8,7 @@
 //! (returns, fails, continues as new, is terminated) the locks it still holds or asked for
 //! are released by the engine.
 
+use std::borrow::Borrow;
 use std::panic::Location;
 
 use chrono::{DateTime, Utc};
@@ -27,7 +28,7 @@ use crate::history::{EventKind, HistoryEvent};
 /// # use durable_runtime::prelude::*;
 /// # async fn transfer(ctx: OrchestrationContext) -> Result<(), DurableError> {
 /// let (from, to) = (EntityId::new("Account", "alice"), EntityId::new("Account", "bob"));
-/// let guard = ctx.lock(&[from.clone(), to.clone()]).await?;
+/// let guard = ctx.lock([&from, &to]).await?;
 /// let balance: i64 = ctx.call_entity(&from, "balance", ()).await?;
 /// if balance >= 10 {
 ///     ctx.call_entity::<()>(&from, "withdraw", 10).await?;
@@ -86,8 +87,11 @@ impl Drop for EntityLock {
 }
 
 /// The instance ids of `entities`, in the one global locking order, without duplicates.
-pub(crate) fn lock_set(entities: &[EntityId]) -> Vec<String> {
-    let mut set: Vec<String> = entities.iter().map(EntityId::instance_id).collect();
+pub(crate) fn lock_set<E: Borrow<EntityId>>(entities: impl IntoIterator<Item = E>) -> Vec<String> {
+    let mut set: Vec<String> = entities
+        .into_iter()
+        .map(|entity| entity.borrow().instance_id())
+        .collect();
     set.sort();
     set.dedup();
     set

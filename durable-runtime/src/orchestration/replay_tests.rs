@@ -1785,9 +1785,7 @@ fn account(key: &str) -> crate::entity::EntityId {
 /// releases, and returns the balance.
 fn reads_under_lock(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     orchestration(async move {
-        let guard = ctx
-            .lock(&[account("b"), account("a"), account("b")])
-            .await?;
+        let guard = ctx.lock([account("b"), account("a"), account("b")]).await?;
         let balance: i64 = ctx.call_entity(&account("a"), "balance", ()).await?;
         guard.release();
         Ok(balance)
@@ -1799,7 +1797,7 @@ fn reads_under_lock(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
 fn breaks_locking_rules(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
     orchestration(async move {
         let outside = ctx.locked_entities().len();
-        let _guard = ctx.lock(&[account("a")]).await?;
+        let _guard = ctx.lock([account("a")]).await?;
         let locked: Vec<String> = ctx
             .locked_entities()
             .iter()
@@ -1999,4 +1997,132 @@ fn a_lock_where_history_has_another_set_is_non_deterministic() {
         "{}",
         failure.error_message
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Retried calls compose with races
+// ---------------------------------------------------------------------------------------
+
+/// Races A, retried up to `attempts` attempts 5 s apart, against B.
+fn race_retried(ctx: OrchestrationContext, attempts: u32) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        let retry = super::RetryOptions::new(std::time::Duration::from_secs(5), attempts);
+        let (index, result) = crate::when_any([
+            ctx.call_activity::<String>("A", ()).with_retry(retry),
+            ctx.call_activity::<String>("B", ()),
+        ])
+        .await;
+        Ok(format!("{index}:{}", result?))
+    })
+}
+
+fn race_retried_three_times(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    race_retried(ctx, 3)
+}
+
+fn race_retried_once(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    race_retried(ctx, 1)
+}
+
+fn timer_created(id: i64, fire_at: i64) -> HistoryEvent {
+    action(
+        id,
+        EventKind::TimerCreated {
+            fire_at: at(fire_at),
+        },
+    )
+}
+
+fn timer_fired(id: i64, fire_at: i64) -> HistoryEvent {
+    message(EventKind::TimerFired {
+        timer_id: id,
+        fire_at: at(fire_at),
+    })
+}
+
+/// A and B scheduled; A's first attempt failed at 2, and its retry waits until 7.
+fn retried_race_backing_off() -> Vec<HistoryEvent> {
+    vec![
+        started(Value::Null),
+        turn_start(1),
+        scheduled(0, "A", Value::Null),
+        scheduled(1, "B", Value::Null),
+        turn_end(1),
+        failed(0, "Boom", "first try"),
+        turn_start(2),
+        timer_created(2, 7),
+        turn_end(2),
+    ]
+}
+
+#[test]
+fn a_retried_call_that_failed_backs_off_on_a_durable_timer_while_the_race_goes_on() {
+    let history = &retried_race_backing_off()[..5];
+    let turn = run(
+        race_retried_three_times,
+        history,
+        2,
+        &[failed(0, "Boom", "first try")],
+    );
+    assert_eq!(
+        turn.appended,
+        stamp(retried_race_backing_off()[5..].to_vec())
+    );
+    assert_eq!(turn.timers, [(2, at(7))]);
+    assert_eq!(turn.status, RuntimeStatus::Running);
+}
+
+#[test]
+fn the_other_call_wins_while_the_retried_one_backs_off() {
+    let turn = run(
+        race_retried_three_times,
+        &retried_race_backing_off(),
+        3,
+        &[completed(1, json!("b"))],
+    );
+    assert_eq!(turn.status, RuntimeStatus::Completed);
+    assert_eq!(turn.output, json!("1:b"));
+}
+
+#[test]
+fn a_retried_call_wins_the_race_with_its_next_attempt() {
+    let mut history = retried_race_backing_off();
+    let turn = run(race_retried_three_times, &history, 7, &[timer_fired(2, 7)]);
+    let next_attempt = vec![
+        timer_fired(2, 7),
+        turn_start(7),
+        scheduled(3, "A", Value::Null),
+        turn_end(7),
+    ];
+    assert_eq!(turn.appended, stamp(next_attempt.clone()));
+    assert_eq!(turn.activities, activities_in(&turn.appended));
+    history.extend(next_attempt);
+    let turn = run(
+        race_retried_three_times,
+        &history,
+        8,
+        &[completed(3, json!("a"))],
+    );
+    assert_eq!(turn.status, RuntimeStatus::Completed);
+    assert_eq!(turn.output, json!("0:a"));
+}
+
+#[test]
+fn a_retried_call_that_fails_for_the_last_time_ends_the_race_with_its_failure() {
+    let history = &retried_race_backing_off()[..5];
+    let turn = run(
+        race_retried_once,
+        history,
+        2,
+        &[failed(0, "Boom", "only try")],
+    );
+    assert!(
+        turn.timers.is_empty(),
+        "no retry is left: {:?}",
+        turn.timers
+    );
+    assert_eq!(turn.status, RuntimeStatus::Failed);
+    let failure: FailureDetails =
+        serde_json::from_value(turn.output).expect("the output is the failure");
+    assert!(failure.error_message.contains("only try"), "{failure}");
 }

@@ -3,10 +3,50 @@
 //! nothing.
 
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::history::FailureDetails;
+
+/// How to make a call again for another attempt: what was called, and where in the
+/// orchestrator's code (for non-determinism messages).
+#[derive(Debug, Clone)]
+pub(crate) enum Reissue {
+    /// An activity call.
+    Activity {
+        name: String,
+        input: Value,
+        location: &'static Location<'static>,
+    },
+    /// A sub-orchestration; without an instance id each attempt is a new child.
+    SubOrchestrator {
+        name: String,
+        instance_id: Option<String>,
+        input: Value,
+        location: &'static Location<'static>,
+    },
+}
+
+impl Reissue {
+    /// The called function's name.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Reissue::Activity { name, .. } | Reissue::SubOrchestrator { name, .. } => name,
+        }
+    }
+
+    /// Where the orchestrator made the call.
+    pub(crate) fn location(&self) -> &'static Location<'static> {
+        match self {
+            Reissue::Activity { location, .. } | Reissue::SubOrchestrator { location, .. } => {
+                location
+            }
+        }
+    }
+}
 
 /// Decides whether a failure is worth retrying.
 type RetryPredicate = Arc<dyn Fn(&FailureDetails) -> bool + Send + Sync>;
