@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
+use durable_runtime::StatusOptions;
 use durable_runtime::clock::{Clock, SystemClock};
-use durable_runtime::registry::Registry;
-use durable_runtime::store::{MemoryStore, SqliteOptions, SqliteStore, Store};
-use durable_runtime::worker::{Worker, WorkerOptions};
+use durable_runtime::engine::registry::Registry;
+use durable_runtime::engine::store::{MemoryStore, SqliteOptions, SqliteStore, Store};
+use durable_runtime::engine::worker::{Worker, WorkerOptions};
 use durable_runtime::{ClientOptions, DurableClient, OrchestrationStatus, RuntimeStatus};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -220,10 +221,12 @@ impl Harness {
                 let hub = format!("bench{}x{nanos}", std::process::id());
                 let mut first = None;
                 for _ in 0..hosts {
-                    let options =
-                        durable_runtime::store::PostgresOptions::new(url.clone(), hub.clone());
+                    let options = durable_runtime::engine::store::PostgresOptions::new(
+                        url.clone(),
+                        hub.clone(),
+                    );
                     let store: Arc<dyn Store> = Arc::new(
-                        durable_runtime::store::PostgresStore::open(options, clock.clone())
+                        durable_runtime::engine::store::PostgresStore::open(options, clock.clone())
                             .await
                             .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?,
                     );
@@ -331,7 +334,13 @@ impl Harness {
         loop {
             let status = self
                 .client
-                .get_status(id, false, false, false)
+                .get_status(
+                    id,
+                    StatusOptions {
+                        show_input: false,
+                        ..StatusOptions::default()
+                    },
+                )
                 .await
                 .map_err(|e| format!("cannot read the status of {id}: {e}"))?
                 .ok_or_else(|| format!("instance {id} is gone"))?;
@@ -449,9 +458,9 @@ fn open_sqlite(dir: &tempfile::TempDir, clock: &Arc<dyn Clock>) -> Result<Arc<dy
         durability: if std::env::var("DURABLE_DURABILITY")
             .is_ok_and(|v| v.eq_ignore_ascii_case("normal"))
         {
-            durable_runtime::store::Durability::Normal
+            durable_runtime::engine::store::Durability::Normal
         } else {
-            durable_runtime::store::Durability::Full
+            durable_runtime::engine::store::Durability::Full
         },
     };
     let store = SqliteStore::open(options, clock.clone())

@@ -8,10 +8,13 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use durable_runtime::client::ClientOptions;
 use durable_runtime::clock::{Clock, SystemClock};
-use durable_runtime::registry::Registry;
-use durable_runtime::status::history_to_wire;
-use durable_runtime::store::{InstanceQuery, PurgeFilter};
-use durable_runtime::{DurableClient, DurableError, OrchestrationStatus, RuntimeStatus};
+use durable_runtime::engine::registry::Registry;
+use durable_runtime::engine::store::{InstanceQuery, PurgeFilter};
+use durable_runtime::wire::InstanceList;
+use durable_runtime::{
+    DurableClient, DurableError, HistoryEventWire, ListOptions, OrchestrationStatus,
+    RestartOptions, RuntimeStatus, StatusOptions, TerminateOptions,
+};
 use serde_json::Value;
 
 use crate::config::{ConfigArgs, HostConfig, StoreUrl};
@@ -349,15 +352,16 @@ async fn manage(
                 after: None,
                 entities: false,
             };
-            let page = match continuation {
-                Some(token) => client.list_instances_after(&query, &token, true).await?,
-                None => client.list_instances(&query, true).await?,
+            let options = ListOptions {
+                show_input: true,
+                continuation_token: continuation,
             };
+            let page = client.list_instances(&query, options).await?;
             if json {
-                let body = serde_json::json!({
-                    "instances": page.instances,
-                    "continuationToken": page.continuation_token,
-                });
+                let body = InstanceList {
+                    instances: page.instances,
+                    continuation_token: page.continuation_token,
+                };
                 println!("{}", to_json(&body));
                 return Ok(());
             }
@@ -399,7 +403,9 @@ async fn manage(
             reason,
             recursive,
         } => {
-            client.terminate(&id, &reason, recursive).await?;
+            client
+                .terminate(&id, TerminateOptions { reason, recursive })
+                .await?;
             println!("terminate requested for {id}");
             Ok(())
         }
@@ -419,7 +425,10 @@ async fn manage(
             Ok(())
         }
         Command::Restart { id, same_id } => {
-            let new_id = client.restart(&id, !same_id).await?;
+            let options = RestartOptions {
+                new_instance_id: !same_id,
+            };
+            let new_id = client.restart(&id, options).await?;
             println!("{new_id}");
             Ok(())
         }
@@ -469,20 +478,16 @@ async fn find(
     id: &str,
     with_history: bool,
 ) -> Result<OrchestrationStatus, Failure> {
+    let options = if with_history {
+        // The history table shows inputs and results.
+        StatusOptions::with_history()
+    } else {
+        StatusOptions::default()
+    };
     let status = client
-        .get_status(id, with_history, with_history, true)
-        .await?;
-    let mut status =
-        status.ok_or_else(|| Failure::Usage(format!("no instance with id `{id}` exists")))?;
-    if with_history {
-        // The history table wants results; re-render from the store with outputs on.
-        let events = client
-            .store()
-            .get_history(id)
-            .await
-            .map_err(DurableError::from)?;
-        status.history_events = Some(history_to_wire(&events, true));
-    }
+        .get_status(id, options)
+        .await?
+        .ok_or_else(|| Failure::Usage(format!("no instance with id `{id}` exists")))?;
     Ok(status)
 }
 
@@ -547,37 +552,28 @@ fn describe(status: &OrchestrationStatus) -> String {
 }
 
 /// The history as the Durable Functions docs show it: one row per event.
-fn history_table(events: &[Value]) -> String {
-    let field = |event: &Value, name: &str| event.get(name).map(compact).unwrap_or_default();
+fn history_table(events: &[HistoryEventWire]) -> String {
+    let shown = |value: &Option<Value>| value.as_ref().map(compact).unwrap_or_default();
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|event| {
             vec![
+                event.event_type.clone(),
                 event
-                    .get("EventType")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                event
-                    .get("Timestamp")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                event
-                    .get("FunctionName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                field(event, "Input"),
-                match event.get("FailureDetails") {
-                    Some(failure) => compact(failure),
-                    None => field(event, "Result"),
+                    .timestamp
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                event.function_name.clone().unwrap_or_default(),
+                shown(&event.input),
+                match &event.failure_details {
+                    Some(failure) => serde_json::to_value(failure)
+                        .map(|failure| compact(&failure))
+                        .unwrap_or_default(),
+                    None => shown(&event.result),
                 },
                 event
-                    .get("OrchestrationStatus")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                    .orchestration_status
+                    .map(|status| status.to_string())
+                    .unwrap_or_default(),
             ]
         })
         .collect();

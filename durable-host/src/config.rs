@@ -93,7 +93,8 @@ impl std::fmt::Display for StoreUrl {
             StoreUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
             StoreUrl::Memory => f.write_str("memory:"),
             StoreUrl::Postgres(url) => f.write_str(
-                &durable_runtime::store::PostgresOptions::new(url.as_str(), "").redacted_url(),
+                &durable_runtime::engine::store::PostgresOptions::new(url.as_str(), "")
+                    .redacted_url(),
             ),
         }
     }
@@ -121,7 +122,7 @@ pub struct HostConfig {
     /// Whether keys are checked.
     pub auth: AuthMode,
     /// Which existing instance a start with the same id may replace.
-    pub replace: durable_runtime::store::ReplacePolicy,
+    pub replace: durable_runtime::engine::store::ReplacePolicy,
     /// Live orchestrations kept between turns (0: replay every turn).
     pub orchestration_cache: usize,
     /// Hand-outs of an activity without finishing before it is a poison message.
@@ -131,7 +132,7 @@ pub struct HostConfig {
     /// Path of the management API.
     pub webhook_path: String,
     /// How SQLite commits wait for the disk.
-    pub durability: durable_runtime::store::Durability,
+    pub durability: durable_runtime::engine::store::Durability,
     /// How long a lease on work lasts before another host may take it over.
     pub lease: std::time::Duration,
 }
@@ -306,12 +307,12 @@ impl HostConfig {
             }
         };
         let replace = match durable.overridable_existing_instance_states.as_deref() {
-            None => durable_runtime::store::ReplacePolicy::NonRunning,
+            None => durable_runtime::engine::store::ReplacePolicy::NonRunning,
             Some(s) if s.eq_ignore_ascii_case("NonRunningStates") => {
-                durable_runtime::store::ReplacePolicy::NonRunning
+                durable_runtime::engine::store::ReplacePolicy::NonRunning
             }
             Some(s) if s.eq_ignore_ascii_case("AnyState") => {
-                durable_runtime::store::ReplacePolicy::Any
+                durable_runtime::engine::store::ReplacePolicy::Any
             }
             Some(other) => {
                 return Err(ConfigError(format!(
@@ -366,8 +367,8 @@ impl HostConfig {
                 .map(str::to_ascii_lowercase)
                 .as_deref()
             {
-                None | Some("full") => durable_runtime::store::Durability::Full,
-                Some("normal") => durable_runtime::store::Durability::Normal,
+                None | Some("full") => durable_runtime::engine::store::Durability::Full,
+                Some("normal") => durable_runtime::engine::store::Durability::Normal,
                 Some(other) => {
                     return Err(ConfigError(format!(
                         "--durability `{other}` is not a mode; expected full or normal"

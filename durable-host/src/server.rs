@@ -5,11 +5,11 @@ use std::sync::Arc;
 use durable_runtime::DurableClient;
 use durable_runtime::client::ClientOptions;
 use durable_runtime::clock::{Clock, SystemClock};
-use durable_runtime::registry::Registry;
-use durable_runtime::store::{
+use durable_runtime::engine::registry::Registry;
+use durable_runtime::engine::store::{
     MemoryStore, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
 };
-use durable_runtime::worker::{Worker, WorkerOptions};
+use durable_runtime::engine::worker::{Worker, WorkerOptions};
 use tokio::net::TcpListener;
 
 use crate::config::{AuthMode, HostConfig, StoreUrl};

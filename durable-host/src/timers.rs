@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use durable_runtime::DurableClient;
 use durable_runtime::clock::Clock;
-use durable_runtime::registry::{BoxFuture, ClientTrigger, Registry};
+use durable_runtime::engine::registry::{BoxFuture, ClientTrigger, Registry};
+use durable_runtime::engine::store::Store;
 use durable_runtime::schedule::{Schedule, TimerInfo};
-use durable_runtime::store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::entity::EntityId;
@@ -16,9 +16,14 @@ use crate::error::DurableError;
 use crate::history::{EventKind, HistoryEvent};
 use crate::instance_id::validate_instance_id;
 use crate::registry::Registry;
-use crate::status::{OrchestrationStatus, RuntimeStatus, history_to_wire};
+use crate::status::RuntimeStatus;
+use crate::store::PageCursor;
 use crate::store::{
     InstanceQuery, InstanceRecord, NewInstance, PurgeFilter, ReplacePolicy, Store, StoreError,
+};
+use crate::wire::{
+    CleanEntityStorageResult, EntityIdWire, EntityStatus, HttpManagementPayload,
+    OrchestrationStatus, history_to_wire,
 };
 use crate::worker::Worker;
 use crate::worker::eager_start::{self, EagerStart};
@@ -35,6 +40,88 @@ pub struct StartOptions {
     pub replace: Option<ReplacePolicy>,
 }
 
+/// What a status answer includes (Durable Functions' `showHistory`, `showHistoryOutput`,
+/// `showInput`). By default: the input, no history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusOptions {
+    /// Add the current execution's history (`historyEvents`).
+    pub show_history: bool,
+    /// Add inputs and results to the history's events.
+    pub show_history_output: bool,
+    /// Keep the instance's input (otherwise null).
+    pub show_input: bool,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        StatusOptions {
+            show_history: false,
+            show_history_output: false,
+            show_input: true,
+        }
+    }
+}
+
+impl StatusOptions {
+    /// The status with the whole history, inputs and results included.
+    pub fn with_history() -> Self {
+        StatusOptions {
+            show_history: true,
+            show_history_output: true,
+            show_input: true,
+        }
+    }
+}
+
+/// How to list instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Keep each instance's input (otherwise null).
+    pub show_input: bool,
+    /// Continue after the page that gave out this token.
+    pub continuation_token: Option<String>,
+}
+
+/// How to terminate an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TerminateOptions {
+    /// Why: the instance's output once Terminated.
+    pub reason: String,
+    /// Terminate its running sub-orchestrations too.
+    pub recursive: bool,
+}
+
+impl TerminateOptions {
+    /// Terminates for `reason`, sub-orchestrations left running.
+    pub fn new(reason: impl Into<String>) -> Self {
+        TerminateOptions {
+            reason: reason.into(),
+            recursive: false,
+        }
+    }
+
+    /// Terminates the running sub-orchestrations too.
+    pub fn recursive(mut self) -> Self {
+        self.recursive = true;
+        self
+    }
+}
+
+/// How to restart an instance (Durable Functions' `restartWithNewInstanceId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartOptions {
+    /// Start under a new id (the default), or under the same id once it has finished.
+    pub new_instance_id: bool,
+}
+
+impl Default for RestartOptions {
+    fn default() -> Self {
+        RestartOptions {
+            new_instance_id: true,
+        }
+    }
+}
+
 /// One page of a listing of instances.
 #[derive(Debug, Clone)]
 pub struct StatusPage {
@@ -44,28 +131,6 @@ pub struct StatusPage {
     pub continuation_token: Option<String>,
 }
 
-/// One entity in a listing, named as Durable Functions' entity query results are.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EntityStatus {
-    /// The entity's id: `{"name": .., "key": ..}`.
-    pub entity_id: EntityIdWire,
-    /// When an operation last changed it.
-    #[serde(with = "crate::status::wire_time")]
-    pub last_operation_time: DateTime<Utc>,
-    /// Its state.
-    pub state: serde_json::Value,
-}
-
-/// An entity id on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EntityIdWire {
-    /// The entity's name (lower case).
-    pub name: String,
-    /// The entity's key.
-    pub key: String,
-}
-
 /// One page of a listing of entities.
 #[derive(Debug, Clone)]
 pub struct EntityPage {
@@ -73,14 +138,6 @@ pub struct EntityPage {
     pub entities: Vec<EntityStatus>,
     /// Pass this back to get the next page; `None` on the last page.
     pub continuation_token: Option<String>,
-}
-
-/// What [`DurableClient::clean_entity_storage`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct CleanEntityStorageResult {
-    /// Locks released because the orchestration holding them has ended or is gone.
-    #[serde(rename = "numberOfOrphanedLocksRemoved")]
-    pub orphaned_locks_released: u64,
 }
 
 /// What a store error means to a caller of the client.
@@ -95,6 +152,15 @@ fn client_error(error: StoreError) -> DurableError {
         } => DurableError::InvalidStatus(format!("instance `{instance_id}` is {status}")),
         other => DurableError::Store(other),
     }
+}
+
+/// Reads a continuation token this host gave out.
+fn read_continuation_token(token: &str) -> Result<PageCursor, DurableError> {
+    PageCursor::from_token(token).ok_or_else(|| {
+        DurableError::InvalidInput(format!(
+            "the continuation token `{token}` is not one this host gave out"
+        ))
+    })
 }
 
 fn to_status(record: InstanceRecord, show_input: bool) -> OrchestrationStatus {
@@ -161,31 +227,6 @@ struct ClientInner {
 pub struct DurableClient {
     inner: Arc<ClientInner>,
     base_url: Arc<str>,
-}
-
-/// The management URLs of one instance, as Durable Functions returns them (`id`,
-/// `statusQueryGetUri`, `sendEventPostUri`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpManagementPayload {
-    /// The instance id.
-    pub id: String,
-    /// GET: the instance's status.
-    pub status_query_get_uri: String,
-    /// POST: raise an event (replace `{eventName}`).
-    pub send_event_post_uri: String,
-    /// POST: terminate the instance.
-    pub terminate_post_uri: String,
-    /// POST: rewind a failed instance.
-    pub rewind_post_uri: String,
-    /// DELETE: purge the instance's history.
-    pub purge_history_delete_uri: String,
-    /// POST: restart the instance.
-    pub restart_post_uri: String,
-    /// POST: suspend the instance.
-    pub suspend_post_uri: String,
-    /// POST: resume a suspended instance.
-    pub resume_post_uri: String,
 }
 
 /// Percent-encodes a path segment: everything but RFC 3986 unreserved characters.
@@ -336,42 +377,30 @@ impl DurableClient {
         Ok(instance_id)
     }
 
-    /// One page of instances that match `query`, oldest first. Pass the returned
-    /// continuation token back in `query.after` (see [`crate::store::PageCursor`]) or use
-    /// [`DurableClient::list_instances_after`].
+    /// One page of instances that match `query`, oldest first. Pass the page's
+    /// continuation token back in [`ListOptions::continuation_token`] for the next page; a
+    /// token this host did not give out is [`DurableError::InvalidInput`].
     pub async fn list_instances(
         &self,
         query: &InstanceQuery,
-        show_input: bool,
+        options: ListOptions,
     ) -> Result<StatusPage, DurableError> {
-        let page = self.inner.store.list_instances(query).await?;
+        let query = match options.continuation_token.as_deref() {
+            Some(token) => InstanceQuery {
+                after: Some(read_continuation_token(token)?),
+                ..query.clone()
+            },
+            None => query.clone(),
+        };
+        let page = self.inner.store.list_instances(&query).await?;
         Ok(StatusPage {
             instances: page
                 .instances
                 .into_iter()
-                .map(|record| to_status(record, show_input))
+                .map(|record| to_status(record, options.show_input))
                 .collect(),
             continuation_token: page.next.map(|cursor| cursor.to_token()),
         })
-    }
-
-    /// The page after a continuation token from an earlier page.
-    pub async fn list_instances_after(
-        &self,
-        query: &InstanceQuery,
-        continuation_token: &str,
-        show_input: bool,
-    ) -> Result<StatusPage, DurableError> {
-        let cursor = crate::store::PageCursor::from_token(continuation_token).ok_or_else(|| {
-            DurableError::InvalidStatus(
-                "the continuation token is not one this host gave out".to_owned(),
-            )
-        })?;
-        let query = InstanceQuery {
-            after: Some(cursor),
-            ..query.clone()
-        };
-        self.list_instances(&query, show_input).await
     }
 
     async fn control(&self, instance_id: &str, kind: EventKind) -> Result<(), DurableError> {
@@ -383,17 +412,17 @@ impl DurableClient {
             .map_err(client_error)
     }
 
-    /// Stops a running, pending or suspended instance; it ends as Terminated with `reason`
-    /// as its output. With `recursive`, its running sub-orchestrations are terminated too.
+    /// Stops a running, pending or suspended instance; it ends as Terminated with the
+    /// options' reason as its output, and with [`TerminateOptions::recursive`] its running
+    /// sub-orchestrations are terminated too.
     pub async fn terminate(
         &self,
         instance_id: &str,
-        reason: &str,
-        recursive: bool,
+        options: TerminateOptions,
     ) -> Result<(), DurableError> {
         let kind = EventKind::ExecutionTerminated {
-            reason: reason.to_owned(),
-            recursive,
+            reason: options.reason,
+            recursive: options.recursive,
         };
         self.control(instance_id, kind).await
     }
@@ -431,11 +460,12 @@ impl DurableClient {
     }
 
     /// Starts the instance's orchestrator again with its original input, under a new id
-    /// or (`new_instance_id == false`) the same id once it has finished. Returns the id.
+    /// or (with [`RestartOptions::new_instance_id`] false) the same id once it has
+    /// finished. Returns the id.
     pub async fn restart(
         &self,
         instance_id: &str,
-        new_instance_id: bool,
+        options: RestartOptions,
     ) -> Result<String, DurableError> {
         let record = self
             .inner
@@ -444,7 +474,7 @@ impl DurableClient {
             .await?
             .ok_or_else(|| DurableError::InstanceNotFound(instance_id.to_owned()))?;
         let options = StartOptions {
-            instance_id: (!new_instance_id).then(|| instance_id.to_owned()),
+            instance_id: (!options.new_instance_id).then(|| instance_id.to_owned()),
             ..StartOptions::default()
         };
         self.start_new_with_options(&record.name, options, record.input)
@@ -532,14 +562,9 @@ impl DurableClient {
         page_size: usize,
         continuation_token: Option<&str>,
     ) -> Result<EntityPage, DurableError> {
-        let after = match continuation_token {
-            Some(token) => Some(crate::store::PageCursor::from_token(token).ok_or_else(|| {
-                DurableError::InvalidStatus(
-                    "the continuation token is not one this host gave out".to_owned(),
-                )
-            })?),
-            None => None,
-        };
+        let after = continuation_token
+            .map(read_continuation_token)
+            .transpose()?;
         let query = InstanceQuery {
             instance_id_prefix: Some(crate::instance_id::entity_id_prefix(name)),
             statuses: vec![RuntimeStatus::Running],
@@ -670,28 +695,25 @@ impl DurableClient {
             })
     }
 
-    /// The status of an instance, or `None` when there is no such instance.
-    /// `show_history` adds `historyEvents`; `show_history_output` adds results and inputs
-    /// to them; `show_input` keeps the input (otherwise null).
+    /// The status of an instance, or `None` when there is no such instance; `options` say
+    /// whether it includes the input and the history.
     pub async fn get_status(
         &self,
         instance_id: &str,
-        show_history: bool,
-        show_history_output: bool,
-        show_input: bool,
+        options: StatusOptions,
     ) -> Result<Option<OrchestrationStatus>, DurableError> {
         let Some(record) = self.inner.store.get_instance(instance_id).await? else {
             return Ok(None);
         };
-        let history_events = if show_history {
+        let history_events = if options.show_history {
             let history = self.inner.store.get_history(instance_id).await?;
-            Some(history_to_wire(&history, show_history_output))
+            Some(history_to_wire(&history, options.show_history_output))
         } else {
             None
         };
         Ok(Some(OrchestrationStatus {
             history_events,
-            ..to_status(record, show_input)
+            ..to_status(record, options.show_input)
         }))
     }
 
@@ -706,7 +728,7 @@ impl DurableClient {
         let mut pause = Duration::from_millis(5);
         loop {
             let status = self
-                .get_status(instance_id, false, false, true)
+                .get_status(instance_id, StatusOptions::default())
                 .await?
                 .ok_or_else(|| DurableError::InstanceNotFound(instance_id.to_owned()))?;
             if status.runtime_status.is_terminal() {
@@ -804,6 +826,7 @@ impl IntoResponse for DurableError {
             DurableError::UnknownOrchestrator(_)
             | DurableError::UnknownEntity(_)
             | DurableError::InvalidInstanceId(_)
+            | DurableError::InvalidInput(_)
             | DurableError::Serialization(_) => StatusCode::BAD_REQUEST,
             DurableError::InstanceNotFound(_) => StatusCode::NOT_FOUND,
             DurableError::InstanceAlreadyRunning(_) => StatusCode::CONFLICT,
@@ -813,8 +836,11 @@ impl IntoResponse for DurableError {
             DurableError::Store(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let body = serde_json::json!({ "message": self.to_string() });
-        (status, axum::Json(body)).into_response()
+        (
+            status,
+            axum::Json(crate::wire::ErrorBody::new(self.to_string())),
+        )
+            .into_response()
     }
 }
 

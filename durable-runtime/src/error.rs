@@ -44,6 +44,10 @@ pub enum DurableError {
     /// The instance's status does not allow the request (rewinding a running instance).
     #[error("{0}")]
     InvalidStatus(String),
+    /// A request's argument is malformed (a continuation token this host did not give
+    /// out, say).
+    #[error("{0}")]
+    InvalidInput(String),
     /// The instance has finished and takes no more events or commands.
     #[error("instance `{0}` has already finished")]
     InstanceFinished(String),
@@ -114,6 +118,7 @@ impl FailureDetails {
             DurableError::EventTimeout { .. } => "EventTimeout",
             DurableError::InstanceFinished(_) => "InstanceFinished",
             DurableError::InvalidStatus(_) => "InvalidStatus",
+            DurableError::InvalidInput(_) => "InvalidInput",
             DurableError::Store(_) => "StoreError",
             DurableError::LockingRulesViolation(_) => "LockingRulesViolation",
             DurableError::Custom(_) => "OrchestrationError",

@@ -25,19 +25,22 @@
 pub mod activity;
 pub mod client;
 pub mod clock;
+pub mod engine;
 pub mod entity;
 pub mod error;
 pub mod history;
 pub mod instance_id;
-pub mod json;
+mod json;
 pub mod orchestration;
-pub mod registry;
 pub mod schedule;
-pub mod status;
-pub mod store;
-pub mod typed;
-pub mod typed_entity;
-pub mod worker;
+mod status;
+pub mod testing;
+mod typed;
+mod typed_entity;
+pub mod wire;
+
+// Engine modules by their short paths inside the crate.
+pub(crate) use engine::{registry, store, worker};
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -45,8 +48,8 @@ pub mod __private;
 
 pub use activity::ActivityContext;
 pub use client::{
-    CleanEntityStorageResult, ClientOptions, DurableClient, EntityPage, EntityStatus,
-    HttpManagementPayload, StartOptions, StatusPage,
+    ClientOptions, DurableClient, EntityPage, ListOptions, RestartOptions, StartOptions,
+    StatusOptions, StatusPage, TerminateOptions,
 };
 pub use durable_macros::{activity_trigger, client, entity_trigger, orchestration_trigger};
 pub use entity::{EntityContext, EntityId};
@@ -57,9 +60,13 @@ pub use orchestration::{
     DurableFuture, EntityLock, OrchestrationContext, RetryOptions, when_all, when_any,
 };
 pub use schedule::TimerInfo;
-pub use status::{OrchestrationStatus, RuntimeStatus};
+pub use status::RuntimeStatus;
 pub use typed::{ActivityHandle, FunctionHandle, OrchestratorHandle};
 pub use typed_entity::{EntityProxy, EntitySignals, TypedEntity};
+pub use wire::{
+    CleanEntityStorageResult, EntityStatus, HistoryEventWire, HttpManagementPayload,
+    OrchestrationStatus,
+};
 
 /// Everything a function author needs: `use durable_runtime::prelude::*;`.
 pub mod prelude {

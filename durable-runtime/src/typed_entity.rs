@@ -140,7 +140,7 @@ impl OrchestrationContext {
 ///
 /// ```no_run
 /// # use durable_runtime::prelude::*;
-/// # use durable_runtime::typed_entity::run_operation;
+/// # use durable_runtime::testing::run_operation;
 /// # #[derive(Default, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
 /// # pub struct Account { balance: i64 }
 /// # #[entity_trigger]

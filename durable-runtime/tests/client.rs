@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use durable_runtime::StartOptions;
+use durable_runtime::StatusOptions;
+use durable_runtime::engine::store::ReplacePolicy;
 use durable_runtime::prelude::*;
-use durable_runtime::store::ReplacePolicy;
 
 mod common;
 
@@ -41,7 +42,7 @@ async fn a_scheduled_start_waits_pending_until_its_time() {
             .expect("started");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let status = client
-            .get_status("later", false, false, true)
+            .get_status("later", StatusOptions::default())
             .await
             .expect("status");
         assert_eq!(

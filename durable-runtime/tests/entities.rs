@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use durable_runtime::StartOptions;
+use durable_runtime::StatusOptions;
+use durable_runtime::engine::store::ReplacePolicy;
 use durable_runtime::prelude::*;
-use durable_runtime::store::ReplacePolicy;
 
 mod common;
 
@@ -72,7 +73,13 @@ async fn an_operation_starts_an_orchestration_when_it_commits() {
             .expect("signaled");
         eventually("the start", async || {
             client
-                .get_status("greeting", false, false, false)
+                .get_status(
+                    "greeting",
+                    StatusOptions {
+                        show_input: false,
+                        ..StatusOptions::default()
+                    },
+                )
                 .await
                 .ok()
                 .flatten()
@@ -105,10 +112,19 @@ async fn clean_entity_storage_releases_a_lock_whose_holder_is_gone() {
         };
         start("HoldTally", None).await.expect("started");
         eventually("the lock grant", async || {
-            let status = client.get_status("holder", true, false, false).await;
+            let status = client
+                .get_status(
+                    "holder",
+                    StatusOptions {
+                        show_history: true,
+                        show_input: false,
+                        ..StatusOptions::default()
+                    },
+                )
+                .await;
             status.ok().flatten().is_some_and(|s| {
                 s.history_events.is_some_and(|events| {
-                    events.iter().any(|e| e["EventType"] == "EntityLockGranted")
+                    events.iter().any(|e| e.event_type == "EntityLockGranted")
                 })
             })
         })

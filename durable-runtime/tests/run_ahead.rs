@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use durable_runtime::StatusOptions;
 use durable_runtime::clock::{Clock, SystemClock};
+use durable_runtime::engine::registry::Registry;
+use durable_runtime::engine::store::{SqliteOptions, SqliteStore, Store};
+use durable_runtime::engine::worker::{Worker, WorkerOptions};
 use durable_runtime::prelude::*;
-use durable_runtime::registry::Registry;
-use durable_runtime::store::{SqliteOptions, SqliteStore, Store};
-use durable_runtime::worker::{Worker, WorkerOptions};
 use durable_runtime::{ClientOptions, DurableClient};
 
 mod common;
@@ -458,7 +459,13 @@ async fn an_eager_start_returns_with_a_quick_chain_already_finished() {
     // The instance was created with its whole chain in one commit.
     let status = harness
         .client
-        .get_status(&id, false, false, false)
+        .get_status(
+            &id,
+            StatusOptions {
+                show_input: false,
+                ..StatusOptions::default()
+            },
+        )
         .await
         .expect("reads")
         .expect("the instance exists");
@@ -564,7 +571,13 @@ async fn a_start_after_its_worker_stopped_waits_in_the_store_for_the_next_one() 
         .await
         .expect("started");
     let status = client
-        .get_status(&id, false, false, false)
+        .get_status(
+            &id,
+            StatusOptions {
+                show_input: false,
+                ..StatusOptions::default()
+            },
+        )
         .await
         .expect("reads")
         .expect("the instance exists");

@@ -41,8 +41,8 @@ impl Account {
 
 #[cfg(test)]
 mod tests {
-    use durable_runtime::registry::ENTITIES;
-    use durable_runtime::typed_entity::run_operation;
+    use durable_runtime::engine::registry::ENTITIES;
+    use durable_runtime::testing::run_operation;
     use serde_json::{Value, json};
 
     use super::*;

@@ -3,8 +3,8 @@
 //! once per night, not once per host; a night missed while every host was down runs at the
 //! next start.
 
+use durable_runtime::engine::store::PurgeFilter;
 use durable_runtime::prelude::*;
-use durable_runtime::store::PurgeFilter;
 
 /// How long finished instances are kept.
 const KEEP_DAYS: i64 = 30;

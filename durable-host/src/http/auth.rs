@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use durable_runtime::registry::AuthLevel;
+use durable_runtime::engine::registry::AuthLevel;
 
 use crate::keys::{HostKeys, key_matches};
 

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use durable_runtime::DurableError;
+use durable_runtime::wire::ErrorBody;
 
 /// An error answer of the management API.
 #[derive(Debug)]
@@ -60,11 +61,6 @@ impl From<DurableError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // `ExceptionMessage` is where Durable Functions clients look for the reason.
-        let body = serde_json::json!({
-            "message": self.message,
-            "ExceptionMessage": self.message,
-        });
-        (self.status, Json(body)).into_response()
+        (self.status, Json(ErrorBody::new(self.message))).into_response()
     }
 }

@@ -2,6 +2,7 @@
 //! while the process serves HTTP; `GET /admin/host/status` also checks that the store
 //! answers, and says 503 Unhealthy while it does not (a lost database connection).
 
+use durable_runtime::wire::HostHealth;
 use std::time::Duration;
 
 use axum::Router;
@@ -30,18 +31,22 @@ async fn status(Extension(client): Extension<DurableClient>) -> Response {
     match client.check_store(STORE_CHECK_TIMEOUT).await {
         Ok(()) => (
             StatusCode::OK,
-            axum::Json(serde_json::json!({"state": "Running", "store": "ok"})),
+            axum::Json(HostHealth {
+                state: "Running".to_owned(),
+                store: "ok".to_owned(),
+                message: None,
+            }),
         )
             .into_response(),
         Err(error) => {
             tracing::warn!(%error, "health check: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({
-                    "state": "Unhealthy",
-                    "store": error.to_string(),
-                    "message": format!("the store does not answer: {error}"),
-                })),
+                axum::Json(HostHealth {
+                    state: "Unhealthy".to_owned(),
+                    store: error.to_string(),
+                    message: Some(format!("the store does not answer: {error}")),
+                }),
             )
                 .into_response()
         }

@@ -12,9 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use durable_runtime::store::{InstanceQuery, PurgeFilter};
-use durable_runtime::{DurableClient, DurableError, EntityId, RuntimeStatus, StartOptions};
-use serde_json::{Value, json};
+use durable_runtime::engine::store::{InstanceQuery, PurgeFilter};
+use durable_runtime::wire::PurgeHistoryResult;
+use durable_runtime::{
+    DurableClient, DurableError, EntityId, ListOptions, RestartOptions, RuntimeStatus,
+    StartOptions, StatusOptions, TerminateOptions,
+};
+use serde_json::Value;
 
 use super::ApiError;
 
@@ -89,11 +93,7 @@ async fn entity_listing(
 ) -> Result<Response, ApiError> {
     let page = client
         .list_entities(name.as_deref(), page_size(&query)?, continuation(&headers))
-        .await
-        .map_err(|e| match e {
-            DurableError::InvalidStatus(message) => ApiError::bad_request(message),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(page_response(&page.entities, page.continuation_token))
 }
 
@@ -238,7 +238,11 @@ async fn start_instance(
     if let Some(timeout) = timeout {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let Some(status) = client.get_status(&id, false, false, false).await? else {
+            let options = StatusOptions {
+                show_input: false,
+                ..StatusOptions::default()
+            };
+            let Some(status) = client.get_status(&id, options).await? else {
                 break;
             };
             if status.runtime_status.is_terminal() {
@@ -269,14 +273,13 @@ async fn status(
     Path(instance_id): Path<String>,
     Query(query): Params,
 ) -> Result<Response, ApiError> {
-    let show_history = flag(&query, "showHistory", false)?;
-    let show_history_output = flag(&query, "showHistoryOutput", false)?;
-    let show_input = flag(&query, "showInput", true)?;
+    let options = StatusOptions {
+        show_history: flag(&query, "showHistory", false)?,
+        show_history_output: flag(&query, "showHistoryOutput", false)?,
+        show_input: flag(&query, "showInput", true)?,
+    };
     let fail_as_500 = flag(&query, "returnInternalServerErrorOnFailure", false)?;
-    let Some(status) = client
-        .get_status(&instance_id, show_history, show_history_output, show_input)
-        .await?
-    else {
+    let Some(status) = client.get_status(&instance_id, options).await? else {
         return Err(ApiError::not_found(format!(
             "no instance with id `{instance_id}` exists"
         )));
@@ -307,22 +310,19 @@ async fn list(
         after: None,
         entities: false,
     };
-    let show_input = flag(&query, "showInput", true)?;
-    let page = match continuation(&headers) {
-        Some(token) => client
-            .list_instances_after(&filter, token, show_input)
-            .await
-            .map_err(|e| match e {
-                DurableError::InvalidStatus(message) => ApiError::bad_request(message),
-                other => other.into(),
-            })?,
-        None => client.list_instances(&filter, show_input).await?,
+    let options = ListOptions {
+        show_input: flag(&query, "showInput", true)?,
+        continuation_token: continuation(&headers).map(str::to_owned),
     };
+    let page = client.list_instances(&filter, options).await?;
     Ok(page_response(&page.instances, page.continuation_token))
 }
 
 fn deleted(count: u64) -> Response {
-    (StatusCode::OK, Json(json!({ "instancesDeleted": count }))).into_response()
+    let result = PurgeHistoryResult {
+        instances_deleted: count,
+    };
+    (StatusCode::OK, Json(result)).into_response()
 }
 
 async fn purge_one(
@@ -409,10 +409,11 @@ async fn terminate(
     Path(instance_id): Path<String>,
     Query(query): Params,
 ) -> Result<Response, ApiError> {
-    let recursive = flag(&query, "recursive", false)?;
-    client
-        .terminate(&instance_id, &reason(&query), recursive)
-        .await?;
+    let options = TerminateOptions {
+        reason: reason(&query),
+        recursive: flag(&query, "recursive", false)?,
+    };
+    client.terminate(&instance_id, options).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -448,7 +449,9 @@ async fn restart(
     Path(instance_id): Path<String>,
     Query(query): Params,
 ) -> Result<Response, ApiError> {
-    let new_id = flag(&query, "restartWithNewInstanceId", true)?;
-    let id = client.restart(&instance_id, new_id).await?;
+    let options = RestartOptions {
+        new_instance_id: flag(&query, "restartWithNewInstanceId", true)?,
+    };
+    let id = client.restart(&instance_id, options).await?;
     Ok(client.create_check_status_response(&id))
 }

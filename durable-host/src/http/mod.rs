@@ -10,7 +10,7 @@ mod management;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Extension};
 use durable_runtime::DurableClient;
-use durable_runtime::registry::{AuthLevel, ClientTrigger, Registry};
+use durable_runtime::engine::registry::{AuthLevel, ClientTrigger, Registry};
 
 pub use auth::KeyCheck;
 pub use error::ApiError;

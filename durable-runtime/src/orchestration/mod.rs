@@ -1,4 +1,9 @@
 //! Orchestrations: the context user code talks to, and the replay engine that drives it.
+//!
+//! Nothing here reads a clock or sleeps (clippy's `disallowed_methods`, configured in
+//! `clippy.toml`): time is the turn's, given by the worker, and waits are durable timers.
+
+#![deny(clippy::disallowed_methods)]
 
 mod combinators;
 mod context;

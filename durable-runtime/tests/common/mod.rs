@@ -5,9 +5,9 @@ use std::sync::Arc;
 use durable_runtime::ClientOptions;
 use durable_runtime::DurableClient;
 use durable_runtime::clock::{Clock, SystemClock};
-use durable_runtime::registry::Registry;
-use durable_runtime::store::{MemoryStore, SqliteOptions, SqliteStore, Store};
-use durable_runtime::worker::{Worker, WorkerOptions};
+use durable_runtime::engine::registry::Registry;
+use durable_runtime::engine::store::{MemoryStore, SqliteOptions, SqliteStore, Store};
+use durable_runtime::engine::worker::{Worker, WorkerOptions};
 
 /// Runs `test` with a client whose worker serves this test binary's functions, once on
 /// the memory store and once on a fresh SQLite file.

@@ -1,5 +1,5 @@
 use durable_runtime::prelude::*;
-use durable_runtime::registry::{CLIENTS, ClientTrigger};
+use durable_runtime::engine::registry::{CLIENTS, ClientTrigger};
 
 /// Runs every five minutes with the tick's details.
 #[client(timer(schedule = "0 */5 * * * *"))]

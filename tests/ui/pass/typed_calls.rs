@@ -46,6 +46,18 @@ async fn everything(
     Ok((cities, greeting, number.await?, attempts.await?))
 }
 
+/// A typed call retries with an option of the call, and the retrying call still races.
+#[orchestration_trigger]
+async fn greet_with_retry(ctx: OrchestrationContext) -> Result<String, DurableError> {
+    let retry = RetryOptions::new(std::time::Duration::from_secs(1), 3);
+    let (_, greeting) = when_any([
+        ctx.call(say_hello, "Tokyo".to_owned()).with_retry(retry.clone()),
+        ctx.call(say_hello, "Seattle".to_owned()),
+    ])
+    .await;
+    greeting
+}
+
 mod nested {
     use durable_runtime::prelude::*;
 

@@ -134,10 +134,10 @@ pub(crate) fn hub_schema(hub: &str) -> Result<String, StoreError> {
 /// store's [`WorkSignals`]. A lost or unreachable server gives [`StoreError::Unavailable`].
 ///
 /// ```no_run
-/// # async fn open() -> Result<(), durable_runtime::store::StoreError> {
+/// # async fn open() -> Result<(), durable_runtime::engine::store::StoreError> {
 /// use std::sync::Arc;
 /// use durable_runtime::clock::SystemClock;
-/// use durable_runtime::store::{PostgresOptions, PostgresStore};
+/// use durable_runtime::engine::store::{PostgresOptions, PostgresStore};
 ///
 /// let options = PostgresOptions::new("postgres://durable@127.0.0.1:5432/durable", "Orders");
 /// let store = PostgresStore::open(options, Arc::new(SystemClock)).await?;
