@@ -57,6 +57,8 @@ pub async fn compensate(step: String) -> String {
 }
 
 /// Runs the three steps; on a failure, compensates the completed ones in reverse order.
+/// A compensation must not be lost to a passing fault, so each one retries (three
+/// attempts, a second apart, on durable timers).
 #[orchestration_trigger(name = "OrderSaga")]
 pub async fn order_saga(
     ctx: OrchestrationContext,
@@ -64,6 +66,7 @@ pub async fn order_saga(
 ) -> Result<OrderOutcome, DurableError> {
     let fail_at = request.unwrap_or_default().fail_at;
     let mut outcome = OrderOutcome::default();
+    let compensation_retry = RetryOptions::new(std::time::Duration::from_secs(1), 3);
     for name in ["CheckInventory", "ChargeCustomer", "CreateShipment"] {
         match ctx.call_activity::<String>(name, &fail_at).await {
             Ok(_) => outcome.ran.push(name.to_owned()),
@@ -75,7 +78,10 @@ pub async fn order_saga(
                         .unwrap_or_else(|| error.to_string()),
                 );
                 for done in outcome.ran.clone().into_iter().rev() {
-                    let _: String = ctx.call_activity("Compensate", &done).await?;
+                    let _: String = ctx
+                        .call_activity("Compensate", &done)
+                        .with_retry(compensation_retry.clone())
+                        .await?;
                     outcome.compensated.push(done);
                 }
                 break;

@@ -241,6 +241,31 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Queues `event` for whichever execution of `instance_id` is current, tells the other
+    /// hosts, and commits `tx`.
+    async fn queue_and_commit(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        instance_id: &str,
+        event: &HistoryEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        insert_messages(
+            &tx,
+            &[Outgoing {
+                instance_id,
+                execution_id: None,
+                event,
+                visible_at: now,
+            }],
+        )
+        .await?;
+        self.notify(&tx, true, false).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.signals.orchestrations.notify_one();
+        Ok(())
+    }
+
     /// Queues a request or event for an instance that accepts it, or says why not.
     async fn deliver(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         let now = self.clock.now();
@@ -251,20 +276,7 @@ impl PostgresStore {
             return Err(StoreError::NotFound(instance_id.to_owned()));
         };
         refusal(instance_id, status, &event)?;
-        insert_messages(
-            &tx,
-            &[Outgoing {
-                instance_id,
-                execution_id: None,
-                event: &event,
-                visible_at: now,
-            }],
-        )
-        .await?;
-        self.notify(&tx, true, false).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.signals.orchestrations.notify_one();
-        Ok(())
+        self.queue_and_commit(tx, instance_id, &event, now).await
     }
 
     /// Completes an activity call and queues its result, waking the hosts.
@@ -516,20 +528,7 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         ensure_entity(&tx, instance_id, name, now).await?;
-        insert_messages(
-            &tx,
-            &[Outgoing {
-                instance_id,
-                execution_id: None,
-                event: &event,
-                visible_at: now,
-            }],
-        )
-        .await?;
-        self.notify(&tx, true, false).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.signals.orchestrations.notify_one();
-        Ok(())
+        self.queue_and_commit(tx, instance_id, &event, now).await
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
