@@ -18,7 +18,7 @@ use durable_runtime::{
 use serde_json::Value;
 
 use crate::config::{ConfigArgs, HostConfig, StoreUrl};
-use crate::keys::HostKeys;
+use crate::keys::{HostKeys, Rotation};
 use crate::server::{connect_store, serve};
 use crate::table;
 
@@ -160,11 +160,30 @@ enum Command {
     },
     /// Release entity locks held by orchestrations that have ended or no longer exist.
     CleanEntities,
-    /// Print the host's keys (made on first use).
+    /// Print the host's keys (made on first use), or rotate them.
     Keys {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// What to do with the keys [default: print them].
+        #[command(subcommand)]
+        action: Option<KeysAction>,
+    },
+}
+
+/// What `keys` does besides printing.
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Replace keys with new random ones (both when neither flag is given). A running host
+    /// refuses the old key at once; rotating the system key also retires every instance
+    /// token (valid for `--token-grace-seconds` more on running hosts).
+    Rotate {
+        /// Rotate the system key (and the instance-token secret).
+        #[arg(long)]
+        system: bool,
+        /// Rotate the function key.
+        #[arg(long)]
+        function: bool,
     },
 }
 
@@ -220,7 +239,19 @@ pub fn main() -> ExitCode {
                 print_functions(&registry);
                 Ok(())
             }
-            Command::Keys { json } => print_keys(&config, json),
+            Command::Keys { json, action: None } => print_keys(&config, json),
+            Command::Keys {
+                json,
+                action: Some(KeysAction::Rotate { system, function }),
+            } => {
+                let both = !system && !function;
+                let rotation = Rotation {
+                    system: system || both,
+                    function: function || both,
+                };
+                HostKeys::rotate(&config.data_dir, rotation).map_err(Failure::Usage)?;
+                print_keys(&config, json)
+            }
             command => manage(command, config, registry).await,
         }
     });
@@ -513,10 +544,23 @@ fn parse_statuses(text: Option<&str>) -> Result<Vec<RuntimeStatus>, Failure> {
         .collect()
 }
 
+/// What `keys --json` prints: the keys, never the token secret.
+#[derive(serde::Serialize)]
+struct PrintedKeys<'a> {
+    #[serde(rename = "systemKey")]
+    system_key: &'a str,
+    #[serde(rename = "functionKey")]
+    function_key: &'a str,
+}
+
 fn print_keys(config: &HostConfig, json: bool) -> Result<(), Failure> {
     let keys = HostKeys::load_or_create(&config.data_dir).map_err(Failure::Runtime)?;
     if json {
-        println!("{}", to_json(&keys));
+        let printed = PrintedKeys {
+            system_key: &keys.system_key,
+            function_key: &keys.function_key,
+        };
+        println!("{}", to_json(&printed));
     } else {
         println!("system key    {}", keys.system_key);
         println!("function key  {}", keys.function_key);

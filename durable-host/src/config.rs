@@ -64,6 +64,50 @@ pub struct ConfigArgs {
     /// host renews its leases while it works [default: 30].
     #[arg(long, env = "DURABLE_LEASE_SECONDS", global = true, value_name = "N")]
     pub lease_seconds: Option<u64>,
+    /// Scheme, host and port the URLs in answers start with (check-status payloads,
+    /// `Location`), e.g. https://durable.example.com [default: the listening address, or
+    /// what a trusted proxy forwards].
+    #[arg(long, env = "DURABLE_PUBLIC_URL", global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Addresses of reverse proxies whose `X-Forwarded-Host`, `X-Forwarded-Proto` and
+    /// `Host` headers are believed when building answer URLs (comma-separated) [default:
+    /// none].
+    #[arg(
+        long,
+        env = "DURABLE_TRUSTED_PROXY",
+        global = true,
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Vec<String>,
+    /// What the management URLs in answers carry: `instance-token` (a token that opens
+    /// only that instance's routes) or `system-key` (the Durable Functions behaviour: the
+    /// key that opens every instance of the hub) [default: instance-token].
+    #[arg(
+        long,
+        env = "DURABLE_URL_CREDENTIAL",
+        global = true,
+        value_name = "KIND"
+    )]
+    pub url_credential: Option<String>,
+    /// After `keys rotate --system`, how long instance tokens made before it stay valid, in
+    /// seconds [default: 0].
+    #[arg(
+        long,
+        env = "DURABLE_TOKEN_GRACE_SECONDS",
+        global = true,
+        value_name = "N"
+    )]
+    pub token_grace_seconds: Option<u64>,
+}
+
+/// What the management URLs in answers carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlCredentialKind {
+    /// An instance token: opens that instance's own routes only.
+    InstanceToken,
+    /// The system key, as Durable Functions does: opens every route of the hub.
+    SystemKey,
 }
 
 /// Whether the host checks keys.
@@ -135,6 +179,55 @@ pub struct HostConfig {
     pub durability: durable_runtime::engine::store::Durability,
     /// How long a lease on work lasts before another host may take it over.
     pub lease: std::time::Duration,
+    /// The base of answer URLs, when configured.
+    pub public_url: Option<String>,
+    /// Proxies whose forwarded headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// What the management URLs in answers carry.
+    pub url_credential: UrlCredentialKind,
+    /// How long tokens of the secret before a rotation stay valid.
+    pub token_grace: std::time::Duration,
+}
+
+/// Checks a `--public-url`: `http` or `https`, a host, nothing after the path.
+fn public_url(url: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let valid = rest.is_some_and(|rest| {
+        let host = rest.split('/').next().unwrap_or_default();
+        !host.is_empty()
+            && !rest.contains(['?', '#', ' '])
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    });
+    if valid {
+        Ok(Some(url.trim_end_matches('/').to_owned()))
+    } else {
+        Err(ConfigError(format!(
+            "--public-url `{url}` is not a URL like https://durable.example.com (http or https, a host, no query)"
+        )))
+    }
+}
+
+/// Reads `--trusted-proxy` addresses.
+fn trusted_proxies(addresses: &[String]) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    addresses
+        .iter()
+        .map(|text| text.trim())
+        .filter(|text| !text.is_empty())
+        .map(|text| {
+            text.parse().map_err(|_| {
+                ConfigError(format!(
+                    "--trusted-proxy `{text}` is not an IP address like 10.0.0.1"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Why the configuration cannot be used; the message names the setting.
@@ -375,6 +468,23 @@ impl HostConfig {
                     )));
                 }
             },
+            public_url: public_url(args.public_url.as_deref())?,
+            trusted_proxies: trusted_proxies(&args.trusted_proxy)?,
+            url_credential: match args
+                .url_credential
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("instance-token") => UrlCredentialKind::InstanceToken,
+                Some("system-key") => UrlCredentialKind::SystemKey,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--url-credential `{other}` is not a kind; expected instance-token or system-key"
+                    )));
+                }
+            },
+            token_grace: std::time::Duration::from_secs(args.token_grace_seconds.unwrap_or(0)),
             orchestration_cache: args.orchestration_cache.unwrap_or(
                 match durable.extended_sessions_enabled {
                     Some(false) => 0,

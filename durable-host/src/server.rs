@@ -12,9 +12,25 @@ use durable_runtime::engine::store::{
 use durable_runtime::engine::worker::{Worker, WorkerOptions};
 use tokio::net::TcpListener;
 
-use crate::config::{AuthMode, HostConfig, StoreUrl};
+use crate::config::{AuthMode, HostConfig, StoreUrl, UrlCredentialKind};
 use crate::http;
-use crate::keys::HostKeys;
+use crate::keys::KeyStore;
+
+/// The credential the management URLs of an instance carry.
+struct UrlCode {
+    keys: Arc<KeyStore>,
+    kind: UrlCredentialKind,
+}
+
+impl durable_runtime::UrlCredential for UrlCode {
+    fn code_for(&self, instance_id: &str) -> String {
+        let keys = self.keys.current();
+        match self.kind {
+            UrlCredentialKind::InstanceToken => keys.instance_token(instance_id),
+            UrlCredentialKind::SystemKey => keys.system_key,
+        }
+    }
+}
 
 /// Opens the configured store. `exclusive` takes an SQLite file for this process alone;
 /// a PostgreSQL hub is always shared (leases of dead hosts expire, none are released).
@@ -91,7 +107,7 @@ async fn shutdown_signal() {
 pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = match config.auth {
-        AuthMode::Keys => Some(HostKeys::load_or_create(&config.data_dir)?),
+        AuthMode::Keys => Some(Arc::new(KeyStore::open(&config.data_dir)?)),
         AuthMode::None => None,
     };
     let store = connect_store(&config, clock.clone(), true).await?;
@@ -105,14 +121,33 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
     // before any work runs: whoever waits for this line learns the address even if a
     // function then takes the process down.
     println!("listening on http://{address}");
+    // Answer URLs need an address a client can reach: a wildcard bind answers on loopback
+    // unless a public URL is configured.
+    let own_url = if address.ip().is_unspecified() {
+        let loopback = match address {
+            std::net::SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+            std::net::SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        };
+        format!(
+            "http://{}",
+            std::net::SocketAddr::new(loopback, address.port())
+        )
+    } else {
+        format!("http://{address}")
+    };
     let client = DurableClient::new(
         store.clone(),
         registry.clone(),
         clock.clone(),
         ClientOptions {
             hub: config.hub.clone(),
-            base_url: format!("http://{address}"),
-            system_key: keys.as_ref().map(|k| k.system_key.clone()),
+            base_url: own_url.clone(),
+            url_credential: keys.as_ref().map(|keys| {
+                Arc::new(UrlCode {
+                    keys: keys.clone(),
+                    kind: config.url_credential,
+                }) as Arc<dyn durable_runtime::UrlCredential>
+            }),
             replace: config.replace,
             webhook_path: config.webhook_path.clone(),
         },
@@ -147,12 +182,20 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         &config.route_prefix,
         &config.webhook_path,
         config.max_request_body,
-        keys.map(http::KeyCheck::new),
+        keys.map(|keys| http::KeyCheck::new(keys, config.token_grace)),
+        http::PublicUrl {
+            configured: config.public_url.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            own: own_url,
+        },
     );
     tracing::info!(%address, hub = %config.hub, store = %config.store, "host started");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     tracing::info!("stopping: draining work in flight");
     let _ = stop_timers.send(true);
     while timers.join_next().await.is_some() {}

@@ -181,20 +181,43 @@ fn to_status(record: InstanceRecord, show_input: bool) -> OrchestrationStatus {
     }
 }
 
+/// What the management URLs of an instance carry as their `code` query parameter: the
+/// host's credential for that instance (an instance token, or the system key). The host
+/// supplies it; a client without one builds URLs with no `code`.
+pub trait UrlCredential: Send + Sync + 'static {
+    /// The `code` for the URLs of `instance_id`.
+    fn code_for(&self, instance_id: &str) -> String;
+}
+
 /// Where the client's management URLs point and which task hub they name.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// The task hub's name.
     pub hub: String,
-    /// Scheme, host and port of the host, used when no request tells a better one.
+    /// Scheme, host and port the management URLs start with (`http://127.0.0.1:7071`).
     pub base_url: String,
     /// Path of the management API, `/runtime/webhooks/durabletask` by default.
     pub webhook_path: String,
-    /// The system key that management URLs carry, when keys are enforced.
-    pub system_key: Option<String>,
+    /// The credential management URLs carry, when keys are enforced.
+    pub url_credential: Option<Arc<dyn UrlCredential>>,
     /// Which existing instance a start with the same id may replace, unless the start
     /// says otherwise.
     pub replace: ReplacePolicy,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("hub", &self.hub)
+            .field("base_url", &self.base_url)
+            .field("webhook_path", &self.webhook_path)
+            .field(
+                "url_credential",
+                &self.url_credential.as_ref().map(|_| "dyn UrlCredential"),
+            )
+            .field("replace", &self.replace)
+            .finish()
+    }
 }
 
 impl Default for ClientOptions {
@@ -203,7 +226,7 @@ impl Default for ClientOptions {
             hub: "DurableFunctionsHub".to_owned(),
             base_url: "http://127.0.0.1:7071".to_owned(),
             webhook_path: "/runtime/webhooks/durabletask".to_owned(),
-            system_key: None,
+            url_credential: None,
             replace: ReplacePolicy::NonRunning,
         }
     }
@@ -222,7 +245,7 @@ struct ClientInner {
 /// Starts, queries and waits for orchestration instances of one task hub.
 ///
 /// In a client function it is an extractor: take `client: DurableClient` as a parameter.
-/// Its management URLs then use the scheme and host the request came in on.
+/// Its management URLs start with the host's public URL (or its own address).
 #[derive(Clone)]
 pub struct DurableClient {
     inner: Arc<ClientInner>,
@@ -756,9 +779,9 @@ impl DurableClient {
             "taskHub={}&connection=Storage",
             encode_path_segment(&options.hub)
         );
-        if let Some(key) = &options.system_key {
+        if let Some(credential) = &options.url_credential {
             query.push_str("&code=");
-            query.push_str(&encode_path_segment(key));
+            query.push_str(&encode_path_segment(&credential.code_for(instance_id)));
         }
         HttpManagementPayload {
             id: instance_id.to_owned(),
@@ -789,34 +812,23 @@ impl DurableClient {
     }
 }
 
-/// True for a `Host` header value that is safe to echo into URLs.
-fn plausible_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for DurableClient {
     type Rejection = Response;
 
+    /// The client the host put in the request's extensions, its URLs already based where
+    /// the host says (its public URL, or its own address); the request's `Host` header is
+    /// never trusted here.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(client) = parts.extensions.get::<DurableClient>() else {
-            return Err(DurableError::custom(
-                "no DurableClient is configured for this router; serve it through durable_host",
-            )
-            .into_response());
-        };
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| plausible_host(h));
-        Ok(match host {
-            Some(host) => client.with_base_url(&format!("http://{host}")),
-            None => client.clone(),
-        })
+        parts
+            .extensions
+            .get::<DurableClient>()
+            .cloned()
+            .ok_or_else(|| {
+                DurableError::custom(
+                    "no DurableClient is configured for this router; serve it through durable_host",
+                )
+                .into_response()
+            })
     }
 }
 

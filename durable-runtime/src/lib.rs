@@ -49,7 +49,7 @@ pub mod __private;
 pub use activity::ActivityContext;
 pub use client::{
     ClientOptions, DurableClient, EntityPage, ListOptions, RestartOptions, StartOptions,
-    StatusOptions, StatusPage, TerminateOptions,
+    StatusOptions, StatusPage, TerminateOptions, UrlCredential,
 };
 pub use durable_macros::{activity_trigger, client, entity_trigger, orchestration_trigger};
 pub use entity::{EntityContext, EntityId};

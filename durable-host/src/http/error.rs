@@ -40,6 +40,14 @@ impl ApiError {
         }
     }
 
+    /// 403: the credential is valid but does not open this route.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+
     /// 415 with a message.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         ApiError {

@@ -6,17 +6,20 @@ mod auth;
 mod error;
 mod health;
 mod management;
+mod public_url;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension};
+use axum::extract::DefaultBodyLimit;
 use durable_runtime::DurableClient;
 use durable_runtime::engine::registry::{AuthLevel, ClientTrigger, Registry};
 
 pub use auth::KeyCheck;
 pub use error::ApiError;
+pub use public_url::PublicUrl;
 
 /// Builds the host's router: client functions under `route_prefix`, the management API
-/// under `webhook_path`. `keys` is `None` when key checks are off.
+/// under `webhook_path`. `keys` is `None` when key checks are off; `urls` says where the
+/// URLs in answers point.
 pub fn router(
     client: DurableClient,
     registry: &Registry,
@@ -24,6 +27,7 @@ pub fn router(
     webhook_path: &str,
     max_body: usize,
     keys: Option<KeyCheck>,
+    urls: PublicUrl,
 ) -> Router {
     let mut functions = Router::new();
     for function in registry.clients() {
@@ -48,7 +52,7 @@ pub fn router(
     if let Some(keys) = keys {
         management = management.layer(axum::middleware::from_fn_with_state(
             keys.clone(),
-            auth::require_system_key,
+            auth::require_management_access,
         ));
         status = status.layer(axum::middleware::from_fn_with_state(
             keys,
@@ -65,5 +69,8 @@ pub fn router(
         .merge(status)
         .fallback(|| async { ApiError::not_found("no route matches this path") })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(Extension(client))
+        .layer(axum::middleware::from_fn_with_state(
+            (client, urls),
+            public_url::attach_client,
+        ))
 }

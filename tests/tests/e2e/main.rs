@@ -13,5 +13,6 @@ mod management;
 mod multihost;
 mod orchestration_api;
 mod proxy;
+mod security;
 mod support;
 mod timers;

@@ -126,12 +126,11 @@ fn keys_guard_every_management_route() {
         &[],
     );
     assert_eq!(with_code.status, 200);
-    // The check-status URLs carry the key, so a caller can follow them as they are.
+    // The check-status URLs carry the instance's own token (never the system key), so a
+    // caller can follow them as they are (security.rs covers what the token opens).
     let status_uri = started["statusQueryGetUri"].as_str().expect("uri");
-    assert!(
-        status_uri.contains(&format!("code={SYSTEM_KEY}")),
-        "{status_uri}"
-    );
+    assert!(status_uri.contains("code=it_"), "{status_uri}");
+    assert!(!status_uri.contains(SYSTEM_KEY), "{status_uri}");
     assert_eq!(
         host.request_without_key(Method::GET, status_uri, &[])
             .status,
@@ -687,8 +686,8 @@ fn client_functions_check_their_auth_level() {
     );
     assert_eq!(get("/api/whoami/admin", Some(function_key)), 401);
     assert_eq!(get("/api/whoami/admin", Some(SYSTEM_KEY)), 200);
-    // The function key does not open the management API.
-    assert_eq!(get(&format!("{W}/instances"), Some(function_key)), 401);
+    // The function key does not open the management API: it is a key, but not this one.
+    assert_eq!(get(&format!("{W}/instances"), Some(function_key)), 403);
 }
 
 #[test]

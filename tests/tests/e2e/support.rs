@@ -84,6 +84,26 @@ impl Host {
         Host::launch_with(data_dir, args, log_level, &[])
     }
 
+    /// Starts a host whose keys come from the data folder's `keys.json` (made on first
+    /// start, rotated by `keys rotate`), not from the environment; `key` is the system key
+    /// the returned host sends.
+    pub fn start_with_keys_file(data_dir: &Path, args: &[&str], key: &str) -> Host {
+        let mut host = Host::launch_with(data_dir, args, "info", &[("DURABLE_SYSTEM_KEY", "")]);
+        host.http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(
+                [(
+                    reqwest::header::HeaderName::from_static("x-functions-key"),
+                    reqwest::header::HeaderValue::from_str(key).expect("a key is a header value"),
+                )]
+                .into_iter()
+                .collect(),
+            )
+            .build()
+            .expect("http client");
+        host
+    }
+
     fn launch_with(data_dir: &Path, args: &[&str], log_level: &str, env: &[(&str, &str)]) -> Host {
         let stderr = data_dir.join(format!(
             "host-{}.stderr",
