@@ -187,10 +187,42 @@ enum KeysAction {
     },
 }
 
-/// A command's failure: bad input (exit 2) or a failure to carry it out (exit 1).
+/// A command's failure: bad input (exit 2) or a failure to carry it out (exit 1); or its
+/// reader went away (`| head`), which ends it quietly with success.
 enum Failure {
     Usage(String),
     Runtime(String),
+    OutputClosed,
+}
+
+/// Writes to standard output.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::OutputClosed),
+        Err(error) => Err(Failure::Runtime(format!(
+            "cannot write the output: {error}"
+        ))),
+    }
+}
+
+/// `println!` for command output: a closed pipe ends the command instead of a panic.
+macro_rules! say {
+    () => {
+        emit("\n")?
+    };
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` for command output, like [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        emit(&format!($($arg)*))?
+    };
 }
 
 impl From<DurableError> for Failure {
@@ -235,10 +267,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config, registry).await.map_err(Failure::Runtime),
-            Command::Functions => {
-                print_functions(&registry);
-                Ok(())
-            }
+            Command::Functions => print_functions(&registry),
             Command::Keys { json, action: None } => print_keys(&config, json),
             Command::Keys {
                 json,
@@ -265,6 +294,7 @@ pub fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::OutputClosed) => ExitCode::SUCCESS,
     }
 }
 
@@ -287,7 +317,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::registry().with(output).try_init();
 }
 
-fn print_functions(registry: &Registry) {
+fn print_functions(registry: &Registry) -> Result<(), Failure> {
     let rows: Vec<Vec<String>> = registry
         .functions()
         .into_iter()
@@ -300,10 +330,11 @@ fn print_functions(registry: &Registry) {
             ]
         })
         .collect();
-    print!(
+    say_raw!(
         "{}",
         table::render(&["Name", "Kind", "Trigger", "Defined at"], &rows)
     );
+    Ok(())
 }
 
 async fn manage(
@@ -339,19 +370,19 @@ async fn manage(
                 None => Value::Null,
             };
             let id = client.start_new(&name, id.as_deref(), input).await?;
-            println!("{id}");
+            say!("{id}");
             Ok(())
         }
         Command::Status { id, history, json } => {
             let status = find(&client, &id, history).await?;
             if json {
-                println!("{}", to_json(&status));
+                say!("{}", to_json(&status));
                 return Ok(());
             }
-            print!("{}", describe(&status));
+            say_raw!("{}", describe(&status));
             if let Some(events) = &status.history_events {
-                println!();
-                print!("{}", history_table(events));
+                say!();
+                say_raw!("{}", history_table(events));
             }
             Ok(())
         }
@@ -359,9 +390,9 @@ async fn manage(
             let status = find(&client, &id, true).await?;
             let events = status.history_events.unwrap_or_default();
             if json {
-                println!("{}", to_json(&events));
+                say!("{}", to_json(&events));
             } else {
-                print!("{}", history_table(&events));
+                say_raw!("{}", history_table(&events));
             }
             Ok(())
         }
@@ -393,7 +424,7 @@ async fn manage(
                     instances: page.instances,
                     continuation_token: page.continuation_token,
                 };
-                println!("{}", to_json(&body));
+                say!("{}", to_json(&body));
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = page
@@ -409,12 +440,12 @@ async fn manage(
                     ]
                 })
                 .collect();
-            print!(
+            say_raw!(
                 "{}",
                 table::render(&["Instance", "Name", "Status", "Created", "Updated"], &rows)
             );
             if let Some(token) = page.continuation_token {
-                println!("more: --continuation {token}");
+                say!("more: --continuation {token}");
             }
             Ok(())
         }
@@ -426,7 +457,7 @@ async fn manage(
                 None => Value::Null,
             };
             client.raise_event(&id, &event, data).await?;
-            println!("raised {event} at {id}");
+            say!("raised {event} at {id}");
             Ok(())
         }
         Command::Terminate {
@@ -437,22 +468,22 @@ async fn manage(
             client
                 .terminate(&id, TerminateOptions { reason, recursive })
                 .await?;
-            println!("terminate requested for {id}");
+            say!("terminate requested for {id}");
             Ok(())
         }
         Command::Suspend { id, reason } => {
             client.suspend(&id, &reason).await?;
-            println!("suspend requested for {id}");
+            say!("suspend requested for {id}");
             Ok(())
         }
         Command::Resume { id, reason } => {
             client.resume(&id, &reason).await?;
-            println!("resume requested for {id}");
+            say!("resume requested for {id}");
             Ok(())
         }
         Command::Rewind { id, reason } => {
             client.rewind(&id, &reason).await?;
-            println!("rewind requested for {id}");
+            say!("rewind requested for {id}");
             Ok(())
         }
         Command::Restart { id, same_id } => {
@@ -460,7 +491,7 @@ async fn manage(
                 new_instance_id: !same_id,
             };
             let new_id = client.restart(&id, options).await?;
-            println!("{new_id}");
+            say!("{new_id}");
             Ok(())
         }
         Command::Purge {
@@ -489,12 +520,12 @@ async fn manage(
                     ));
                 }
             };
-            println!("purged {count} instance(s)");
+            say!("purged {count} instance(s)");
             Ok(())
         }
         Command::CleanEntities => {
             let cleaned = client.clean_entity_storage().await?;
-            println!(
+            say!(
                 "released {} orphaned lock(s)",
                 cleaned.orphaned_locks_released
             );
@@ -560,10 +591,10 @@ fn print_keys(config: &HostConfig, json: bool) -> Result<(), Failure> {
             system_key: &keys.system_key,
             function_key: &keys.function_key,
         };
-        println!("{}", to_json(&printed));
+        say!("{}", to_json(&printed));
     } else {
-        println!("system key    {}", keys.system_key);
-        println!("function key  {}", keys.function_key);
+        say!("system key    {}", keys.system_key);
+        say!("function key  {}", keys.function_key);
     }
     Ok(())
 }

@@ -90,6 +90,36 @@ pub struct ConfigArgs {
         value_name = "KIND"
     )]
     pub url_credential: Option<String>,
+    /// Most actions (calls, timers, events, entity messages) one orchestration may schedule,
+    /// in one turn and in its whole history; over it the instance fails
+    /// [default: 100000, or host.json maxOrchestrationActions].
+    #[arg(
+        long,
+        env = "DURABLE_MAX_ORCHESTRATION_ACTIONS",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_orchestration_actions: Option<u64>,
+    /// Largest request body accepted, in bytes; larger ones get 413 [default: 16777216].
+    #[arg(
+        long,
+        env = "DURABLE_MAX_REQUEST_BODY_BYTES",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_request_body_bytes: Option<usize>,
+    /// Most HTTP connections served at once; more wait to be accepted [default: 1024].
+    #[arg(long, env = "DURABLE_MAX_CONNECTIONS", global = true, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Longest a client may take to send a request's head, in seconds; slower ones are
+    /// disconnected [default: 10].
+    #[arg(
+        long,
+        env = "DURABLE_HEADER_READ_TIMEOUT_SECONDS",
+        global = true,
+        value_name = "N"
+    )]
+    pub header_read_timeout_seconds: Option<u64>,
     /// After `keys rotate --system`, how long instance tokens made before it stay valid, in
     /// seconds [default: 0].
     #[arg(
@@ -187,6 +217,12 @@ pub struct HostConfig {
     pub url_credential: UrlCredentialKind,
     /// How long tokens of the secret before a rotation stay valid.
     pub token_grace: std::time::Duration,
+    /// Most actions one orchestration may schedule (`maxOrchestrationActions`).
+    pub max_orchestration_actions: u64,
+    /// Most HTTP connections served at once.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's head.
+    pub header_read_timeout: std::time::Duration,
 }
 
 /// Checks a `--public-url`: `http` or `https`, a host, nothing after the path.
@@ -258,6 +294,7 @@ struct DurableTaskSection {
     storage_provider: Option<StorageProvider>,
     overridable_existing_instance_states: Option<String>,
     extended_sessions_enabled: Option<bool>,
+    max_orchestration_actions: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -448,7 +485,15 @@ impl HostConfig {
             max_concurrent_orchestrations: durable
                 .max_concurrent_orchestrator_functions
                 .unwrap_or(100),
-            max_request_body: 16 * 1024 * 1024,
+            max_request_body: match args.max_request_body_bytes {
+                None => 16 * 1024 * 1024,
+                Some(n @ 1..=1_073_741_824) => n,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--max-request-body-bytes {other} is out of range; expected 1 to 1073741824"
+                    )));
+                }
+            },
             auth,
             replace,
             max_dequeue_count: args.max_dequeue_count.unwrap_or(10).max(1),
@@ -485,6 +530,36 @@ impl HostConfig {
                 }
             },
             token_grace: std::time::Duration::from_secs(args.token_grace_seconds.unwrap_or(0)),
+            max_connections: match args.max_connections {
+                None => 1024,
+                Some(n @ 1..=1_000_000) => n,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--max-connections {other} is out of range; expected 1 to 1000000"
+                    )));
+                }
+            },
+            header_read_timeout: match args.header_read_timeout_seconds {
+                None => std::time::Duration::from_secs(10),
+                Some(n @ 1..=3_600) => std::time::Duration::from_secs(n),
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--header-read-timeout-seconds {other} is out of range; expected 1 to 3600"
+                    )));
+                }
+            },
+            max_orchestration_actions: match args
+                .max_orchestration_actions
+                .or(durable.max_orchestration_actions)
+            {
+                None => 100_000,
+                Some(n @ 1..=10_000_000) => n,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--max-orchestration-actions {other} is out of range; expected 1 to 10000000"
+                    )));
+                }
+            },
             orchestration_cache: args.orchestration_cache.unwrap_or(
                 match durable.extended_sessions_enabled {
                     Some(false) => 0,

@@ -163,6 +163,10 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             max_dequeue_count: config.max_dequeue_count,
             lease: config.lease,
             run_ahead: config.run_ahead,
+            action_limits: durable_runtime::orchestration::ActionLimits {
+                per_turn: usize::try_from(config.max_orchestration_actions).unwrap_or(usize::MAX),
+                per_execution: config.max_orchestration_actions,
+            },
             ..WorkerOptions::default()
         },
         worker_name(),
@@ -190,15 +194,15 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         },
     );
     tracing::info!(%address, hub = %config.hub, store = %config.store, "host started");
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let limits = http::ConnectionLimits {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+        drain_timeout: std::time::Duration::from_secs(10),
+    };
+    http::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("stopping: draining work in flight");
     let _ = stop_timers.send(true);
     while timers.join_next().await.is_some() {}
     worker.shutdown().await;
-    served.map_err(|e| format!("the HTTP server failed: {e}"))
+    Ok(())
 }

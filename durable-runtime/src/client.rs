@@ -683,16 +683,31 @@ impl DurableClient {
         Ok(true)
     }
 
-    /// Whether the store answers a small read within `timeout`: what a host reports as
-    /// its health. While the store is unreachable (a lost database connection) this is a
-    /// retryable [`DurableError::Store`] error, and work waits; nothing acknowledged is lost.
+    /// Whether the store answers a small read and takes a small durable write, each within
+    /// `timeout`: what a host reports as its health. While the store is unreachable (a lost
+    /// database connection) or refuses writes (a full disk, a read-only file) this is a
+    /// [`DurableError::Store`] error saying which, and work waits; nothing acknowledged is
+    /// lost.
     pub async fn check_store(&self, timeout: Duration) -> Result<(), DurableError> {
+        let late = |what: &str| {
+            DurableError::Store(StoreError::Unavailable(format!(
+                "the store did not answer a {what} within {timeout:?}"
+            )))
+        };
         match tokio::time::timeout(timeout, self.inner.store.next_due()).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(DurableError::Store(error)),
+            Err(_) => return Err(late("read")),
+        }
+        match tokio::time::timeout(timeout, self.inner.store.probe_write()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(StoreError::Unavailable(reason) | StoreError::Internal(reason))) => {
+                Err(DurableError::Store(StoreError::Unavailable(format!(
+                    "it refuses writes: {reason}"
+                ))))
+            }
             Ok(Err(error)) => Err(DurableError::Store(error)),
-            Err(_) => Err(DurableError::Store(StoreError::Unavailable(format!(
-                "the store did not answer within {timeout:?}"
-            )))),
+            Err(_) => Err(late("write")),
         }
     }
 

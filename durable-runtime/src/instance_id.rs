@@ -21,10 +21,14 @@ pub enum InvalidInstanceId {
     /// The id contains a control character.
     #[error("instance id must not contain control characters (found U+{0:04X})")]
     ControlCharacter(u32),
+    /// The id is `.` or `..`, which HTTP clients rewrite in URLs (the instance's URLs
+    /// would name another resource).
+    #[error("instance id must not be `.` or `..` (HTTP clients rewrite them in URLs)")]
+    DotSegment,
 }
 
 /// Checks an instance id: 1–100 characters, no leading `@`, none of `/ \ # ?`, no control
-/// characters.
+/// characters, not `.` or `..`.
 pub fn validate_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
     if id.is_empty() {
         return Err(InvalidInstanceId::Empty);
@@ -35,6 +39,9 @@ pub fn validate_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
     }
     if id.starts_with('@') {
         return Err(InvalidInstanceId::ReservedPrefix);
+    }
+    if id == "." || id == ".." {
+        return Err(InvalidInstanceId::DotSegment);
     }
     for c in id.chars() {
         if matches!(c, '/' | '\\' | '#' | '?') {
@@ -100,5 +107,17 @@ mod tests {
             validate_instance_id("a\nb"),
             Err(InvalidInstanceId::ControlCharacter(10))
         );
+        for dots in [".", ".."] {
+            assert_eq!(
+                validate_instance_id(dots),
+                Err(InvalidInstanceId::DotSegment)
+            );
+        }
+        assert_eq!(
+            validate_instance_id("..."),
+            Ok(()),
+            "only the two path segments"
+        );
+        assert_eq!(validate_instance_id(".hidden"), Ok(()));
     }
 }

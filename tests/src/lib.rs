@@ -152,6 +152,18 @@ pub async fn fan_out_greetings(
     futures::future::join_all(calls).await.into_iter().collect()
 }
 
+/// Fans out to `count` `Echo` calls with no check of its own, as a careless orchestrator
+/// would: the host's action limit is what stops a huge count.
+#[orchestration_trigger(name = "Unbounded")]
+pub async fn unbounded(ctx: OrchestrationContext, count: u64) -> Result<u64, DurableError> {
+    let calls = (0..count).map(|i| ctx.call_activity::<u64>("Echo", i));
+    let results: Vec<u64> = when_all(calls)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(results.len() as u64)
+}
+
 static FLAKY_CALLS: Mutex<Option<std::collections::HashMap<String, u32>>> = Mutex::new(None);
 
 /// Input of `Flaky` and `RetryFlaky`.

@@ -1,8 +1,8 @@
 //! The host's health, as Azure Functions hosts report it: `GET /admin/host/ping` answers
 //! while the process serves HTTP; `GET /admin/host/status` also checks that the store
-//! answers, and says 503 Unhealthy while it does not (a lost database connection).
+//! answers reads and takes writes, and says 503 Unhealthy while it does not (a lost
+//! database connection, a full disk, a read-only file).
 
-use durable_runtime::wire::HostHealth;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use durable_runtime::DurableClient;
+use durable_runtime::wire::HostHealth;
 
 /// How long the store may take to answer before the host counts as unhealthy.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,7 +46,7 @@ async fn status(Extension(client): Extension<DurableClient>) -> Response {
                 axum::Json(HostHealth {
                     state: "Unhealthy".to_owned(),
                     store: error.to_string(),
-                    message: Some(format!("the store does not answer: {error}")),
+                    message: Some(format!("the host is unhealthy: {error}")),
                 }),
             )
                 .into_response()

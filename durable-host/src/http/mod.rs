@@ -5,8 +5,10 @@
 mod auth;
 mod error;
 mod health;
+mod json_errors;
 mod management;
 mod public_url;
+mod serve;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -16,6 +18,7 @@ use durable_runtime::engine::registry::{AuthLevel, ClientTrigger, Registry};
 pub use auth::KeyCheck;
 pub use error::ApiError;
 pub use public_url::PublicUrl;
+pub use serve::{ConnectionLimits, serve};
 
 /// Builds the host's router: client functions under `route_prefix`, the management API
 /// under `webhook_path`. `keys` is `None` when key checks are off; `urls` says where the
@@ -73,4 +76,5 @@ pub fn router(
             (client, urls),
             public_url::attach_client,
         ))
+        .layer(axum::middleware::from_fn(json_errors::json_errors))
 }

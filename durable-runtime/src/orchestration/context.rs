@@ -15,8 +15,8 @@ use super::critical_section::{self, EntityLock};
 use super::future::DurableFuture;
 use super::retry::{Reissue, RetryOptions};
 use super::state::{
-    Action, ActionKind, ContinueAsNew, LockRequest, OpenTask, SharedState, TaskKey, TaskOutcome,
-    lock,
+    Action, ActionKind, ActionLimitExceeded, ContinueAsNew, LockRequest, OpenTask, SharedState,
+    TaskKey, TaskOutcome, lock,
 };
 use crate::entity::EntityId;
 use crate::error::DurableError;
@@ -557,6 +557,29 @@ impl OrchestrationContext {
     /// Records a call and returns its sequence number.
     fn push_action(&self, kind: ActionKind, location: &'static Location<'static>) -> i64 {
         let mut state = lock(&self.state);
+        let limits = state.limits;
+        let over = if state.pending.len() >= limits.per_turn {
+            Some(format!(
+                "the orchestration scheduled more than {} actions in one turn (the host's \
+                 maxOrchestrationActions limit); the instance fails instead",
+                limits.per_turn
+            ))
+        } else if u64::try_from(state.next_sequence).unwrap_or(u64::MAX) >= limits.per_execution {
+            Some(format!(
+                "the orchestration scheduled more than {} actions in its history (the host's \
+                 maxOrchestrationActions limit); the instance fails instead (continue as new \
+                 to start a fresh history)",
+                limits.per_execution
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = over {
+            state.pending.clear();
+            state.over_limit = Some(message);
+            drop(state);
+            std::panic::panic_any(ActionLimitExceeded);
+        }
         let sequence = state.next_sequence;
         state.next_sequence += 1;
         if let ActionKind::LockEntities {

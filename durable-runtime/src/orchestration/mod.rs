@@ -23,3 +23,4 @@ pub use critical_section::EntityLock;
 pub use future::DurableFuture;
 pub use replay::is_replaying_on_this_thread;
 pub use retry::RetryOptions;
+pub use state::ActionLimits;

@@ -22,7 +22,8 @@ use serde_json::Value;
 use super::context::OrchestrationContext;
 use super::critical_section;
 use super::state::{
-    Action, ActionKind, BufferedEvent, ReplayState, SharedState, TaskKey, TaskOutcome, lock,
+    Action, ActionKind, ActionLimits, BufferedEvent, ReplayState, SharedState, TaskKey,
+    TaskOutcome, lock,
 };
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::registry::{BoxFuture, InvocationResult};
@@ -155,6 +156,12 @@ impl Execution {
             future: None,
             outcome: None,
         }
+    }
+
+    /// The same execution with other limits on the actions it may schedule.
+    pub fn with_limits(self, limits: ActionLimits) -> Self {
+        lock(&self.state).limits = limits;
+        self
     }
 
     /// Re-runs the recorded turns. Fails with a non-determinism message when the code no
@@ -332,7 +339,7 @@ impl Execution {
                 let context = OrchestrationContext::new(self.state.clone());
                 match catch_unwind(AssertUnwindSafe(|| (self.invoke)(context))) {
                     Ok(future) => self.future = Some(future),
-                    Err(panic) => self.outcome = Some(Err(panic_failure(panic))),
+                    Err(panic) => self.outcome = Some(Err(self.failure_of(panic))),
                 }
                 self.poll();
                 true
@@ -468,7 +475,7 @@ impl Execution {
                 self.future = None;
             }
             Err(panic) => {
-                self.outcome = Some(Err(panic_failure(panic)));
+                self.outcome = Some(Err(self.failure_of(panic)));
                 self.future = None;
             }
         }
@@ -770,6 +777,17 @@ fn non_determinism(message: String) -> FailureDetails {
 
 fn corrupt(what: &str) -> FailureDetails {
     FailureDetails::new("CorruptHistory", format!("the stored history has {what}"))
+}
+
+impl Execution {
+    /// What a panic of the orchestrator's code means: going over the action limits, or a
+    /// bug.
+    fn failure_of(&self, panic: Box<dyn std::any::Any + Send>) -> FailureDetails {
+        match lock(&self.state).over_limit.clone() {
+            Some(message) => FailureDetails::new("MaxOrchestrationActionsExceeded", message),
+            None => panic_failure(panic),
+        }
+    }
 }
 
 /// Failure details for a caught panic: its message, as `panic!` formatted it.

@@ -2126,3 +2126,79 @@ fn a_retried_call_that_fails_for_the_last_time_ends_the_race_with_its_failure() 
         serde_json::from_value(turn.output).expect("the output is the failure");
     assert!(failure.error_message.contains("only try"), "{failure}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Limits on what one orchestration schedules
+// ---------------------------------------------------------------------------------------
+
+/// Schedules activities without end, as a loop over a huge input would.
+fn schedules_without_end(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move {
+        let mut calls = Vec::new();
+        loop {
+            calls.push(ctx.call_activity::<Value>("Work", calls.len()));
+            if calls.len() == usize::MAX {
+                return Ok(Value::Null);
+            }
+        }
+    })
+}
+
+/// Awaits one activity after another without end.
+fn calls_one_after_another(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration::<Value, _>(async move {
+        loop {
+            let _: Value = ctx.call_activity("Work", ()).await?;
+        }
+    })
+}
+
+fn limits(per_turn: usize, per_execution: u64) -> super::ActionLimits {
+    super::ActionLimits {
+        per_turn,
+        per_execution,
+    }
+}
+
+#[test]
+fn a_turn_over_the_action_limit_fails_the_instance_and_schedules_nothing() {
+    let mut execution =
+        Execution::new(INSTANCE, schedules_without_end).with_limits(limits(1_000, 100_000));
+    let turn = execution.run_turn(at(1), vec![started(Value::Null)]);
+    assert_eq!(turn.status, RuntimeStatus::Failed);
+    assert!(
+        turn.activities.is_empty(),
+        "{} scheduled",
+        turn.activities.len()
+    );
+    assert!(
+        !turn
+            .appended
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::TaskScheduled { .. })),
+        "nothing recorded as scheduled"
+    );
+    let failure: FailureDetails =
+        serde_json::from_value(turn.output).expect("the output is the failure");
+    assert_eq!(failure.error_type, "MaxOrchestrationActionsExceeded");
+    assert!(failure.error_message.contains("1000"), "{failure}");
+}
+
+#[test]
+fn a_history_over_the_action_limit_fails_the_instance() {
+    let mut execution =
+        Execution::new(INSTANCE, calls_one_after_another).with_limits(limits(100, 3));
+    let mut turn = execution.run_turn(at(1), vec![started(Value::Null)]);
+    let mut t = 1;
+    while turn.status == RuntimeStatus::Running {
+        t += 1;
+        let call = turn.activities.first().expect("one call a turn").task_id;
+        turn = execution.run_turn(at(t), vec![completed(call, Value::Null)]);
+        assert!(t < 10, "the limit stops it");
+    }
+    assert_eq!(turn.status, RuntimeStatus::Failed);
+    assert_eq!(t, 4, "three calls, then the fourth is refused");
+    let failure: FailureDetails = serde_json::from_value(turn.output).expect("the failure");
+    assert_eq!(failure.error_type, "MaxOrchestrationActionsExceeded");
+    assert!(failure.error_message.contains("history"), "{failure}");
+}

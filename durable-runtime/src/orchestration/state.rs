@@ -158,7 +158,37 @@ pub(crate) struct ReplayState {
     pub lock_requests: Vec<LockRequest>,
     /// The critical section the orchestration is in (its locks were granted).
     pub critical_section: Option<LockRequest>,
+    /// How many actions the orchestration may schedule.
+    pub limits: ActionLimits,
+    /// Set when the orchestrator went over [`ReplayState::limits`]: its turn schedules
+    /// nothing and fails the instance.
+    pub over_limit: Option<String>,
 }
+
+/// How many actions (calls, timers, events, entity messages) one orchestration may
+/// schedule: in one turn, and in one execution's whole history (Durable Functions'
+/// `maxOrchestrationActions`). Going over fails the instance before anything is committed,
+/// so one runaway orchestrator cannot exhaust the host's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionLimits {
+    /// Most actions one turn schedules.
+    pub per_turn: usize,
+    /// Most actions one execution schedules in all.
+    pub per_execution: u64,
+}
+
+impl Default for ActionLimits {
+    fn default() -> Self {
+        ActionLimits {
+            per_turn: 100_000,
+            per_execution: 100_000,
+        }
+    }
+}
+
+/// The panic that stops an orchestrator going over its [`ActionLimits`]: unwinding is the
+/// one way out of user code that keeps scheduling in a loop.
+pub(crate) struct ActionLimitExceeded;
 
 /// A critical section: its id and the entities it locks (instance ids, sorted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +217,8 @@ impl ReplayState {
             continue_as_new: None,
             lock_requests: Vec::new(),
             critical_section: None,
+            limits: ActionLimits::default(),
+            over_limit: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod critical_sections;
 mod entities;
 mod failures;
 mod hello;
+mod limits;
 mod management;
 mod multihost;
 mod orchestration_api;

@@ -676,6 +676,10 @@ impl Store for MemoryStore {
         &self.signals
     }
 
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(self.lock().timer_ticks.get(name).copied())
     }

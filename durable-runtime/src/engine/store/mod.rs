@@ -156,6 +156,10 @@ pub trait Store: ManagementStore {
     /// The signals this store raises when it gets new work.
     fn signals(&self) -> &WorkSignals;
 
+    /// Writes a little, durably, as a turn would: what a host's health check asks, since a
+    /// store may answer reads while it refuses writes (a full disk, a read-only file).
+    async fn probe_write(&self) -> Result<(), StoreError>;
+
     /// The last tick the timer trigger `name` fired for, if it ever fired.
     async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 

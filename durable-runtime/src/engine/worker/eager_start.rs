@@ -87,7 +87,8 @@ async fn start(
         history_length: 0,
         parent: new.parent.clone(),
     };
-    let mut execution = Execution::new(&instance.instance_id, invoke);
+    let mut execution =
+        Execution::new(&instance.instance_id, invoke).with_limits(shared.options.action_limits);
     let output = execution.run_turn(now, vec![execution_started(&new)]);
     let turn = Turn {
         instance,

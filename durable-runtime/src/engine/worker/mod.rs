@@ -51,6 +51,8 @@ pub struct WorkerOptions {
     /// it schedules in line and folding the turns their results make into one commit
     /// (zero: every turn commits before its activities start).
     pub run_ahead: Duration,
+    /// How many actions one orchestration may schedule (`maxOrchestrationActions`).
+    pub action_limits: crate::orchestration::ActionLimits,
 }
 
 impl Default for WorkerOptions {
@@ -64,6 +66,7 @@ impl Default for WorkerOptions {
             orchestration_cache: 5_000,
             max_dequeue_count: 10,
             run_ahead: Duration::from_millis(2),
+            action_limits: crate::orchestration::ActionLimits::default(),
         }
     }
 }

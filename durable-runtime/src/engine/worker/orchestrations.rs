@@ -194,7 +194,8 @@ fn plan_turn(
             let rebuilt = match cached {
                 Some(live) => Ok(live),
                 None => {
-                    let mut rebuilt = Execution::new(&instance.instance_id, descriptor.invoke);
+                    let mut rebuilt = Execution::new(&instance.instance_id, descriptor.invoke)
+                        .with_limits(shared.options.action_limits);
                     rebuilt.replay(history).map(|()| rebuilt)
                 }
             };

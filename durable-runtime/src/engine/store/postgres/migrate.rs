@@ -24,6 +24,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instance_dequeue_count",
         include_str!("migrations/0003_instance_dequeue_count.sql"),
     ),
+    (
+        4,
+        "health_probe",
+        include_str!("migrations/0004_health_probe.sql"),
+    ),
 ];
 
 /// FNV-1a: enough to notice an edited file, and stable across builds and hosts.

@@ -580,6 +580,19 @@ impl Store for PostgresStore {
         &self.signals
     }
 
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        let now = millis(self.clock.now());
+        let client = self.client().await?;
+        execute(
+            &client,
+            "INSERT INTO health_probe (host, checked_at, payload) VALUES ('probe', $1, decode(repeat('00', 16384), 'hex'))
+             ON CONFLICT (host) DO UPDATE SET checked_at = excluded.checked_at, payload = excluded.payload",
+            &[&now],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let client = self.client().await?;
         let row = query_opt(

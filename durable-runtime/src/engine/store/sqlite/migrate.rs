@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instance_dequeue_count",
         include_str!("migrations/0005_instance_dequeue_count.sql"),
     ),
+    (
+        6,
+        "health_probe",
+        include_str!("migrations/0006_health_probe.sql"),
+    ),
 ];
 
 /// FNV-1a over the migration text: enough to notice an edited file.

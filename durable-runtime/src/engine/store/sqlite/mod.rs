@@ -413,6 +413,22 @@ impl Store for SqliteStore {
         &self.signals
     }
 
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        let now = millis(self.clock.now());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO health_probe (id, checked_at, payload) VALUES (1, ?1, zeroblob(16384))
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at,
+                     payload = excluded.payload",
+            )
+            .map_err(sql_error)?
+            .execute([now])
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn last_timer_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let name = name.to_owned();
         self.read(move |conn| {
