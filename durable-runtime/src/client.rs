@@ -154,6 +154,9 @@ fn client_error(error: StoreError) -> DurableError {
     }
 }
 
+/// Longest a wait for an instance goes without reading the store again.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
 /// Reads a continuation token this host gave out.
 fn read_continuation_token(token: &str) -> Result<PageCursor, DurableError> {
     PageCursor::from_token(token).ok_or_else(|| {
@@ -756,28 +759,67 @@ impl DurableClient {
     }
 
     /// Waits until the instance is Completed, Failed or Terminated and returns its status;
-    /// fails with [`DurableError::Timeout`] after `timeout`.
+    /// fails with [`DurableError::Timeout`] after `timeout`. The commit that finishes the
+    /// instance wakes the wait at once (on PostgreSQL also when another host finished it);
+    /// the store is read again at least every second as a fallback.
     pub async fn wait_for_completion(
         &self,
         instance_id: &str,
         timeout: Duration,
     ) -> Result<OrchestrationStatus, DurableError> {
+        self.wait_until_finished(instance_id, timeout, FALLBACK_POLL)
+            .await?
+            .ok_or_else(|| DurableError::Timeout(instance_id.to_owned()))
+    }
+
+    /// Waits up to `timeout` for the instance to finish: the answer Durable Functions gives
+    /// an HTTP caller that may wait. When it finishes in time, 200 with its output (for
+    /// Completed, Failed and Terminated alike); otherwise the 202 check-status answer of
+    /// [`DurableClient::create_check_status_response`]. `retry_interval` bounds how long the
+    /// wait goes without reading the store again (the fallback when no commit in this
+    /// process, nor a notification, says the instance finished).
+    pub async fn wait_for_completion_or_create_check_status_response(
+        &self,
+        instance_id: &str,
+        timeout: Duration,
+        retry_interval: Duration,
+    ) -> Result<Response, DurableError> {
+        let poll = retry_interval.max(Duration::from_millis(10));
+        match self.wait_until_finished(instance_id, timeout, poll).await? {
+            Some(status) => Ok((StatusCode::OK, axum::Json(status.output)).into_response()),
+            None => Ok(self.create_check_status_response(instance_id)),
+        }
+    }
+
+    /// The instance's status once it has finished, or `None` after `timeout`.
+    async fn wait_until_finished(
+        &self,
+        instance_id: &str,
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<Option<OrchestrationStatus>, DurableError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut pause = Duration::from_millis(5);
+        let finished = self.inner.store.signals().finished.watch(instance_id);
         loop {
+            // Listen before reading, so a finish in between still wakes us.
+            let notified = finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let status = self
                 .get_status(instance_id, StatusOptions::default())
                 .await?
                 .ok_or_else(|| DurableError::InstanceNotFound(instance_id.to_owned()))?;
             if status.runtime_status.is_terminal() {
-                return Ok(status);
+                return Ok(Some(status));
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return Err(DurableError::Timeout(instance_id.to_owned()));
+                return Ok(None);
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_millis(200));
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep(poll.min(deadline - now)) => {}
+            }
         }
     }
 

@@ -235,27 +235,14 @@ async fn start_instance(
         ..StartOptions::default()
     };
     let id = client.start_new_with_options(&name, options, input).await?;
-    if let Some(timeout) = timeout {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let options = StatusOptions {
-                show_input: false,
-                ..StatusOptions::default()
-            };
-            let Some(status) = client.get_status(&id, options).await? else {
-                break;
-            };
-            if status.runtime_status.is_terminal() {
-                return Ok((StatusCode::OK, Json(status.output)).into_response());
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            tokio::time::sleep(polling.min(deadline - now).max(Duration::from_millis(10))).await;
-        }
+    match timeout {
+        // Woken by the commit that finishes the instance; `pollingInterval` only bounds how
+        // long the wait goes without reading the store.
+        Some(timeout) => Ok(client
+            .wait_for_completion_or_create_check_status_response(&id, timeout, polling)
+            .await?),
+        None => Ok(client.create_check_status_response(&id)),
     }
-    Ok(client.create_check_status_response(&id))
 }
 
 fn add_polling_headers(response: &mut Response, client: &DurableClient, instance_id: &str) {

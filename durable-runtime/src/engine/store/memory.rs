@@ -502,11 +502,19 @@ impl Store for MemoryStore {
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
         let unleased_work = write.lease_activities.is_none() && !write.turn.activities.is_empty();
+        let finished = write
+            .turn
+            .status
+            .is_terminal()
+            .then(|| write.turn.instance_id.clone());
         let leased = {
             let mut inner = self.lock();
             inner.claim(owner, write.claim, &write.turn, now)?;
             inner.write_turn(owner, write.turn, write.lease_activities, now)
         };
+        if let Some(instance_id) = finished {
+            self.signals.finished.finished(&instance_id);
+        }
         if unleased_work {
             self.signals.activities.notify_one();
         }

@@ -22,6 +22,8 @@ mod sqlite;
 #[cfg(test)]
 mod test_verbs;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -42,13 +44,63 @@ pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 use crate::history::HistoryEvent;
 
-/// Wakes idle dispatchers when a store has new work, so polling is only a fallback.
+/// Wakes idle dispatchers when a store has new work, and those waiting for an instance
+/// when it finishes, so polling is only a fallback.
 #[derive(Debug, Default)]
 pub struct WorkSignals {
     /// New orchestration messages.
     pub orchestrations: Notify,
     /// New activity work.
     pub activities: Notify,
+    /// Instances that finished (Completed, Failed, Terminated).
+    pub finished: FinishSignals,
+}
+
+/// Wakes those waiting for particular instances to finish: a commit that leaves an
+/// instance Completed, Failed or Terminated raises it in this process; the PostgreSQL
+/// store raises it too for instances other hosts finished.
+#[derive(Debug, Default)]
+pub struct FinishSignals {
+    waiting: std::sync::Mutex<HashMap<String, Weak<Notify>>>,
+}
+
+impl FinishSignals {
+    /// What to wait on for `instance_id`: it is notified (`notify_waiters`) whenever the
+    /// instance may have finished. Create the `notified()` future and enable it before
+    /// reading the status, so a finish in between is not missed.
+    pub fn watch(&self, instance_id: &str) -> Arc<Notify> {
+        let mut waiting = self.lock();
+        if let Some(notify) = waiting.get(instance_id).and_then(Weak::upgrade) {
+            return notify;
+        }
+        waiting.retain(|_, notify| notify.strong_count() > 0);
+        let notify = Arc::new(Notify::new());
+        waiting.insert(instance_id.to_owned(), Arc::downgrade(&notify));
+        notify
+    }
+
+    /// `instance_id` finished (or may have): wakes its waiters.
+    pub fn finished(&self, instance_id: &str) {
+        let notify = self.lock().get(instance_id).and_then(Weak::upgrade);
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Any instance may have finished (notifications were lost): wakes every waiter to
+    /// look again.
+    pub fn any_may_have_finished(&self) {
+        let all: Vec<Arc<Notify>> = self.lock().values().filter_map(Weak::upgrade).collect();
+        for notify in all {
+            notify.notify_waiters();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<Notify>>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// What operators do with instances: list, purge, and requests to an instance.

@@ -30,6 +30,11 @@ pub(super) fn payload(origin: &str, orchestrations: bool, activities: bool) -> S
     text
 }
 
+/// Says an instance finished: `<origin> f <instance id>`, so waiters on other hosts wake.
+pub(super) fn finished_payload(origin: &str, instance_id: &str) -> String {
+    format!("{origin} f {instance_id}")
+}
+
 /// The running listener; stops when dropped.
 pub(super) struct Listener {
     task: JoinHandle<()>,
@@ -120,6 +125,10 @@ async fn run(
             if from == origin {
                 continue;
             }
+            if let Some(instance_id) = kinds.strip_prefix("f ") {
+                signals.finished.finished(instance_id);
+                continue;
+            }
             if kinds.contains('o') {
                 signals.orchestrations.notify_one();
             }
@@ -142,5 +151,6 @@ async fn run(
         tracing::info!("listening on PostgreSQL again");
         signals.orchestrations.notify_one();
         signals.activities.notify_one();
+        signals.finished.any_may_have_finished();
     }
 }

@@ -428,8 +428,17 @@ impl Store for PostgresStore {
         // On an error, dropping the transaction rolls it back and releases what it locked.
         let leased = turn::commit(&tx, owner, &write, now).await?;
         self.notify(&tx, true, unleased_work).await?;
+        let finished = write.turn.status.is_terminal();
+        if finished {
+            // Waiters on other hosts learn of it; this host's are woken below.
+            let payload = listen::finished_payload(&self.origin, &write.turn.instance_id);
+            execute(&tx, "SELECT pg_notify($1, $2)", &[&self.schema, &payload]).await?;
+        }
         tx.commit().await.map_err(db_error)?;
         self.turn_committed(unleased_work);
+        if finished {
+            self.signals.finished.finished(&write.turn.instance_id);
+        }
         Ok(leased)
     }
 

@@ -234,9 +234,17 @@ impl Store for SqliteStore {
         let now = self.clock.now();
         let owner = owner.to_owned();
         let unleased_work = write.lease_activities.is_none() && !write.turn.activities.is_empty();
+        let finished = write
+            .turn
+            .status
+            .is_terminal()
+            .then(|| write.turn.instance_id.clone());
         let written = self
             .write(move |conn| turn::commit(conn, &owner, &write, now))
             .await?;
+        if let Some(instance_id) = finished {
+            self.signals.finished.finished(&instance_id);
+        }
         if unleased_work {
             self.signals.activities.notify_one();
         }
