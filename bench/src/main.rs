@@ -11,6 +11,7 @@
 //! host's `--run-ahead-ms 0` does.
 
 mod functions;
+mod over_http;
 mod workloads;
 
 use std::process::ExitCode;
@@ -37,9 +38,25 @@ struct Cli {
     /// The workload's size [default: w1 1000, w2 1000, w3 200, w4 1000, w5 100, idle 10000].
     #[arg(long, value_parser = positive)]
     n: Option<u64>,
+    /// How to drive the runtime: in this process, or over HTTP against a host process this
+    /// binary starts (`w1` and `w3` only).
+    #[arg(long, value_enum, default_value = "in-process")]
+    via: Via,
+    /// Concurrent HTTP clients for `w1 --via http` [default: N].
+    #[arg(long, value_parser = positive)]
+    clients: Option<u64>,
     /// Give up (exit 1) after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value = "900", value_parser = positive)]
     timeout: u64,
+}
+
+/// How a workload drives the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Via {
+    /// Store, worker and client in this process.
+    InProcess,
+    /// A real host process over HTTP (keep-alive connections).
+    Http,
 }
 
 /// Parses a whole number of at least 1.
@@ -66,6 +83,12 @@ fn one_line(error: &clap::Error) -> String {
 }
 
 fn main() -> ExitCode {
+    // `durable-bench host ...` serves the bench's functions as a host process (what
+    // `--via http` drives).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == "host") {
+        return durable_host::run_with_args(std::iter::once("durable-bench".into()).chain(args));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error)
@@ -103,7 +126,19 @@ fn main() -> ExitCode {
     };
     let timeout = Duration::from_secs(cli.timeout);
     let hosts = usize::try_from(cli.hosts).unwrap_or(1);
-    let result = runtime.block_on(workloads::run(cli.workload, &cli.store, hosts, n, timeout));
+    let result = match cli.via {
+        Via::InProcess => {
+            runtime.block_on(workloads::run(cli.workload, &cli.store, hosts, n, timeout))
+        }
+        Via::Http if !matches!(cli.workload, Workload::W1 | Workload::W3) => {
+            eprintln!("error: --via http runs w1 and w3 only");
+            return ExitCode::from(2);
+        }
+        Via::Http => {
+            let clients = usize::try_from(cli.clients.unwrap_or(n)).unwrap_or(usize::MAX);
+            runtime.block_on(over_http::run(cli.workload, &cli.store, n, clients))
+        }
+    };
     match result.and_then(|report| serde_json::to_string(&report).map_err(|e| e.to_string())) {
         Ok(line) => {
             println!("{line}");

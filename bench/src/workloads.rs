@@ -111,6 +111,8 @@ pub struct Report {
     pub workload: &'static str,
     /// The store's name.
     pub store: &'static str,
+    /// How the runtime was driven: `in-process`, or `http` against a host process.
+    pub via: &'static str,
     /// Workers sharing the store, as separate hosts would.
     pub hosts: usize,
     /// N.
@@ -145,10 +147,11 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(workload: Workload, store: &StoreKind, n: u64, wall: Duration) -> Report {
+    pub(crate) fn new(workload: Workload, store: &StoreKind, n: u64, wall: Duration) -> Report {
         Report {
             workload: workload.name(),
             store: store.name(),
+            via: "in-process",
             hosts: 1,
             n,
             wall_s: round3(wall.as_secs_f64()),
@@ -170,11 +173,11 @@ fn round3(x: f64) -> f64 {
 }
 
 /// Events per second over a wall time.
-fn rate(count: u64, wall: Duration) -> Option<f64> {
+pub(crate) fn rate(count: u64, wall: Duration) -> Option<f64> {
     Some(round3(count as f64 / wall.as_secs_f64().max(1e-9)))
 }
 
-fn millis(d: Duration) -> f64 {
+pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -397,7 +400,7 @@ async fn pause_for(pause: Duration) {
 }
 
 /// The output a run of `HelloCitiesBench` must have.
-fn greetings() -> Value {
+pub(crate) fn greetings() -> Value {
     json!(CITIES.map(|city| format!("Hello {city}!")))
 }
 
@@ -421,7 +424,7 @@ fn check_output(status: &OrchestrationStatus, expected: &Value) -> Result<(), St
 }
 
 /// The nearest-rank percentile `p` (0 < p <= 1) of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }

@@ -236,7 +236,26 @@ impl From<DurableError> for Failure {
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    run(Cli::parse())
+}
+
+/// Runs the command line `args` (the first one is the program's name), as [`main`] does
+/// with the process's own.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run(cli),
+        Err(error) => {
+            let _ = error.print();
+            ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+        }
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     init_tracing();
     let registry = match Registry::discover() {
         Ok(registry) => Arc::new(registry),

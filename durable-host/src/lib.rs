@@ -24,3 +24,13 @@ pub mod timers;
 pub fn run() -> std::process::ExitCode {
     cli::main()
 }
+
+/// Like [`run`], with a command line of the caller's (the first argument is the program's
+/// name): for a binary that serves a host as one of its own commands.
+pub fn run_with_args<I, T>(args: I) -> std::process::ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    cli::main_with_args(args)
+}

@@ -730,3 +730,32 @@ fn the_host_reports_its_health() {
         anonymous.body
     );
 }
+
+#[test]
+fn a_start_that_waits_is_answered_when_the_instance_finishes_not_at_the_next_poll() {
+    let dir = data_dir();
+    let host = Host::start(dir.path(), Store::Sqlite);
+    let base = host.base.clone();
+    let raiser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let client = reqwest::blocking::Client::new();
+        let raised = client
+            .post(format!("{base}{W}/instances/waited/raiseEvent/Approval"))
+            .header("x-functions-key", SYSTEM_KEY)
+            .json(&true)
+            .send()
+            .expect("raises");
+        assert_eq!(raised.status().as_u16(), 202);
+    });
+    // A ten-minute polling interval: only the commit that finishes the instance can
+    // answer this request within the test.
+    let asked = Instant::now();
+    let reply = host.post(
+        &format!("{W}/orchestrators/ApprovalWorkflow/waited?timeout=60&pollingInterval=600"),
+        Some(&json!({"timeoutSeconds": 600})),
+    );
+    raiser.join().expect("the raiser ran");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, "Approved");
+    assert!(asked.elapsed() < Duration::from_secs(30));
+}
