@@ -42,6 +42,10 @@ struct Cli {
     /// binary starts (`w1` and `w3` only).
     #[arg(long, value_enum, default_value = "in-process")]
     via: Via,
+    /// With `--via http`: send the requests to this endpoint (a peer running the same chain
+    /// of three, answering 200 with the three greetings) instead of a host started here.
+    #[arg(long, value_name = "URL", requires = "via")]
+    url: Option<String>,
     /// Concurrent HTTP clients for `w1 --via http` [default: N].
     #[arg(long, value_parser = positive)]
     clients: Option<u64>,
@@ -136,7 +140,13 @@ fn main() -> ExitCode {
         }
         Via::Http => {
             let clients = usize::try_from(cli.clients.unwrap_or(n)).unwrap_or(usize::MAX);
-            runtime.block_on(over_http::run(cli.workload, &cli.store, n, clients))
+            runtime.block_on(over_http::run(
+                cli.workload,
+                &cli.store,
+                n,
+                clients,
+                cli.url.as_deref(),
+            ))
         }
     };
     match result.and_then(|report| serde_json::to_string(&report).map_err(|e| e.to_string())) {

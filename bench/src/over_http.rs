@@ -2,7 +2,8 @@
 //! the bench's functions linked in) and drives it like a user's program would, each
 //! request "start HelloCitiesBench and wait for its output"
 //! (`POST /runtime/webhooks/durabletask/orchestrators/HelloCitiesBench?timeout=30` with the
-//! system key), over keep-alive connections.
+//! system key), over keep-alive connections. `--url` sends the same requests to a peer's
+//! endpoint instead, so both are measured by one load tool.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::workloads::{Report, StoreKind, Workload, greetings, millis, percentile, rate};
+use crate::workloads::{Report, StoreKind, Workload, greetings, millis, percentile, rate, round3};
 
 /// The system key the bench's host is started with.
 const KEY: &str = "durable-bench-key";
@@ -96,6 +97,8 @@ async fn start_and_wait(http: &reqwest::Client, url: &str, expected: &Value) -> 
     let response = http
         .post(url)
         .header("x-functions-key", KEY)
+        .header("content-type", "application/json")
+        .body("null")
         .send()
         .await
         .map_err(|e| format!("the request failed: {e}"))?;
@@ -113,18 +116,27 @@ async fn start_and_wait(http: &reqwest::Client, url: &str, expected: &Value) -> 
 }
 
 /// Runs W1 or W3 over HTTP against a host on `store`, with `clients` concurrent clients
-/// for W1.
+/// for W1. With `external`, the requests go to that URL instead (a peer's endpoint that
+/// runs the same chain of three and answers 200 with the three greetings), and no host is
+/// started.
 pub async fn run(
     workload: Workload,
     store: &StoreKind,
     n: u64,
     clients: usize,
+    external: Option<&str>,
 ) -> Result<Report, String> {
-    let host = HostProcess::start(store)?;
-    let url = format!(
-        "{}/runtime/webhooks/durabletask/orchestrators/HelloCitiesBench?timeout=30",
-        host.base
-    );
+    let (host, url) = match external {
+        Some(url) => (None, url.to_owned()),
+        None => {
+            let host = HostProcess::start(store)?;
+            let url = format!(
+                "{}/runtime/webhooks/durabletask/orchestrators/HelloCitiesBench?timeout=30",
+                host.base
+            );
+            (Some(host), url)
+        }
+    };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients.max(1))
         .timeout(Duration::from_secs(60))
@@ -167,8 +179,8 @@ pub async fn run(
             latencies.sort_by(f64::total_cmp);
             let mut report = Report::new(Workload::W3, store, n, wall);
             report.steps_per_s = rate(3 * n, wall);
-            report.p50_ms = Some(percentile(&latencies, 0.50));
-            report.p99_ms = Some(percentile(&latencies, 0.99));
+            report.p50_ms = Some(round3(percentile(&latencies, 0.50)));
+            report.p99_ms = Some(round3(percentile(&latencies, 0.99)));
             report
         }
         other => {
@@ -179,6 +191,11 @@ pub async fn run(
         }
     };
     report.via = "http";
+    report.url = external.map(str::to_owned);
+    if external.is_some() {
+        // The peer keeps its own store.
+        report.store = "peer";
+    }
     drop(host);
     Ok(report)
 }

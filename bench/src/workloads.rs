@@ -113,6 +113,9 @@ pub struct Report {
     pub store: &'static str,
     /// How the runtime was driven: `in-process`, or `http` against a host process.
     pub via: &'static str,
+    /// The endpoint driven over HTTP, when it is not a host this bench started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Workers sharing the store, as separate hosts would.
     pub hosts: usize,
     /// N.
@@ -152,6 +155,7 @@ impl Report {
             workload: workload.name(),
             store: store.name(),
             via: "in-process",
+            url: None,
             hosts: 1,
             n,
             wall_s: round3(wall.as_secs_f64()),
@@ -168,7 +172,7 @@ impl Report {
 }
 
 /// Rounds to three decimals, for readable figures.
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -681,6 +685,8 @@ mod tests {
             "{report:?}"
         );
         let line = serde_json::to_string(&report).expect("the report serializes");
-        assert!(line.starts_with(r#"{"workload":"w1","store":"memory","hosts":1,"n":5,"wall_s":"#));
+        assert!(line.starts_with(
+            r#"{"workload":"w1","store":"memory","via":"in-process","hosts":1,"n":5,"wall_s":"#
+        ));
     }
 }

@@ -12,8 +12,8 @@ use durable_runtime::engine::registry::Registry;
 use durable_runtime::engine::store::{InstanceQuery, PurgeFilter};
 use durable_runtime::wire::InstanceList;
 use durable_runtime::{
-    DurableClient, DurableError, HistoryEventWire, ListOptions, OrchestrationStatus,
-    RestartOptions, RuntimeStatus, StatusOptions, TerminateOptions,
+    DurableClient, DurableError, HistoryEventWire, ListOptions, OrchestrationStatus, PurgeOptions,
+    RestartOptions, RuntimeStatus, StartOptions, StatusOptions, TerminateOptions,
 };
 use serde_json::Value;
 
@@ -48,6 +48,9 @@ enum Command {
         /// The input, as JSON.
         #[arg(long, value_name = "JSON")]
         input: Option<String>,
+        /// Begin at this time (RFC 3339, e.g. 2024-01-31T12:00:00Z); Pending until then.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// Show an instance's status.
     Status {
@@ -157,6 +160,9 @@ enum Command {
         /// ... and only these statuses (comma-separated).
         #[arg(long, value_name = "STATUS", requires = "from")]
         status: Option<String>,
+        /// With an instance id: its sub-orchestrations too.
+        #[arg(long, requires = "id")]
+        recursive: bool,
     },
     /// Release entity locks held by orchestrations that have ended or no longer exist.
     CleanEntities,
@@ -382,13 +388,23 @@ async fn manage(
         },
     );
     match command {
-        Command::Start { name, id, input } => {
+        Command::Start {
+            name,
+            id,
+            input,
+            at,
+        } => {
             let input: Value = match input {
                 Some(text) => serde_json::from_str(&text)
                     .map_err(|e| Failure::Usage(format!("--input is not valid JSON: {e}")))?,
                 None => Value::Null,
             };
-            let id = client.start_new(&name, id.as_deref(), input).await?;
+            let options = StartOptions {
+                instance_id: id,
+                start_at: parse_time("--at", at.as_deref())?,
+                ..StartOptions::default()
+            };
+            let id = client.start_new_with_options(&name, options, input).await?;
             say!("{id}");
             Ok(())
         }
@@ -432,6 +448,7 @@ async fn manage(
                 page_size: top.max(1),
                 after: None,
                 entities: false,
+                ..InstanceQuery::default()
             };
             let options = ListOptions {
                 show_input: true,
@@ -518,9 +535,13 @@ async fn manage(
             from,
             to,
             status,
+            recursive,
         } => {
             let count = match (id, from) {
-                (Some(id), _) => match client.purge_instance(&id).await? {
+                (Some(id), _) => match client
+                    .purge_instance_with_options(&id, PurgeOptions { recursive })
+                    .await?
+                {
                     0 => return Err(Failure::Usage(format!("no instance with id `{id}` exists"))),
                     count => count,
                 },

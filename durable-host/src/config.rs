@@ -108,6 +108,12 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub max_request_body_bytes: Option<usize>,
+    /// Also serve the management API without keys on this loopback address, under
+    /// `/durabletask/` (and the webhook path): the `rpcBaseUrl` the official Durable
+    /// Functions clients call, which send no key, as the Functions host's local listener
+    /// does (e.g. 127.0.0.1:17071) [default: off].
+    #[arg(long, env = "DURABLE_RPC_LISTEN", global = true, value_name = "ADDR")]
+    pub rpc_listen: Option<String>,
     /// Most HTTP connections served at once; more wait to be accepted [default: 1024].
     #[arg(long, env = "DURABLE_MAX_CONNECTIONS", global = true, value_name = "N")]
     pub max_connections: Option<usize>,
@@ -219,6 +225,8 @@ pub struct HostConfig {
     pub token_grace: std::time::Duration,
     /// Most actions one orchestration may schedule (`maxOrchestrationActions`).
     pub max_orchestration_actions: u64,
+    /// The key-less loopback listener of the official clients' `rpcBaseUrl`, when on.
+    pub rpc_listen: Option<SocketAddr>,
     /// Most HTTP connections served at once.
     pub max_connections: usize,
     /// Longest a client may take to send a request's head.
@@ -530,6 +538,22 @@ impl HostConfig {
                 }
             },
             token_grace: std::time::Duration::from_secs(args.token_grace_seconds.unwrap_or(0)),
+            rpc_listen: match args.rpc_listen.as_deref().filter(|a| !a.is_empty()) {
+                None => None,
+                Some(text) => {
+                    let address: SocketAddr = text.parse().map_err(|_| {
+                        ConfigError(format!(
+                            "--rpc-listen `{text}` is not an address like 127.0.0.1:17071"
+                        ))
+                    })?;
+                    if !address.ip().is_loopback() {
+                        return Err(ConfigError(format!(
+                            "--rpc-listen {address} is refused: it serves the management API without keys, so only a loopback address is allowed"
+                        )));
+                    }
+                    Some(address)
+                }
+            },
             max_connections: match args.max_connections {
                 None => 1024,
                 Some(n @ 1..=1_000_000) => n,

@@ -120,7 +120,18 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
     // Said as soon as the socket is bound (requests queue until the router serves them),
     // before any work runs: whoever waits for this line learns the address even if a
     // function then takes the process down.
+    let rpc_listener = match config.rpc_listen {
+        Some(rpc) => Some(
+            TcpListener::bind(rpc)
+                .await
+                .map_err(|e| format!("cannot listen on {rpc} (--rpc-listen): {e}"))?,
+        ),
+        None => None,
+    };
     println!("listening on http://{address}");
+    if let Some(rpc) = rpc_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        println!("rpc listening on http://{rpc}/durabletask/");
+    }
     // Answer URLs need an address a client can reach: a wildcard bind answers on loopback
     // unless a public URL is configured.
     let own_url = if address.ip().is_unspecified() {
@@ -180,6 +191,17 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         clock.clone(),
         timers_stopped,
     );
+    let urls = http::PublicUrl {
+        configured: config.public_url.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        own: own_url,
+    };
+    let rpc_app = http::rpc_router(
+        client.clone(),
+        &config.webhook_path,
+        config.max_request_body,
+        urls.clone(),
+    );
     let app = http::router(
         client,
         &registry,
@@ -187,11 +209,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         &config.webhook_path,
         config.max_request_body,
         keys.map(|keys| http::KeyCheck::new(keys, config.token_grace)),
-        http::PublicUrl {
-            configured: config.public_url.clone(),
-            trusted_proxies: config.trusted_proxies.clone(),
-            own: own_url,
-        },
+        urls,
     );
     tracing::info!(%address, hub = %config.hub, store = %config.store, "host started");
     let limits = http::ConnectionLimits {
@@ -199,7 +217,31 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         header_read_timeout: config.header_read_timeout,
         drain_timeout: std::time::Duration::from_secs(10),
     };
-    http::serve(listener, app, limits, shutdown_signal()).await;
+    let (stop_serving, stopped) = tokio::sync::watch::channel(false);
+    let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let rpc = rpc_listener.map(|rpc_listener| {
+        tokio::spawn(http::serve(
+            rpc_listener,
+            rpc_app,
+            limits,
+            stop_on(stopped.clone()),
+        ))
+    });
+    let public = http::serve(listener, app, limits, stop_on(stopped));
+    tokio::pin!(public);
+    tokio::select! {
+        () = &mut public => {}
+        () = shutdown_signal() => {
+            let _ = stop_serving.send(true);
+            public.await;
+        }
+    }
+    let _ = stop_serving.send(true);
+    if let Some(rpc) = rpc {
+        let _ = rpc.await;
+    }
     tracing::info!("stopping: draining work in flight");
     let _ = stop_timers.send(true);
     while timers.join_next().await.is_some() {}

@@ -19,7 +19,8 @@ use crate::registry::Registry;
 use crate::status::RuntimeStatus;
 use crate::store::PageCursor;
 use crate::store::{
-    InstanceQuery, InstanceRecord, NewInstance, PurgeFilter, ReplacePolicy, Store, StoreError,
+    EntityMessage, InstanceQuery, InstanceRecord, NewInstance, PurgeFilter, ReplacePolicy, Store,
+    StoreError,
 };
 use crate::wire::{
     CleanEntityStorageResult, EntityIdWire, EntityStatus, HttpManagementPayload,
@@ -107,6 +108,14 @@ impl TerminateOptions {
     }
 }
 
+/// How to signal an entity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignalEntityOptions {
+    /// Deliver the operation at this time (Durable Functions' `SignalTime`); at once when
+    /// `None`.
+    pub signal_time: Option<DateTime<Utc>>,
+}
+
 /// How to restart an instance (Durable Functions' `restartWithNewInstanceId`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartOptions {
@@ -129,6 +138,47 @@ pub struct StatusPage {
     pub instances: Vec<OrchestrationStatus>,
     /// Pass this back to get the next page; `None` on the last page.
     pub continuation_token: Option<String>,
+}
+
+/// Which entities to list (Durable Functions' `EntityQuery`). By default: every entity
+/// with state, with its state, 100 to a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityQuery {
+    /// Only entities of this entity function (names ignore case).
+    pub name: Option<String>,
+    /// Only entities whose last operation was at or after this.
+    pub last_operation_from: Option<DateTime<Utc>>,
+    /// Only entities whose last operation was at or before this.
+    pub last_operation_to: Option<DateTime<Utc>>,
+    /// Include each entity's state.
+    pub fetch_state: bool,
+    /// Include entities without state (one that is only locked, say).
+    pub include_stateless: bool,
+    /// Most entities in one page.
+    pub page_size: usize,
+    /// Continue after the page that gave out this token.
+    pub continuation_token: Option<String>,
+}
+
+impl Default for EntityQuery {
+    fn default() -> Self {
+        EntityQuery {
+            name: None,
+            last_operation_from: None,
+            last_operation_to: None,
+            fetch_state: true,
+            include_stateless: false,
+            page_size: 100,
+            continuation_token: None,
+        }
+    }
+}
+
+/// What [`DurableClient::purge_instance_with_options`] removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeOptions {
+    /// Also the instance's sub-orchestrations, and theirs.
+    pub recursive: bool,
 }
 
 /// One page of a listing of entities.
@@ -518,6 +568,48 @@ impl DurableClient {
             .map_err(client_error)
     }
 
+    /// Removes a finished instance like [`DurableClient::purge_instance`]; with
+    /// [`PurgeOptions::recursive`] its sub-orchestrations too (those its history started),
+    /// children first. A running one among them is refused with
+    /// [`DurableError::InvalidStatus`] before anything is removed. Returns how many
+    /// instances were removed.
+    pub async fn purge_instance_with_options(
+        &self,
+        instance_id: &str,
+        options: PurgeOptions,
+    ) -> Result<u64, DurableError> {
+        if !options.recursive {
+            return self.purge_instance(instance_id).await;
+        }
+        // The whole tree, parents before children, each checked finished first.
+        let mut tree = vec![instance_id.to_owned()];
+        let mut next = 0;
+        while let Some(id) = tree.get(next).cloned() {
+            next += 1;
+            let Some(record) = self.inner.store.get_instance(&id).await? else {
+                continue;
+            };
+            if !record.status.is_terminal() {
+                return Err(DurableError::InvalidStatus(format!(
+                    "instance `{id}` is {}; a recursive purge removes only finished instances",
+                    record.status
+                )));
+            }
+            for event in self.inner.store.get_history(&id).await? {
+                if let EventKind::SubOrchestrationInstanceCreated { instance_id, .. } = event.kind
+                    && !tree.contains(&instance_id)
+                {
+                    tree.push(instance_id);
+                }
+            }
+        }
+        let mut removed = 0;
+        for id in tree.iter().rev() {
+            removed += self.purge_instance(id).await?;
+        }
+        Ok(removed)
+    }
+
     /// Removes every finished instance that matches `filter`; returns how many.
     pub async fn purge_instances(&self, filter: &PurgeFilter) -> Result<u64, DurableError> {
         Ok(self.inner.store.purge_instances(filter).await?)
@@ -558,6 +650,20 @@ impl DurableClient {
         operation: &str,
         input: impl Serialize,
     ) -> Result<(), DurableError> {
+        self.signal_entity_with_options(id, operation, input, SignalEntityOptions::default())
+            .await
+    }
+
+    /// Signals an operation on an entity with options: with
+    /// [`SignalEntityOptions::signal_time`] the operation is delivered at that time (Durable
+    /// Functions' scheduled signals).
+    pub async fn signal_entity_with_options(
+        &self,
+        id: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+        options: SignalEntityOptions,
+    ) -> Result<(), DurableError> {
         let Some(descriptor) = self.inner.registry.entity(&id.name) else {
             return Err(DurableError::UnknownEntity(id.name.clone()));
         };
@@ -573,46 +679,59 @@ impl DurableClient {
                 critical_section_id: None,
             },
         );
-        self.inner
-            .store
-            .signal_entity(&instance_id, &descriptor.name.to_lowercase(), event)
-            .await?;
+        let message = EntityMessage {
+            instance_id,
+            name: descriptor.name.to_lowercase(),
+            event,
+            deliver_at: options.signal_time,
+        };
+        self.inner.store.signal_entity(message).await?;
         Ok(())
     }
 
-    /// One page of the entities that have state, oldest first; only those named `name`
-    /// when given. Pass the returned continuation token back for the next page.
-    pub async fn list_entities(
-        &self,
-        name: Option<&str>,
-        page_size: usize,
-        continuation_token: Option<&str>,
-    ) -> Result<EntityPage, DurableError> {
-        let after = continuation_token
+    /// One page of the entities that match `query`, oldest first (Durable Functions'
+    /// `ListEntitiesAsync`). Pass the returned continuation token back in
+    /// [`EntityQuery::continuation_token`] for the next page.
+    pub async fn list_entities(&self, query: &EntityQuery) -> Result<EntityPage, DurableError> {
+        let after = query
+            .continuation_token
+            .as_deref()
             .map(read_continuation_token)
             .transpose()?;
-        let query = InstanceQuery {
-            instance_id_prefix: Some(crate::instance_id::entity_id_prefix(name)),
-            statuses: vec![RuntimeStatus::Running],
-            page_size,
+        let statuses = if query.include_stateless {
+            Vec::new()
+        } else {
+            vec![RuntimeStatus::Running]
+        };
+        let listing = InstanceQuery {
+            instance_id_prefix: Some(crate::instance_id::entity_id_prefix(query.name.as_deref())),
+            updated_from: query.last_operation_from,
+            updated_to: query.last_operation_to,
+            statuses,
+            page_size: query.page_size,
             after,
             entities: true,
             ..InstanceQuery::default()
         };
-        let page = self.inner.store.list_instances(&query).await?;
+        let page = self.inner.store.list_instances(&listing).await?;
         Ok(EntityPage {
             entities: page
                 .instances
                 .into_iter()
                 .filter_map(|record| {
                     let id = EntityId::from_instance_id(&record.instance_id)?;
+                    let locked_by = crate::worker::EntityLocks::load(&record.custom_status)
+                        .ok()
+                        .and_then(|locks| locks.holder().map(|h| h.instance_id.clone()));
+                    let has_state = record.status == RuntimeStatus::Running;
                     Some(EntityStatus {
                         entity_id: EntityIdWire {
                             name: id.name,
                             key: id.key,
                         },
                         last_operation_time: record.updated_at,
-                        state: record.output,
+                        state: (query.fetch_state && has_state).then_some(record.output),
+                        locked_by,
                     })
                 })
                 .collect(),
@@ -679,10 +798,13 @@ impl DurableClient {
                 target_instance_id: entity.instance_id.clone(),
             },
         );
-        self.inner
-            .store
-            .signal_entity(&entity.instance_id, &name, unlock)
-            .await?;
+        let message = EntityMessage {
+            instance_id: entity.instance_id.clone(),
+            name,
+            event: unlock,
+            deliver_at: None,
+        };
+        self.inner.store.signal_entity(message).await?;
         Ok(true)
     }
 

@@ -185,7 +185,7 @@ impl<S: Serialize + DeserializeOwned + Default> EntityContext<S> {
 
     /// The operation's input, decoded as `T`.
     pub fn get_input<T: DeserializeOwned>(&self) -> Result<T, DurableError> {
-        serde_json::from_value(self.input.clone()).map_err(|e| {
+        crate::payload::decode(self.input.clone()).map_err(|e| {
             DurableError::Serialization(format!(
                 "input of operation `{}` does not match `{}`: {e}",
                 self.operation,

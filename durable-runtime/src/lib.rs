@@ -32,6 +32,7 @@ pub mod history;
 pub mod instance_id;
 mod json;
 pub mod orchestration;
+mod payload;
 pub mod schedule;
 mod status;
 pub mod testing;
@@ -48,8 +49,9 @@ pub mod __private;
 
 pub use activity::ActivityContext;
 pub use client::{
-    ClientOptions, DurableClient, EntityPage, ListOptions, RestartOptions, StartOptions,
-    StatusOptions, StatusPage, TerminateOptions, UrlCredential,
+    ClientOptions, DurableClient, EntityPage, EntityQuery, ListOptions, PurgeOptions,
+    RestartOptions, SignalEntityOptions, StartOptions, StatusOptions, StatusPage, TerminateOptions,
+    UrlCredential,
 };
 pub use durable_macros::{activity_trigger, client, entity_trigger, orchestration_trigger};
 pub use entity::{EntityContext, EntityId};

@@ -29,7 +29,7 @@ use crate::error::DurableError;
 pub fn decode_activity_input<T: serde::de::DeserializeOwned>(
     input: Value,
 ) -> Result<T, FailureDetails> {
-    serde_json::from_value(input).map_err(|e| FailureDetails {
+    crate::payload::decode(input).map_err(|e| FailureDetails {
         error_type: "InputDeserializationError".to_owned(),
         error_message: format!(
             "activity input does not match `{}`: {e}",

@@ -48,6 +48,14 @@ impl ApiError {
         }
     }
 
+    /// 412: the instance is not in the state the request needs.
+    pub fn precondition_failed(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::PRECONDITION_FAILED,
+            message: message.into(),
+        }
+    }
+
     /// 415 with a message.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         ApiError {

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use durable_runtime::engine::store::{InstanceQuery, PurgeFilter};
 use durable_runtime::wire::PurgeHistoryResult;
 use durable_runtime::{
-    DurableClient, DurableError, EntityId, ListOptions, RestartOptions, RuntimeStatus,
-    StartOptions, StatusOptions, TerminateOptions,
+    DurableClient, DurableError, EntityId, EntityQuery, ListOptions, PurgeOptions, RestartOptions,
+    RuntimeStatus, StartOptions, StatusOptions, TerminateOptions,
 };
 use serde_json::Value;
 
@@ -84,16 +84,26 @@ fn page_response<T: serde::Serialize>(items: &[T], next: Option<String>) -> Resp
     response
 }
 
-/// `GET /entities[/{name}]`: entities with state, oldest first, paged like `/instances`.
+/// `GET /entities[/{name}]`: entities, oldest first, paged like `/instances`; filtered by
+/// `lastOperationTimeFrom`/`lastOperationTimeTo`, with their state unless
+/// `fetchState=false`, and with stateless ones (only locked, say) when
+/// `includeStateless=true`. Each names the orchestration that holds its lock (`lockedBy`).
 async fn entity_listing(
     client: DurableClient,
     name: Option<String>,
     query: HashMap<String, String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let page = client
-        .list_entities(name.as_deref(), page_size(&query)?, continuation(&headers))
-        .await?;
+    let entity_query = EntityQuery {
+        name,
+        last_operation_from: time(&query, "lastOperationTimeFrom")?,
+        last_operation_to: time(&query, "lastOperationTimeTo")?,
+        fetch_state: flag(&query, "fetchState", true)?,
+        include_stateless: flag(&query, "includeStateless", false)?,
+        page_size: page_size(&query)?,
+        continuation_token: continuation(&headers).map(str::to_owned),
+    };
+    let page = client.list_entities(&entity_query).await?;
     Ok(page_response(&page.entities, page.continuation_token))
 }
 
@@ -217,8 +227,9 @@ async fn start_with_id(
     start_instance(client, name, Some(instance_id), &query, &headers, &body).await
 }
 
-/// Starts an instance; with `timeout` (and `pollingInterval`) waits for it and answers 200
-/// with its output when it finishes in time.
+/// Starts an instance (at `scheduledStartTime` when given, Pending until then); with
+/// `timeout` (and `pollingInterval`) waits for it and answers 200 with its output when it
+/// finishes in time.
 async fn start_instance(
     client: DurableClient,
     name: String,
@@ -232,6 +243,7 @@ async fn start_instance(
     let polling = seconds(query, "pollingInterval")?.unwrap_or(Duration::from_secs(1));
     let options = StartOptions {
         instance_id,
+        start_at: time(query, "scheduledStartTime")?,
         ..StartOptions::default()
     };
     let id = client.start_new_with_options(&name, options, input).await?;
@@ -296,6 +308,7 @@ async fn list(
         page_size: top,
         after: None,
         entities: false,
+        ..InstanceQuery::default()
     };
     let options = ListOptions {
         show_input: flag(&query, "showInput", true)?,
@@ -315,8 +328,15 @@ fn deleted(count: u64) -> Response {
 async fn purge_one(
     client: DurableClient,
     Path(instance_id): Path<String>,
+    Query(query): Params,
 ) -> Result<Response, ApiError> {
-    match client.purge_instance(&instance_id).await {
+    let options = PurgeOptions {
+        recursive: flag(&query, "recursive", false)?,
+    };
+    match client
+        .purge_instance_with_options(&instance_id, options)
+        .await
+    {
         Ok(0) => Err(ApiError::not_found(format!(
             "no instance with id `{instance_id}` exists"
         ))),
@@ -427,8 +447,13 @@ async fn rewind(
     Path(instance_id): Path<String>,
     Query(query): Params,
 ) -> Result<Response, ApiError> {
-    client.rewind(&instance_id, &reason(&query)).await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    match client.rewind(&instance_id, &reason(&query)).await {
+        Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
+        // 412, as the Durable Functions extension answers a rewind of an instance that has
+        // not failed.
+        Err(DurableError::InvalidStatus(message)) => Err(ApiError::precondition_failed(message)),
+        Err(other) => Err(other.into()),
+    }
 }
 
 async fn restart(

@@ -20,6 +20,26 @@ pub use error::ApiError;
 pub use public_url::PublicUrl;
 pub use serve::{ConnectionLimits, serve};
 
+/// The router of the key-less loopback listener (`--rpc-listen`): the management API under
+/// `/durabletask` and under `webhook_path`, for the official clients' `rpcBaseUrl`.
+pub fn rpc_router(
+    client: DurableClient,
+    webhook_path: &str,
+    max_body: usize,
+    urls: PublicUrl,
+) -> Router {
+    Router::new()
+        .nest("/durabletask", management::routes())
+        .nest(webhook_path, management::routes())
+        .fallback(|| async { ApiError::not_found("no route matches this path") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            (client, urls),
+            public_url::attach_client,
+        ))
+        .layer(axum::middleware::from_fn(json_errors::json_errors))
+}
+
 /// Builds the host's router: client functions under `route_prefix`, the management API
 /// under `webhook_path`. `keys` is `None` when key checks are off; `urls` says where the
 /// URLs in answers point.

@@ -30,6 +30,28 @@ pub struct ConnectionLimits {
     pub drain_timeout: Duration,
 }
 
+/// Routes answer with or without a trailing slash, as ASP.NET-hosted Durable Functions
+/// does (its clients ask for `instances/`): the slash goes before routing.
+pub(crate) fn trim_trailing_slash(uri: &mut hyper::Uri) {
+    let path = uri.path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(path_and_query) = path_and_query.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(rewritten) = hyper::Uri::from_parts(parts) {
+            *uri = rewritten;
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets connections finish.
 pub async fn serve(
     listener: TcpListener,
@@ -64,6 +86,7 @@ pub async fn serve(
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
+            trim_trailing_slash(request.uri_mut());
             let app = app.clone();
             async move {
                 let response = app.oneshot(request.map(axum::body::Body::new)).await;
@@ -91,5 +114,27 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("connections still open after the drain timeout are dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_slash_goes_and_the_query_stays() {
+        for (before, after) in [
+            (
+                "/runtime/webhooks/durabletask/instances/",
+                "/runtime/webhooks/durabletask/instances",
+            ),
+            ("/a/b//?top=2&x=y", "/a/b?top=2&x=y"),
+            ("/", "/"),
+            ("/a", "/a"),
+        ] {
+            let mut uri: hyper::Uri = before.parse().expect("a URI");
+            trim_trailing_slash(&mut uri);
+            assert_eq!(uri.to_string(), after);
+        }
     }
 }

@@ -51,10 +51,17 @@ impl OrchestrationContext {
         lock(&self.state).instance_id.clone()
     }
 
+    /// The orchestration that started this one as a sub-orchestration: its instance and
+    /// execution ids and the call's sequence number there (Durable Functions'
+    /// `ParentInstanceId`); `None` for an instance started by a client.
+    pub fn parent_instance(&self) -> Option<crate::history::ParentInstance> {
+        lock(&self.state).parent.clone()
+    }
+
     /// The orchestration's input, decoded into `T` (`serde_json::Value` takes anything).
     pub fn get_input<T: DeserializeOwned>(&self) -> Result<T, DurableError> {
         let input = lock(&self.state).input.clone();
-        serde_json::from_value(input).map_err(|e| {
+        crate::payload::decode(input).map_err(|e| {
             DurableError::Serialization(format!(
                 "the orchestration input does not match `{}`: {e}",
                 std::any::type_name::<T>()

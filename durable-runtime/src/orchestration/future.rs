@@ -274,9 +274,9 @@ impl<T: DeserializeOwned> Future for DurableFuture<T> {
     }
 }
 
-/// A call's result as the type its caller expects.
+/// A call's result (or an event's data) as the type its caller expects.
 fn decode<T: DeserializeOwned>(name: &str, value: Value) -> Result<T, DurableError> {
-    serde_json::from_value(value).map_err(|e| {
+    crate::payload::decode(value).map_err(|e| {
         DurableError::Serialization(format!(
             "the result of `{name}` does not match `{}`: {e}",
             std::any::type_name::<T>()

@@ -326,6 +326,7 @@ impl Execution {
             EventKind::ExecutionStarted {
                 input,
                 execution_id,
+                parent,
                 ..
             } => {
                 if self.future.is_some() || self.outcome.is_some() {
@@ -335,6 +336,7 @@ impl Execution {
                     let mut state = lock(&self.state);
                     state.input = input.clone();
                     state.execution_id = execution_id.clone();
+                    state.parent = parent.clone();
                 }
                 let context = OrchestrationContext::new(self.state.clone());
                 match catch_unwind(AssertUnwindSafe(|| (self.invoke)(context))) {

@@ -2202,3 +2202,31 @@ fn a_history_over_the_action_limit_fails_the_instance() {
     assert_eq!(failure.error_type, "MaxOrchestrationActionsExceeded");
     assert!(failure.error_message.contains("history"), "{failure}");
 }
+
+// ---------------------------------------------------------------------------------------
+// The parent of a sub-orchestration
+// ---------------------------------------------------------------------------------------
+
+/// Outputs its parent's instance id, or null.
+fn tells_its_parent(ctx: OrchestrationContext) -> BoxFuture<InvocationResult> {
+    orchestration(async move { Ok(ctx.parent_instance().map(|p| p.instance_id)) })
+}
+
+#[test]
+fn a_sub_orchestration_knows_its_parent_and_a_started_one_has_none() {
+    let turn = run(tells_its_parent, &[], 1, &[started(Value::Null)]);
+    assert_eq!(turn.output, Value::Null);
+    let child_start = message(EventKind::ExecutionStarted {
+        name: "Test".to_owned(),
+        input: Value::Null,
+        execution_id: "execution-1".to_owned(),
+        parent: Some(crate::history::ParentInstance {
+            instance_id: "the-parent".to_owned(),
+            execution_id: "parent-execution".to_owned(),
+            task_scheduled_id: 4,
+        }),
+        scheduled_start: None,
+    });
+    let turn = run(tells_its_parent, &[], 1, &[child_start]);
+    assert_eq!(turn.output, json!("the-parent"));
+}

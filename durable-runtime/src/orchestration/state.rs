@@ -139,6 +139,8 @@ pub(crate) struct ReplayState {
     pub instance_id: String,
     pub execution_id: String,
     pub input: Value,
+    /// The orchestration that started this one as a sub-orchestration.
+    pub parent: Option<crate::history::ParentInstance>,
     pub current_time: DateTime<Utc>,
     pub is_replaying: bool,
     pub next_sequence: i64,
@@ -203,6 +205,7 @@ impl ReplayState {
             instance_id: instance_id.to_owned(),
             execution_id: String::new(),
             input: Value::Null,
+            parent: None,
             current_time: DateTime::<Utc>::UNIX_EPOCH,
             is_replaying: false,
             next_sequence: 0,

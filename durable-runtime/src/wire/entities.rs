@@ -12,9 +12,12 @@ pub struct EntityStatus {
     /// When an operation last changed it.
     #[serde(rename = "lastOperationTime", with = "super::time::seconds")]
     pub last_operation_time: DateTime<Utc>,
-    /// Its state.
-    #[serde(rename = "state")]
-    pub state: serde_json::Value,
+    /// Its state (left out when the query did not fetch states).
+    #[serde(rename = "state", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
+    /// The orchestration whose critical section holds the entity's lock, if one does.
+    #[serde(rename = "lockedBy", default, skip_serializing_if = "Option::is_none")]
+    pub locked_by: Option<String>,
 }
 
 /// An entity id on the wire.

@@ -500,7 +500,8 @@ fn rewind_retries_a_failed_instance_from_the_point_of_failure() {
     assert_eq!(
         host.post(&format!("{W}/instances/healthy/rewind"), None)
             .status,
-        409
+        412,
+        "Precondition Failed, as the Durable Functions extension answers"
     );
 
     std::fs::write(&marker, "ok").expect("fix the fault");

@@ -12,7 +12,7 @@ use super::rules::{
     accepts, child_conflict, execution_started, is_removed_entity, refusal, timer_fired,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, FetchOptions, InstancePage, InstanceQuery,
+    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstancePage, InstanceQuery,
     InstanceRecord, ManagementStore, NewInstance, OrchestrationWorkItem, OutboundMessage,
     PurgeFilter, QueuedMessage, ReplacePolicy, Store, StoreError, TurnClaim, TurnCommit, TurnWrite,
     WorkSignals,
@@ -452,6 +452,12 @@ impl MemoryStore {
     }
 }
 
+/// Where an instance stands in a listing: creation time at the milliseconds a
+/// continuation token keeps (as the SQL stores keep them), then id.
+fn listing_order(record: &InstanceRecord) -> (i64, &String) {
+    (record.created_at.timestamp_millis(), &record.instance_id)
+}
+
 fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
     lease.as_ref().is_none_or(|l| l.expires <= now)
 }
@@ -636,17 +642,13 @@ impl Store for MemoryStore {
         self.deliver(instance_id, event)
     }
 
-    async fn signal_entity(
-        &self,
-        instance_id: &str,
-        name: &str,
-        event: HistoryEvent,
-    ) -> Result<(), StoreError> {
+    async fn signal_entity(&self, message: EntityMessage) -> Result<(), StoreError> {
         let now = self.clock.now();
         {
             let mut inner = self.lock();
-            inner.ensure_entity(instance_id, name, now);
-            inner.enqueue(instance_id, None, event, now);
+            inner.ensure_entity(&message.instance_id, &message.name, now);
+            let visible_at = message.deliver_at.unwrap_or(now);
+            inner.enqueue(&message.instance_id, None, message.event, visible_at);
         }
         self.signals.orchestrations.notify_one();
         Ok(())
@@ -714,13 +716,12 @@ impl ManagementStore for MemoryStore {
             .filter(|record| query.matches(record))
             .filter(|record| {
                 query.after.as_ref().is_none_or(|after| {
-                    (record.created_at, record.instance_id.as_str())
-                        > (after.created_at, after.instance_id.as_str())
+                    listing_order(record)
+                        > (after.created_at.timestamp_millis(), &after.instance_id)
                 })
             })
             .collect();
-        matching
-            .sort_by(|a, b| (a.created_at, &a.instance_id).cmp(&(b.created_at, &b.instance_id)));
+        matching.sort_by(|a, b| listing_order(a).cmp(&listing_order(b)));
         let rows = matching
             .into_iter()
             .take(query.page_limit() + 1)

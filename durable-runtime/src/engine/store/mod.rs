@@ -35,9 +35,9 @@ pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use query::{InstancePage, InstanceQuery, PageCursor, PurgeFilter};
 pub use records::{
-    ActivityCompletion, ActivityWorkItem, FetchOptions, InstanceRecord, NewActivity, NewExecution,
-    NewInstance, NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage, ReplacePolicy,
-    TurnClaim, TurnCommit, TurnWrite,
+    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewActivity,
+    NewExecution, NewInstance, NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage,
+    ReplacePolicy, TurnClaim, TurnCommit, TurnWrite,
 };
 pub(crate) use rules::execution_started;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
@@ -186,15 +186,11 @@ pub trait Store: ManagementStore {
     async fn raise_event(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError>;
 
     /// Queues an operation (`EntityOperationSignaled` or `EntityOperationCalled`) for the
-    /// entity `instance_id` (`@name@key`), creating the entity's row (Pending, no state,
-    /// named `name`) when it does not exist. Operations sent in a [`TurnCommit`]'s
+    /// entity `message.instance_id` (`@name@key`), visible from `message.deliver_at` (at
+    /// once by default), creating the entity's row (Pending, no state, named
+    /// `message.name`) when it does not exist. Operations sent in a [`TurnCommit`]'s
     /// messages create missing entities the same way.
-    async fn signal_entity(
-        &self,
-        instance_id: &str,
-        name: &str,
-        event: HistoryEvent,
-    ) -> Result<(), StoreError>;
+    async fn signal_entity(&self, message: EntityMessage) -> Result<(), StoreError>;
 
     /// When the earliest message that is not yet visible (a timer) becomes visible.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

@@ -54,6 +54,10 @@ pub struct InstanceQuery {
     pub created_from: Option<DateTime<Utc>>,
     /// Only instances created at or before this.
     pub created_to: Option<DateTime<Utc>>,
+    /// Only instances last changed at or after this (an entity's last operation).
+    pub updated_from: Option<DateTime<Utc>>,
+    /// Only instances last changed at or before this.
+    pub updated_to: Option<DateTime<Utc>>,
     /// Only these statuses (all when empty).
     pub statuses: Vec<RuntimeStatus>,
     /// Most instances in one page.
@@ -77,6 +81,10 @@ impl InstanceQuery {
                 .created_from
                 .is_none_or(|from| record.created_at >= from)
             && self.created_to.is_none_or(|to| record.created_at <= to)
+            && self
+                .updated_from
+                .is_none_or(|from| record.updated_at >= from)
+            && self.updated_to.is_none_or(|to| record.updated_at <= to)
             && (self.statuses.is_empty() || self.statuses.contains(&record.status))
     }
 

@@ -269,3 +269,16 @@ pub struct ActivityCompletion {
     /// runs without a fetch; `None`: leave it to the orchestration dispatchers.
     pub lease_instance: Option<Duration>,
 }
+
+/// An operation (or lock message) for an entity from outside an orchestration turn.
+#[derive(Debug, Clone)]
+pub struct EntityMessage {
+    /// The entity's instance id, `@name@key`.
+    pub instance_id: String,
+    /// The entity function's name, lower case (the row of a new entity is named so).
+    pub name: String,
+    /// `EntityOperationSignaled`, `EntityOperationCalled` or an unlock.
+    pub event: HistoryEvent,
+    /// Deliver it at this time (Durable Functions' `SignalTime`); `None`: at once.
+    pub deliver_at: Option<DateTime<Utc>>,
+}

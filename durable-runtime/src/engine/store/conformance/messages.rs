@@ -243,11 +243,11 @@ pub(super) async fn entity_operations_create_the_entity_and_queue_in_order(
 ) {
     let add = |n: i64| entity_signal("add", json!(n), clock.now());
     store
-        .signal_entity("@counter@a", "counter", add(1))
+        .signal_entity(to_entity("@counter@a", "counter", add(1)))
         .await
         .expect("signals a missing entity");
     store
-        .signal_entity("@counter@a", "counter", add(2))
+        .signal_entity(to_entity("@counter@a", "counter", add(2)))
         .await
         .expect("signals an existing entity");
     let entity = instance(store, "@counter@a").await;
@@ -336,12 +336,12 @@ pub(super) async fn entity_operations_create_the_entity_and_queue_in_order(
         .expect("commits");
     assert_eq!(store.get_instance("@counter@b").await, Ok(None));
     store
-        .signal_entity("@counter@a", "counter", add(5))
+        .signal_entity(to_entity("@counter@a", "counter", add(5)))
         .await
         .expect("signals");
     let item = fetch(store, "worker-1").await;
     store
-        .signal_entity("@counter@a", "counter", add(6))
+        .signal_entity(to_entity("@counter@a", "counter", add(6)))
         .await
         .expect("signals while leased");
     store
@@ -485,4 +485,29 @@ pub(super) async fn continue_as_new_starts_the_next_execution_with_a_fresh_histo
     );
     assert_eq!(item.messages[0].execution_id.as_deref(), Some("exec-2"));
     assert_eq!(item.messages[1].execution_id, None);
+}
+
+pub(super) async fn a_scheduled_signal_waits_until_its_time(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    let later = entity_signal("add", json!(1), clock.now());
+    let message = EntityMessage {
+        deliver_at: Some(clock.now() + chrono::Duration::seconds(60)),
+        ..to_entity("@counter@later", "counter", later.clone())
+    };
+    store.signal_entity(message).await.expect("signals");
+    assert_eq!(
+        instance(store, "@counter@later").await.status,
+        RuntimeStatus::Pending
+    );
+    assert!(fetch_none(store, "worker-1").await, "not before its time");
+    assert_eq!(
+        store.next_due().await.expect("next due"),
+        Some(clock.now() + chrono::Duration::seconds(60))
+    );
+    clock.advance(seconds(61));
+    let item = fetch(store, "worker-1").await;
+    assert_eq!(item.instance.instance_id, "@counter@later");
+    assert_eq!(events_of(&item.messages), [later]);
 }

@@ -24,10 +24,10 @@ use tempfile::TempDir;
 
 use super::test_verbs::Verbs;
 use super::{
-    ActivityWorkItem, FetchOptions, InstancePage, InstanceQuery, InstanceRecord, MemoryStore,
-    NewActivity, NewExecution, NewInstance, NewTimer, OrchestrationWorkItem, OutboundMessage,
-    PostgresOptions, PostgresStore, PurgeFilter, QueuedMessage, ReplacePolicy, SqliteOptions,
-    SqliteStore, Store, StoreError, TurnCommit, execution_started,
+    ActivityWorkItem, EntityMessage, FetchOptions, InstancePage, InstanceQuery, InstanceRecord,
+    MemoryStore, NewActivity, NewExecution, NewInstance, NewTimer, OrchestrationWorkItem,
+    OutboundMessage, PageCursor, PostgresOptions, PostgresStore, PurgeFilter, QueuedMessage,
+    ReplacePolicy, SqliteOptions, SqliteStore, Store, StoreError, TurnCommit, execution_started,
 };
 use crate::clock::{Clock, ManualClock};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
@@ -347,6 +347,16 @@ async fn finish(store: &dyn Store, clock: &ManualClock, instance_id: &str, statu
         .expect("the last turn commits");
 }
 
+/// An entity message delivered at once.
+fn to_entity(instance_id: &str, name: &str, event: HistoryEvent) -> EntityMessage {
+    EntityMessage {
+        instance_id: instance_id.to_owned(),
+        name: name.to_owned(),
+        event,
+        deliver_at: None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Running the suite on every store
 // ---------------------------------------------------------------------------------------
@@ -424,6 +434,7 @@ conformance!(
     messages::raise_event_queues_events_for_unfinished_instances_only,
     messages::messages_to_missing_or_finished_instances_are_dropped,
     messages::entity_operations_create_the_entity_and_queue_in_order,
+    messages::a_scheduled_signal_waits_until_its_time,
     messages::a_turn_creates_children_and_reports_a_taken_id_to_the_parent,
     messages::continue_as_new_starts_the_next_execution_with_a_fresh_history,
     fast_path::a_turn_may_lease_the_work_it_schedules_to_its_worker,
@@ -431,5 +442,6 @@ conformance!(
     fast_path::a_start_with_its_first_turn_changes_nothing_when_the_id_is_taken,
     fast_path::a_result_and_the_next_turn_commit_together_or_not_at_all,
     management::listing_filters_and_pages_in_creation_order,
+    management::pages_neither_repeat_nor_skip_instances_made_within_a_millisecond,
     management::purge_removes_finished_instances_and_refuses_running_ones,
 );

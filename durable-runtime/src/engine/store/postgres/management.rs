@@ -39,6 +39,14 @@ impl ManagementStore for PostgresStore {
             let p = arg(&mut args, millis(to));
             sql.push_str(&format!(" AND created_at <= {p}"));
         }
+        if let Some(from) = request.updated_from {
+            let p = arg(&mut args, millis(from));
+            sql.push_str(&format!(" AND updated_at >= {p}"));
+        }
+        if let Some(to) = request.updated_to {
+            let p = arg(&mut args, millis(to));
+            sql.push_str(&format!(" AND updated_at <= {p}"));
+        }
         if !request.statuses.is_empty() {
             let statuses: Vec<String> = request
                 .statuses

@@ -51,7 +51,7 @@ use self::rows::{
 use super::rules::refusal;
 use super::sql::{from_millis, lease_expiry, millis, to_json};
 use super::{
-    ActivityCompletion, ActivityWorkItem, FetchOptions, InstanceRecord, NewInstance,
+    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewInstance,
     OrchestrationWorkItem, Store, StoreError, TurnWrite, WorkSignals,
 };
 use crate::clock::Clock;
@@ -241,14 +241,14 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Queues `event` for whichever execution of `instance_id` is current, tells the other
-    /// hosts, and commits `tx`.
+    /// Queues `event` for whichever execution of `instance_id` is current, visible from
+    /// `visible_at`, tells the other hosts, and commits `tx`.
     async fn queue_and_commit(
         &self,
         tx: deadpool_postgres::Transaction<'_>,
         instance_id: &str,
         event: &HistoryEvent,
-        now: DateTime<Utc>,
+        visible_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         insert_messages(
             &tx,
@@ -256,7 +256,7 @@ impl PostgresStore {
                 instance_id,
                 execution_id: None,
                 event,
-                visible_at: now,
+                visible_at,
             }],
         )
         .await?;
@@ -527,17 +527,14 @@ impl Store for PostgresStore {
         self.deliver(instance_id, event).await
     }
 
-    async fn signal_entity(
-        &self,
-        instance_id: &str,
-        name: &str,
-        event: HistoryEvent,
-    ) -> Result<(), StoreError> {
+    async fn signal_entity(&self, message: EntityMessage) -> Result<(), StoreError> {
         let now = self.clock.now();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        ensure_entity(&tx, instance_id, name, now).await?;
-        self.queue_and_commit(tx, instance_id, &event, now).await
+        ensure_entity(&tx, &message.instance_id, &message.name, now).await?;
+        let visible_at = message.deliver_at.unwrap_or(now);
+        self.queue_and_commit(tx, &message.instance_id, &message.event, visible_at)
+            .await
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

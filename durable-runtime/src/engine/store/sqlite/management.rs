@@ -33,6 +33,14 @@ impl ManagementStore for SqliteStore {
                 sql.push_str(" AND created_at <= ?");
                 args.push(millis(to).into());
             }
+            if let Some(from) = query.updated_from {
+                sql.push_str(" AND updated_at >= ?");
+                args.push(millis(from).into());
+            }
+            if let Some(to) = query.updated_to {
+                sql.push_str(" AND updated_at <= ?");
+                args.push(millis(to).into());
+            }
             if !query.statuses.is_empty() {
                 let marks = vec!["?"; query.statuses.len()].join(", ");
                 sql.push_str(&format!(" AND status IN ({marks})"));

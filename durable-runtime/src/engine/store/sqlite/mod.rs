@@ -28,7 +28,7 @@ use self::turn::Written;
 use self::writer::{Job, WriteJob, open_connection, sql_error, writer_loop};
 use super::sql::{from_millis, lease_expiry, millis};
 use super::{
-    ActivityCompletion, ActivityWorkItem, FetchOptions, InstanceRecord, NewInstance,
+    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewInstance,
     OrchestrationWorkItem, Store, StoreError, TurnWrite, WorkSignals,
 };
 use crate::clock::Clock;
@@ -361,18 +361,12 @@ impl Store for SqliteStore {
         self.deliver(instance_id, event).await
     }
 
-    async fn signal_entity(
-        &self,
-        instance_id: &str,
-        name: &str,
-        event: HistoryEvent,
-    ) -> Result<(), StoreError> {
+    async fn signal_entity(&self, message: EntityMessage) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let instance_id = instance_id.to_owned();
-        let name = name.to_owned();
         self.write(move |conn| {
-            ensure_entity(conn, &instance_id, &name, now)?;
-            insert_message(conn, &instance_id, None, &event, millis(now))
+            ensure_entity(conn, &message.instance_id, &message.name, now)?;
+            let visible_at = millis(message.deliver_at.unwrap_or(now));
+            insert_message(conn, &message.instance_id, None, &message.event, visible_at)
         })
         .await?;
         self.signals.orchestrations.notify_one();
