@@ -56,6 +56,14 @@ impl ApiError {
         }
     }
 
+    /// 413: the body is over the size limit.
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: message.into(),
+        }
+    }
+
     /// 415 with a message.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         ApiError {

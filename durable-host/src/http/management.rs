@@ -16,7 +16,7 @@ use durable_runtime::engine::store::{InstanceQuery, PurgeFilter};
 use durable_runtime::wire::PurgeHistoryResult;
 use durable_runtime::{
     DurableClient, DurableError, EntityId, EntityQuery, ListOptions, PurgeOptions, RestartOptions,
-    RuntimeStatus, StartOptions, StatusOptions, TerminateOptions,
+    RuntimeStatus, SignalEntityOptions, StartOptions, StatusOptions, TerminateOptions,
 };
 use serde_json::Value;
 
@@ -377,7 +377,8 @@ async fn raise_event(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-/// `POST /entities/{name}/{key}?op=...`: signals the operation with the body as input.
+/// `POST /entities/{name}/{key}?op=...[&scheduledTime=...]`: signals the operation with
+/// the body as input, delivered at `scheduledTime` when given.
 async fn signal_entity(
     client: DurableClient,
     Path((name, key)): Path<(String, String)>,
@@ -389,8 +390,11 @@ async fn signal_entity(
         .filter(|op| !op.is_empty())
         .ok_or_else(|| ApiError::bad_request("query parameter `op` (the operation) is required"))?;
     let input = json_body(&headers, &body)?;
+    let options = SignalEntityOptions {
+        signal_time: time(&query, "scheduledTime")?,
+    };
     client
-        .signal_entity(&EntityId::new(name, key), operation, input)
+        .signal_entity_with_options(&EntityId::new(name, key), operation, input, options)
         .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -449,8 +453,8 @@ async fn rewind(
 ) -> Result<Response, ApiError> {
     match client.rewind(&instance_id, &reason(&query)).await {
         Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
-        // 412, as the Durable Functions extension answers a rewind of an instance that has
-        // not failed.
+        // 412 for an instance that has not failed, as the Durable Functions extension
+        // answers (the official clients read it so).
         Err(DurableError::InvalidStatus(message)) => Err(ApiError::precondition_failed(message)),
         Err(other) => Err(other.into()),
     }

@@ -8,6 +8,7 @@ mod health;
 mod json_errors;
 mod management;
 mod public_url;
+mod rpc_bodies;
 mod serve;
 
 use axum::Router;
@@ -32,7 +33,11 @@ pub fn rpc_router(
         .nest("/durabletask", management::routes())
         .nest(webhook_path, management::routes())
         .fallback(|| async { ApiError::not_found("no route matches this path") })
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            max_body,
+            rpc_bodies::unwrap_string_bodies,
+        ))
+        .layer(axum::middleware::from_fn(rpc_bodies::rewind_errors_as_text))
         .layer(axum::middleware::from_fn_with_state(
             (client, urls),
             public_url::attach_client,

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cache;
 mod cli;
+mod client_parity;
 mod crash;
 mod critical_sections;
 mod entities;
@@ -12,6 +13,7 @@ mod hello;
 mod limits;
 mod management;
 mod multihost;
+mod official_clients;
 mod orchestration_api;
 mod proxy;
 mod security;

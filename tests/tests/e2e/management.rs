@@ -501,7 +501,7 @@ fn rewind_retries_a_failed_instance_from_the_point_of_failure() {
         host.post(&format!("{W}/instances/healthy/rewind"), None)
             .status,
         412,
-        "Precondition Failed, as the Durable Functions extension answers"
+        "a running instance: Precondition Failed"
     );
 
     std::fs::write(&marker, "ok").expect("fix the fault");

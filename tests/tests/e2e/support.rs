@@ -28,6 +28,9 @@ pub struct Host {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The key-less RPC listener's base (`http://127.0.0.1:PORT/durabletask/`), when the
+    /// host was started with `--rpc-listen`.
+    pub rpc_base: Option<String>,
     http: reqwest::blocking::Client,
     stderr: PathBuf,
 }
@@ -126,11 +129,14 @@ impl Host {
             .expect("the host starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (found, address) = mpsc::channel();
+        let (found_rpc, rpc_address) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
                 if let Some(address) = line.strip_prefix("listening on ") {
                     let _ = found.send(address.to_owned());
+                } else if let Some(address) = line.strip_prefix("rpc listening on ") {
+                    let _ = found_rpc.send(address.to_owned());
                 }
             }
         });
@@ -144,9 +150,16 @@ impl Host {
                 );
             }
         };
+        // Printed right after the main address when the host has one.
+        let rpc_base = if args.contains(&"--rpc-listen") {
+            rpc_address.recv_timeout(Duration::from_secs(10)).ok()
+        } else {
+            None
+        };
         Host {
             child,
             base,
+            rpc_base,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .default_headers(
