@@ -135,6 +135,28 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub token_grace_seconds: Option<u64>,
+    /// Hosts durable HTTP calls (`call_http`) may reach, comma-separated: names,
+    /// addresses, `*.domain`, or `*`; a link-local or cloud-metadata address is reached only
+    /// when listed by itself [default: any host but those addresses].
+    #[arg(
+        long,
+        env = "DURABLE_HTTP_ALLOW",
+        global = true,
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub http_allow: Vec<String>,
+    /// A bearer token source durable HTTP calls may name, `NAME=env:VARIABLE` or
+    /// `NAME=file:PATH`, read each time a request runs (repeatable; comma-separated in the
+    /// environment) [default: none].
+    #[arg(
+        long,
+        env = "DURABLE_HTTP_TOKEN",
+        global = true,
+        value_name = "NAME=SOURCE",
+        value_delimiter = ','
+    )]
+    pub http_token: Vec<String>,
 }
 
 /// What the management URLs in answers carry.
@@ -231,6 +253,8 @@ pub struct HostConfig {
     pub max_connections: usize,
     /// Longest a client may take to send a request's head.
     pub header_read_timeout: std::time::Duration,
+    /// How durable HTTP calls run: the allow-list and token sources.
+    pub http_calls: std::sync::Arc<durable_runtime::http::HttpCallSettings>,
 }
 
 /// Checks a `--public-url`: `http` or `https`, a host, nothing after the path.
@@ -256,6 +280,24 @@ fn public_url(url: Option<&str>) -> Result<Option<String>, ConfigError> {
             "--public-url `{url}` is not a URL like https://durable.example.com (http or https, a host, no query)"
         )))
     }
+}
+
+/// The settings of durable HTTP calls: `--http-allow` and `--http-token`, with the token
+/// sources linked into the binary.
+fn http_calls(
+    allow: &[String],
+    tokens: &[String],
+) -> Result<durable_runtime::http::HttpCallSettings, ConfigError> {
+    use durable_runtime::http::{BearerTokenSource, HttpCallSettings};
+    let mut settings = HttpCallSettings::default()
+        .with_allowed_hosts(allow)
+        .map_err(|e| ConfigError(format!("--http-allow: {e}")))?;
+    for setting in tokens.iter().filter(|s| !s.trim().is_empty()) {
+        let (name, source) = BearerTokenSource::parse_setting(setting.trim())
+            .map_err(|e| ConfigError(format!("--http-token: {e}")))?;
+        settings = settings.with_token_source(name, std::sync::Arc::new(source));
+    }
+    Ok(settings)
 }
 
 /// Reads `--trusted-proxy` addresses.
@@ -523,6 +565,7 @@ impl HostConfig {
             },
             public_url: public_url(args.public_url.as_deref())?,
             trusted_proxies: trusted_proxies(&args.trusted_proxy)?,
+            http_calls: std::sync::Arc::new(http_calls(&args.http_allow, &args.http_token)?),
             url_credential: match args
                 .url_credential
                 .as_deref()

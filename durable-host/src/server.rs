@@ -178,6 +178,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
                 per_turn: usize::try_from(config.max_orchestration_actions).unwrap_or(usize::MAX),
                 per_execution: config.max_orchestration_actions,
             },
+            http: config.http_calls.clone(),
             ..WorkerOptions::default()
         },
         worker_name(),

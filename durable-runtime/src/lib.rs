@@ -29,6 +29,7 @@ pub mod engine;
 pub mod entity;
 pub mod error;
 pub mod history;
+pub mod http;
 pub mod instance_id;
 mod json;
 pub mod orchestration;

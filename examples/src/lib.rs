@@ -5,9 +5,11 @@
 
 pub mod account;
 pub mod approval;
+pub mod check_site;
 pub mod counter;
 pub mod course_recommendations;
 pub mod critical_sections;
+pub mod cross_app;
 pub mod fan_out_fan_in;
 pub mod hello_cities;
 pub mod http_start;

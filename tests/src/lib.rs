@@ -429,3 +429,118 @@ pub async fn every_second(client: DurableClient, info: TimerInfo) -> Result<(), 
     client.start_new("RecordTick", None, input).await?;
     Ok(())
 }
+
+/// The input of `CallHttp`: one durable HTTP call, described in JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpCallInput {
+    /// The method [default: GET].
+    #[serde(default = "get_method")]
+    pub method: String,
+    /// The URL.
+    pub url: String,
+    /// Plain headers.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Headers marked secret.
+    #[serde(default)]
+    pub secret_headers: std::collections::BTreeMap<String, String>,
+    /// Headers marked secret, by the environment variable holding each value: the value
+    /// reaches the request without passing through the instance's input, as a secret from
+    /// configuration would.
+    #[serde(default)]
+    pub secret_headers_from_env: std::collections::BTreeMap<String, String>,
+    /// The body.
+    pub body: Option<String>,
+    /// The token source to name.
+    pub token_source: Option<String>,
+    /// The call's timeout.
+    pub timeout_ms: Option<u64>,
+    /// The wait between polls without `Retry-After`.
+    pub poll_interval_ms: Option<u64>,
+    /// The most polls.
+    pub max_polls: Option<u32>,
+    /// Whether 202 answers are polled [default: true].
+    pub asynchronous_pattern: Option<bool>,
+    /// Retries: `{ "firstIntervalMs", "attempts", "statusCodes" }`.
+    pub retry: Option<HttpCallRetry>,
+}
+
+fn get_method() -> String {
+    "GET".to_owned()
+}
+
+/// The retry part of [`HttpCallInput`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpCallRetry {
+    /// The wait before the first retry.
+    pub first_interval_ms: u64,
+    /// Attempts in all.
+    pub attempts: u32,
+    /// Answers to retry.
+    #[serde(default)]
+    pub status_codes: Vec<u16>,
+}
+
+/// Makes the durable HTTP call its input describes and completes with the answer.
+#[orchestration_trigger(name = "CallHttp")]
+pub async fn call_http(
+    ctx: OrchestrationContext,
+    input: HttpCallInput,
+) -> Result<durable_runtime::http::DurableHttpResponse, DurableError> {
+    use durable_runtime::http::{DurableHttpRequest, HttpRetryOptions};
+    let mut request = DurableHttpRequest::new(input.method, input.url);
+    for (name, value) in input.headers {
+        request = request.header(name, value);
+    }
+    for (name, value) in input.secret_headers {
+        request = request.secret_header(name, value);
+    }
+    for (name, variable) in input.secret_headers_from_env {
+        request = request.secret_header(name, std::env::var(variable).unwrap_or_default());
+    }
+    if let Some(body) = input.body {
+        request = request.body(body);
+    }
+    if let Some(source) = input.token_source {
+        request = request.token_source(source);
+    }
+    if let Some(ms) = input.timeout_ms {
+        request = request.timeout(Duration::from_millis(ms));
+    }
+    if let Some(ms) = input.poll_interval_ms {
+        request = request.poll_interval(Duration::from_millis(ms));
+    }
+    if let Some(polls) = input.max_polls {
+        request = request.max_polls(polls);
+    }
+    if let Some(enabled) = input.asynchronous_pattern {
+        request = request.asynchronous_pattern(enabled);
+    }
+    if let Some(retry) = input.retry {
+        let options = RetryOptions::new(
+            Duration::from_millis(retry.first_interval_ms),
+            retry.attempts,
+        );
+        request =
+            request.retry(HttpRetryOptions::new(options).status_codes_to_retry(retry.status_codes));
+    }
+    ctx.call_http(request).await
+}
+
+/// A token source linked into the test host: the token is `TEST_LINKED_TOKEN`.
+struct LinkedTokenSource;
+
+#[durable_runtime::http::async_trait]
+impl durable_runtime::http::TokenSource for LinkedTokenSource {
+    async fn token(&self) -> Result<String, String> {
+        std::env::var("TEST_LINKED_TOKEN").map_err(|_| "TEST_LINKED_TOKEN is not set".to_owned())
+    }
+}
+
+fn linked_token_source() -> std::sync::Arc<dyn durable_runtime::http::TokenSource> {
+    std::sync::Arc::new(LinkedTokenSource)
+}
+
+durable_runtime::register_token_source!("linked", linked_token_source);

@@ -128,7 +128,7 @@ impl OrchestrationContext {
         )
     }
 
-    fn call_activity_at<R>(
+    pub(super) fn call_activity_at<R>(
         &self,
         name: &str,
         input: Result<Value, DurableError>,

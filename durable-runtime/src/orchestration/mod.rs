@@ -9,6 +9,7 @@ mod combinators;
 mod context;
 pub(crate) mod critical_section;
 mod future;
+mod http_call;
 pub(crate) mod lifecycle;
 pub(crate) mod replay;
 mod retry;

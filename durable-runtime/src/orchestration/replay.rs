@@ -624,6 +624,9 @@ fn record_action(turn: &mut TurnOutput, action: Action, now: DateTime<Utc>) -> H
                 name: name.clone(),
                 input: input.clone(),
             });
+            // The activity's queue row keeps the real input; history shows HTTP secrets
+            // redacted (replay compares names only).
+            let input = crate::http::input_for_history(&name, input);
             EventKind::TaskScheduled { name, input }
         }
         ActionKind::CallSubOrchestrator {

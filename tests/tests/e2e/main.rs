@@ -10,6 +10,7 @@ mod critical_sections;
 mod entities;
 mod failures;
 mod hello;
+mod http_calls;
 mod limits;
 mod management;
 mod multihost;

@@ -14,7 +14,7 @@ use crate::store::{ActivityCompletion, ActivityWorkItem, StoreError, TurnClaim};
 /// Runs one activity call, renewing its lease while it runs, and reports the result.
 pub(super) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) -> FollowUp {
     let poisoned = item.dequeue_count > shared.options.max_dequeue_count;
-    if poisoned && shared.registry.activity(&item.name).is_some() {
+    if poisoned && shared.runs_activity(&item.name) {
         // Each earlier attempt ended with its worker gone (a crash): running it again would
         // only crash again, so the call fails instead.
         let failure = FailureDetails::new(

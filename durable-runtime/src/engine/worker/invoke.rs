@@ -52,6 +52,12 @@ pub(crate) fn start(
     input: serde_json::Value,
     attempt: u32,
 ) -> Option<Running> {
+    if name == crate::http::ACTIVITY_NAME {
+        let settings = shared.options.http.clone();
+        return Some(Running(tokio::spawn(async move {
+            crate::http::run(&settings, input).await
+        })));
+    }
     let descriptor = shared.registry.activity(name)?;
     let context = ActivityContext {
         instance_id: instance_id.to_owned(),

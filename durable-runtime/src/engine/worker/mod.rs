@@ -53,6 +53,8 @@ pub struct WorkerOptions {
     pub run_ahead: Duration,
     /// How many actions one orchestration may schedule (`maxOrchestrationActions`).
     pub action_limits: crate::orchestration::ActionLimits,
+    /// How durable HTTP calls run: destinations, token sources, limits.
+    pub http: Arc<crate::http::HttpCallSettings>,
 }
 
 impl Default for WorkerOptions {
@@ -67,6 +69,7 @@ impl Default for WorkerOptions {
             max_dequeue_count: 10,
             run_ahead: Duration::from_millis(2),
             action_limits: crate::orchestration::ActionLimits::default(),
+            http: Arc::new(crate::http::HttpCallSettings::default()),
         }
     }
 }
@@ -127,6 +130,11 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(name)
+    }
+
+    /// Whether this worker can run activity `name`: a registered one, or a built-in.
+    pub(crate) fn runs_activity(&self, name: &str) -> bool {
+        name == crate::http::ACTIVITY_NAME || self.registry.activity(name).is_some()
     }
 
     /// Whether the worker is shutting down.

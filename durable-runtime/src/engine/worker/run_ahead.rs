@@ -83,7 +83,7 @@ fn start_all(shared: &Arc<Shared>, instance_id: &str, turn: &TurnOutput) -> Opti
     if turn
         .activities
         .iter()
-        .any(|a| shared.registry.activity(&a.name).is_none())
+        .any(|a| !shared.runs_activity(&a.name))
     {
         return None;
     }
