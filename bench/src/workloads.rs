@@ -445,9 +445,13 @@ fn rss_mb() -> Result<f64, String> {
     Ok(round3(kib / 1024.0))
 }
 
-/// The host's worker defaults, with `DURABLE_RUN_AHEAD_MS` read as the host reads it.
+/// The host's worker defaults, with `DURABLE_RUN_AHEAD_MS` and `DURABLE_METRICS` (on
+/// unless `off`) read as the host reads them.
 fn worker_options() -> WorkerOptions {
     let mut options = WorkerOptions::default();
+    if !std::env::var("DURABLE_METRICS").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+        options.metrics = Some(Arc::new(durable_runtime::engine::metrics::Metrics::new()));
+    }
     if let Some(ms) = std::env::var("DURABLE_RUN_AHEAD_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

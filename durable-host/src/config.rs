@@ -53,6 +53,10 @@ pub struct ConfigArgs {
     /// share one commit; 0 commits every turn before its activities start [default: 2].
     #[arg(long, env = "DURABLE_RUN_AHEAD_MS", global = true, value_name = "MS")]
     pub run_ahead_ms: Option<u64>,
+    /// `on` (default) serves Prometheus metrics at `/metrics` (system key required) and has
+    /// the worker count and time its work; `off` does neither.
+    #[arg(long, env = "DURABLE_METRICS", global = true, value_name = "on|off")]
+    pub metrics: Option<String>,
     /// Path of the management API [default: /runtime/webhooks/durabletask].
     #[arg(long, env = "DURABLE_WEBHOOK_PATH", global = true, value_name = "PATH")]
     pub webhook_path: Option<String>,
@@ -231,6 +235,8 @@ pub struct HostConfig {
     pub max_dequeue_count: u32,
     /// How long a live orchestration may run ahead of its commit (zero: never).
     pub run_ahead: std::time::Duration,
+    /// Whether `/metrics` is served and the worker counts its work.
+    pub metrics: bool,
     /// Path of the management API.
     pub webhook_path: String,
     /// How SQLite commits wait for the disk.
@@ -548,6 +554,20 @@ impl HostConfig {
             replace,
             max_dequeue_count: args.max_dequeue_count.unwrap_or(10).max(1),
             run_ahead,
+            metrics: match args
+                .metrics
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--metrics `{other}` is not a setting; expected on or off"
+                    )));
+                }
+            },
             webhook_path: webhook_path(args.webhook_path.as_deref())?,
             durability: match args
                 .durability

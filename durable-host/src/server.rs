@@ -163,6 +163,9 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             webhook_path: config.webhook_path.clone(),
         },
     );
+    let metrics = config
+        .metrics
+        .then(|| Arc::new(durable_runtime::engine::metrics::Metrics::new()));
     let worker = Worker::start(
         store.clone(),
         registry.clone(),
@@ -179,6 +182,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
                 per_execution: config.max_orchestration_actions,
             },
             http: config.http_calls.clone(),
+            metrics: metrics.clone(),
             ..WorkerOptions::default()
         },
         worker_name(),
@@ -206,11 +210,14 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
     let app = http::router(
         client,
         &registry,
-        &config.route_prefix,
-        &config.webhook_path,
-        config.max_request_body,
-        keys.map(|keys| http::KeyCheck::new(keys, config.token_grace)),
-        urls,
+        http::RouterOptions {
+            route_prefix: config.route_prefix.clone(),
+            webhook_path: config.webhook_path.clone(),
+            max_body: config.max_request_body,
+            keys: keys.map(|keys| http::KeyCheck::new(keys, config.token_grace)),
+            urls,
+            metrics,
+        },
     );
     tracing::info!(%address, hub = %config.hub, store = %config.store, "host started");
     let limits = http::ConnectionLimits {

@@ -7,9 +7,11 @@ mod error;
 mod health;
 mod json_errors;
 mod management;
+mod metrics;
 mod public_url;
 mod rpc_bodies;
 mod serve;
+mod trace;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -43,20 +45,36 @@ pub fn rpc_router(
             public_url::attach_client,
         ))
         .layer(axum::middleware::from_fn(json_errors::json_errors))
+        .layer(axum::middleware::from_fn(trace::request_span))
 }
 
-/// Builds the host's router: client functions under `route_prefix`, the management API
-/// under `webhook_path`. `keys` is `None` when key checks are off; `urls` says where the
-/// URLs in answers point.
-pub fn router(
-    client: DurableClient,
-    registry: &Registry,
-    route_prefix: &str,
-    webhook_path: &str,
-    max_body: usize,
-    keys: Option<KeyCheck>,
-    urls: PublicUrl,
-) -> Router {
+/// What the host's router serves, besides the client functions.
+pub struct RouterOptions {
+    /// Prefix of client function routes (`api`).
+    pub route_prefix: String,
+    /// Path of the management API.
+    pub webhook_path: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body: usize,
+    /// The key checks; `None` when they are off.
+    pub keys: Option<KeyCheck>,
+    /// Where the URLs in answers point.
+    pub urls: PublicUrl,
+    /// The metrics served at `/metrics` (behind the system key); `None`: no such route.
+    pub metrics: Option<std::sync::Arc<durable_runtime::engine::metrics::Metrics>>,
+}
+
+/// Builds the host's router: client functions under the route prefix, the management API
+/// under the webhook path, health and metrics.
+pub fn router(client: DurableClient, registry: &Registry, options: RouterOptions) -> Router {
+    let RouterOptions {
+        route_prefix,
+        webhook_path,
+        max_body,
+        keys,
+        urls,
+        metrics,
+    } = options;
     let mut functions = Router::new();
     for function in registry.clients() {
         match &function.trigger {
@@ -77,6 +95,9 @@ pub fn router(
     }
     let mut management = management::routes();
     let (ping, mut status) = health::routes();
+    if let Some(metrics) = metrics {
+        status = status.merge(metrics::routes(metrics));
+    }
     if let Some(keys) = keys {
         management = management.layer(axum::middleware::from_fn_with_state(
             keys.clone(),
@@ -92,7 +113,7 @@ pub fn router(
     } else {
         Router::new().nest(&format!("/{route_prefix}"), functions)
     };
-    app.nest(webhook_path, management)
+    app.nest(&webhook_path, management)
         .merge(ping)
         .merge(status)
         .fallback(|| async { ApiError::not_found("no route matches this path") })
@@ -102,4 +123,5 @@ pub fn router(
             public_url::attach_client,
         ))
         .layer(axum::middleware::from_fn(json_errors::json_errors))
+        .layer(axum::middleware::from_fn(trace::request_span))
 }

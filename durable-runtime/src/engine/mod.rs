@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod metrics;
 pub mod registry;
 pub mod store;
 pub mod worker;

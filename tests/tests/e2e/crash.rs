@@ -183,6 +183,18 @@ fn an_activity_that_keeps_killing_its_host_becomes_a_poison_message() {
             .contains("PoisonMessage"),
         "{status}"
     );
+    let (text, metrics) = host.scrape_metrics();
+    assert_eq!(
+        metrics.get("durable_poison_messages_total{queue=\"activity\"}"),
+        Some(&1.0),
+        "{text}"
+    );
+    assert!(
+        metrics
+            .get("durable_lease_takeovers_total{queue=\"activity\"}")
+            .is_some_and(|n| *n >= 1.0),
+        "the call came back after its host died: {text}"
+    );
 }
 
 #[test]
@@ -202,6 +214,18 @@ fn an_orchestration_whose_turn_keeps_killing_its_host_fails_as_a_poison_message(
         .as_str()
         .unwrap_or_default();
     assert!(message.contains("2 times"), "{message}");
+    let (text, metrics) = host.scrape_metrics();
+    assert_eq!(
+        metrics.get("durable_poison_messages_total{queue=\"orchestration\"}"),
+        Some(&1.0),
+        "{text}"
+    );
+    assert!(
+        metrics
+            .get("durable_lease_takeovers_total{queue=\"orchestration\"}")
+            .is_some_and(|n| *n >= 1.0),
+        "{text}"
+    );
     // The host keeps serving.
     let other = host.start_orchestration("HelloCities", None, None);
     let id = other["id"].as_str().expect("id").to_owned();

@@ -14,6 +14,7 @@ mod http_calls;
 mod limits;
 mod management;
 mod multihost;
+mod observability;
 mod official_clients;
 mod orchestration_api;
 mod proxy;

@@ -256,6 +256,39 @@ impl Host {
         Host::reply(request.send().expect("POST"))
     }
 
+    /// GETs a path with the key: status, content type and the body as text.
+    pub fn get_text(&self, path: &str) -> (u16, String, String) {
+        let response = self.http.get(self.url(path)).send().expect("GET");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, content_type, response.text().expect("body"))
+    }
+
+    /// Scrapes `/metrics` (checking the answer is OpenMetrics text): the text, and the
+    /// samples by series (`name{labels}`).
+    pub fn scrape_metrics(&self) -> (String, std::collections::HashMap<String, f64>) {
+        let (status, content_type, text) = self.get_text("/metrics");
+        assert_eq!(status, 200, "{text}");
+        assert!(
+            content_type.starts_with("application/openmetrics-text"),
+            "{content_type}"
+        );
+        let samples = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect();
+        (text, samples)
+    }
+
     /// GETs a path or a full URL.
     pub fn get(&self, path: &str) -> Reply {
         Host::reply(self.http.get(self.url(path)).send().expect("GET"))

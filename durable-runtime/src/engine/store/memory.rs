@@ -12,14 +12,14 @@ use super::rules::{
     accepts, child_conflict, execution_started, is_removed_entity, refusal, timer_fired,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstancePage, InstanceQuery,
-    InstanceRecord, ManagementStore, NewInstance, OrchestrationWorkItem, OutboundMessage,
-    PurgeFilter, QueuedMessage, ReplacePolicy, Store, StoreError, TurnClaim, TurnCommit, TurnWrite,
-    WorkSignals,
+    ActivityCompletion, ActivityWorkItem, Backlog, EntityMessage, FetchOptions, InstancePage,
+    InstanceQuery, InstanceRecord, ManagementStore, NewInstance, OrchestrationWorkItem,
+    OutboundMessage, PurgeFilter, QueuedMessage, ReplacePolicy, Store, StoreError, TurnClaim,
+    TurnCommit, TurnWrite, WorkSignals,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::history::HistoryEvent;
-use crate::instance_id::split_entity_id;
+use crate::instance_id::{is_entity_id, split_entity_id};
 use crate::status::RuntimeStatus;
 
 #[derive(Debug, Clone)]
@@ -758,5 +758,32 @@ impl ManagementStore for MemoryStore {
 
     async fn send_control(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         self.deliver(instance_id, event)
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let now = self.clock.now();
+        let inner = self.lock();
+        let mut backlog = Backlog::default();
+        for instance in inner.instances.values() {
+            if is_entity_id(&instance.record.instance_id) {
+                backlog.entities += 1;
+            } else {
+                backlog.add_instances(instance.record.status, 1);
+            }
+        }
+        let ready = inner.messages.values().filter(|m| m.visible_at <= now);
+        for message in ready {
+            backlog.ready_messages += 1;
+            backlog.oldest_ready_message = Some(match backlog.oldest_ready_message {
+                Some(oldest) => oldest.min(message.visible_at),
+                None => message.visible_at,
+            });
+        }
+        backlog.ready_activities = inner
+            .activities
+            .values()
+            .filter(|a| a.lease.as_ref().is_none_or(|lease| lease.expires <= now))
+            .count() as u64;
+        Ok(backlog)
     }
 }

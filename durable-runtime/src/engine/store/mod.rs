@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use query::{InstancePage, InstanceQuery, PageCursor, PurgeFilter};
+pub use query::{Backlog, InstancePage, InstanceQuery, PageCursor, PurgeFilter};
 pub use records::{
     ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewActivity,
     NewExecution, NewInstance, NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage,
@@ -121,6 +121,10 @@ pub trait ManagementStore: Send + Sync + 'static {
     /// [`StoreError::NotFound`], or [`StoreError::Finished`] / [`StoreError::WrongStatus`]
     /// when the instance's status does not allow it.
     async fn send_control(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError>;
+
+    /// Counts of instances by status and of the work waiting in the queues, for
+    /// monitoring; read when metrics are scraped, so it is counted, not kept.
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
 }
 
 /// The storage of one task hub.

@@ -141,3 +141,29 @@ impl PurgeFilter {
             && (self.statuses.is_empty() || self.statuses.contains(&record.status))
     }
 }
+
+/// What a store holds and what waits in its queues, for monitoring (the host's
+/// `/metrics`): cheap counts, read at scrape time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Orchestration instances (not entities) by status; statuses with none are left out.
+    pub instances: Vec<(RuntimeStatus, u64)>,
+    /// Entities that have a row.
+    pub entities: u64,
+    /// Messages visible now (due timers included) that no turn has consumed yet.
+    pub ready_messages: u64,
+    /// Since when the oldest of them has been visible.
+    pub oldest_ready_message: Option<DateTime<Utc>>,
+    /// Activity calls that no worker holds.
+    pub ready_activities: u64,
+}
+
+impl Backlog {
+    /// Counts `status` once more `count` times (for stores that count in code).
+    pub(crate) fn add_instances(&mut self, status: RuntimeStatus, count: u64) {
+        match self.instances.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += count,
+            None => self.instances.push((status, count)),
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! What the SQL stores (SQLite and PostgreSQL) share: how times, leases and JSON are
-//! stored, and how a message's execution is written.
+//! stored, how a message's execution is written, and the monitoring counts.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::StoreError;
+use super::{Backlog, StoreError};
 
 /// A time as stored: milliseconds since the Unix epoch.
 pub(super) fn millis(t: DateTime<Utc>) -> i64 {
@@ -47,4 +47,56 @@ pub(super) fn execution_column(execution_id: Option<&str>) -> &str {
 /// A stored message execution back.
 pub(super) fn execution_from_column(column: String) -> Option<String> {
     (!column.is_empty()).then_some(column)
+}
+
+/// The counts behind [`Backlog`], the same SQL on both stores (the time is an integer
+/// written into the text): instances by status (entities as `@`), ready messages with the
+/// oldest one's time, and activity calls nobody holds.
+pub(super) struct BacklogQueries {
+    /// Rows of (status or `@`, count).
+    pub instances: &'static str,
+    /// One row of (count, oldest visible time).
+    pub messages: String,
+    /// One row of (count).
+    pub activities: String,
+}
+
+impl BacklogQueries {
+    pub(super) fn at(now: DateTime<Utc>) -> BacklogQueries {
+        let now = millis(now);
+        BacklogQueries {
+            instances: "SELECT CASE WHEN instance_id LIKE '@%' THEN '@' ELSE status END, COUNT(*)
+                        FROM instances GROUP BY 1",
+            messages: format!(
+                "SELECT COUNT(*), MIN(visible_at) FROM messages WHERE visible_at <= {now}"
+            ),
+            activities: format!(
+                "SELECT COUNT(*) FROM activities WHERE lock_owner IS NULL OR lock_expires <= {now}"
+            ),
+        }
+    }
+}
+
+/// A [`Backlog`] from the rows of [`BacklogQueries`].
+pub(super) fn backlog_from(
+    instances: Vec<(String, i64)>,
+    (ready_messages, oldest): (i64, Option<i64>),
+    ready_activities: i64,
+) -> Result<Backlog, StoreError> {
+    let count = |n: i64| u64::try_from(n).unwrap_or_default();
+    let mut backlog = Backlog {
+        ready_messages: count(ready_messages),
+        oldest_ready_message: oldest.map(from_millis),
+        ready_activities: count(ready_activities),
+        ..Backlog::default()
+    };
+    for (status, n) in instances {
+        if status == "@" {
+            backlog.entities += count(n);
+        } else {
+            let status = status.parse().map_err(StoreError::Internal)?;
+            backlog.add_instances(status, count(n));
+        }
+    }
+    Ok(backlog)
 }

@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::invoke::{self, Running};
 use super::turn::{self, FollowUp, Turn};
 use super::{STORE_RETRY_DELAY, Shared};
+use crate::engine::metrics::{Queue, StoreCall};
 use crate::history::{FailureDetails, HistoryEvent};
 use crate::registry::InvocationResult;
 use crate::store::{ActivityCompletion, ActivityWorkItem, StoreError, TurnClaim};
@@ -26,12 +29,16 @@ pub(super) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) -> Fol
                 shared.options.max_dequeue_count
             ),
         );
+        if let Some(metrics) = &shared.options.metrics {
+            metrics.poison_message(Queue::Activity);
+        }
         return report(shared, &item, Err(failure)).await;
     }
     match invoke::start(
         shared,
         &item.name,
         &item.instance_id,
+        item.task_id,
         item.input.clone(),
         item.dequeue_count,
     ) {
@@ -66,7 +73,12 @@ pub(super) async fn finish(
                         tracing::warn!(activity = %item.name, "activity lease lost; another worker runs it");
                         return FollowUp::Nothing;
                     }
-                    Err(error) => tracing::warn!(%error, "renewing an activity lease failed"),
+                    Err(error) => {
+                        tracing::warn!(%error, "renewing an activity lease failed");
+                        if let Some(metrics) = &shared.options.metrics {
+                            metrics.store_error(StoreCall::RenewLease);
+                        }
+                    }
                 }
             }
         }
@@ -112,11 +124,17 @@ async fn report(
             Ok(None) => return FollowUp::Nothing,
             Err(error) if error.is_retryable() => {
                 tracing::warn!(%error, retry_in = ?pause, "reporting an activity result failed; retrying");
+                if let Some(metrics) = &shared.options.metrics {
+                    metrics.store_error(StoreCall::CompleteActivity);
+                }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(std::time::Duration::from_secs(5));
             }
             Err(error) => {
                 tracing::error!(%error, activity = %item.name, "reporting an activity result failed; it will run again");
+                if let Some(metrics) = &shared.options.metrics {
+                    metrics.store_error(StoreCall::CompleteActivity);
+                }
                 return FollowUp::Nothing;
             }
         }
@@ -136,6 +154,7 @@ async fn report_with_next_turn(
     if shared.is_stopping() {
         return None;
     }
+    let began = std::time::Instant::now();
     let taken = shared.lock_cache().take_waiting_only_for(
         &item.instance_id,
         &item.execution_id,
@@ -151,8 +170,13 @@ async fn report_with_next_turn(
         consumed: Vec::new(),
         earlier_hand_outs: 0,
         now,
+        began,
     };
-    match turn::commit(shared, turn, TurnClaim::CompletesActivity(item.clone())).await {
+    let span = turn::span(&turn.instance);
+    let committed = turn::commit(shared, turn, TurnClaim::CompletesActivity(item.clone()))
+        .instrument(span)
+        .await;
+    match committed {
         Ok(leased) => Some(FollowUp::Activities(leased)),
         // The execution ran ahead of the store and is dropped; the next turn replays.
         Err(StoreError::LeaseLost(_)) => None,

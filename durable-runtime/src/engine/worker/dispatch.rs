@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{STORE_RETRY_DELAY, Shared, drain, flow};
+use crate::engine::metrics;
 use crate::registry::BoxFuture;
 use crate::store::{FetchOptions, StoreError, WorkSignals};
 
@@ -25,6 +26,7 @@ const FETCH_BATCH: usize = 64;
 pub(super) async fn orchestrations(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
     let queue = Queue {
         what: "orchestration",
+        kind: metrics::Queue::Orchestration,
         permits: shared.orchestration_permits.clone(),
         signal: |signals| &signals.orchestrations,
         fetch: |shared, max| {
@@ -42,6 +44,7 @@ pub(super) async fn orchestrations(shared: Arc<Shared>, stopped: watch::Receiver
             })
         },
         key: |item| item.instance.instance_id.clone(),
+        handed_out_before: |item| item.dequeue_count > 1,
         run: |shared, item| Box::pin(flow::run_instance(shared, item)),
         // Sleep no longer than until the next timer is due.
         idle_for: |shared| {
@@ -71,6 +74,7 @@ pub(super) async fn orchestrations(shared: Arc<Shared>, stopped: watch::Receiver
 pub(super) async fn activities(shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
     let queue = Queue {
         what: "activity",
+        kind: metrics::Queue::Activity,
         permits: shared.activity_permits.clone(),
         signal: |signals| &signals.activities,
         fetch: |shared, max| {
@@ -82,6 +86,7 @@ pub(super) async fn activities(shared: Arc<Shared>, stopped: watch::Receiver<boo
             })
         },
         key: |item| item.id,
+        handed_out_before: |item| item.dequeue_count > 1,
         run: |shared, item| Box::pin(flow::run_activity(shared, item)),
         idle_for: |shared| Box::pin(async move { shared.options.poll_interval }),
         abandon: |shared, item_id| {
@@ -97,6 +102,8 @@ pub(super) async fn activities(shared: Arc<Shared>, stopped: watch::Receiver<boo
 struct Queue<I, K> {
     /// For logs: "orchestration" or "activity".
     what: &'static str,
+    /// For metrics.
+    kind: metrics::Queue,
     /// The limit on running work.
     permits: Arc<Semaphore>,
     /// The store's signal of new work in this queue.
@@ -105,6 +112,8 @@ struct Queue<I, K> {
     fetch: Fetch<I>,
     /// What identifies a leased item, to give its lease back.
     key: fn(&I) -> K,
+    /// Whether an earlier hand-out of the item ended without finishing it.
+    handed_out_before: fn(&I) -> bool,
     /// Runs one item.
     run: fn(Arc<Shared>, I) -> BoxFuture<()>,
     /// How long to sleep when there is no work (at most).
@@ -150,6 +159,11 @@ async fn dispatch<I: Send + 'static, K>(
                 let drained = items.len() < asked;
                 let mut permits = permits.into_iter();
                 for (item, permit) in items.into_iter().zip(&mut permits) {
+                    if let Some(metrics) = &shared.options.metrics
+                        && (queue.handed_out_before)(&item)
+                    {
+                        metrics.lease_taken_over(queue.kind);
+                    }
                     let key = (queue.key)(&item);
                     let work = (queue.run)(shared.clone(), item);
                     let handle = tasks.spawn(async move {
@@ -171,6 +185,9 @@ async fn dispatch<I: Send + 'static, K>(
             Err(error) => {
                 drop(permits);
                 tracing::warn!(%error, queue = queue.what, "fetching work failed; retrying");
+                if let Some(metrics) = &shared.options.metrics {
+                    metrics.store_error(metrics::StoreCall::Fetch);
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(STORE_RETRY_DELAY) => {}
                     _ = stopped.changed() => {}

@@ -15,6 +15,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use serde_json::Value;
 
 use super::turn::{self, Turn};
@@ -73,6 +75,7 @@ async fn start(
     {
         return Err(StoreError::InstanceExists(new.instance_id));
     }
+    let began = std::time::Instant::now();
     let now = shared.clock.now();
     let instance = InstanceRecord {
         instance_id: new.instance_id.clone(),
@@ -97,10 +100,14 @@ async fn start(
         consumed: Vec::new(),
         earlier_hand_outs: 0,
         now,
+        began,
     };
     // On an error the calls still running ahead are dropped (stopped): nothing was
     // created, so their results have nowhere to go.
-    let leased = turn::commit(shared, turn, TurnClaim::Creates(new)).await?;
+    let span = turn::span(&turn.instance);
+    let leased = turn::commit(shared, turn, TurnClaim::Creates(new))
+        .instrument(span)
+        .await?;
     flow::run_leased(shared, leased);
     Ok(())
 }

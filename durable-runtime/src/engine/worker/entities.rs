@@ -45,6 +45,7 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
     let mut state = (instance.status == RuntimeStatus::Running).then(|| instance.output.clone());
     let mut messages = scheduled.messages;
     let mut children = Vec::new();
+    let operations = scheduled.operations.len() as u64;
     for event in scheduled.operations {
         let (operation, input, caller) = match event.kind {
             EventKind::EntityOperationSignaled {
@@ -108,6 +109,10 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
         if let Some(caller) = caller {
             messages.push(respond(caller, response, now));
         }
+    }
+    if let Some(metrics) = &shared.options.metrics {
+        let entity = descriptor.map_or(crate::engine::metrics::UNREGISTERED, |d| d.name);
+        metrics.entity_operations(entity, operations);
     }
     let batch = Batch {
         state,

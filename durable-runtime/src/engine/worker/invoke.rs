@@ -1,14 +1,19 @@
 //! Starting an activity function on a task of its own and reading its outcome: what the
 //! activity path and running ahead share.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::Shared;
 use crate::activity::ActivityContext;
+use crate::engine::metrics::Metrics;
 use crate::history::{EventKind, HistoryEvent};
 use crate::orchestration::replay::panic_failure;
-use crate::registry::InvocationResult;
+use crate::registry::{BoxFuture, InvocationResult};
 
 /// An activity function running on its own task; dropping it aborts the task (a
 /// dispatcher aborted during shutdown, a run-ahead whose commit failed).
@@ -44,27 +49,54 @@ impl Running {
     }
 }
 
-/// Starts activity `name` on its own task; `None` when no such activity is registered here.
+/// Starts activity `name` (the call with sequence number `task_id`) on its own task, in a
+/// span of its own and measured; `None` when no such activity is registered here.
 pub(crate) fn start(
     shared: &Shared,
     name: &str,
     instance_id: &str,
+    task_id: i64,
     input: serde_json::Value,
     attempt: u32,
 ) -> Option<Running> {
-    if name == crate::http::ACTIVITY_NAME {
-        let settings = shared.options.http.clone();
-        return Some(Running(tokio::spawn(async move {
-            crate::http::run(&settings, input).await
-        })));
-    }
-    let descriptor = shared.registry.activity(name)?;
-    let context = ActivityContext {
-        instance_id: instance_id.to_owned(),
-        name: name.to_owned(),
-        attempt,
+    let (label, work): (&'static str, BoxFuture<InvocationResult>) =
+        if name == crate::http::ACTIVITY_NAME {
+            let settings = shared.options.http.clone();
+            (
+                crate::http::ACTIVITY_NAME,
+                Box::pin(async move { crate::http::run(&settings, input).await }),
+            )
+        } else {
+            let descriptor = shared.registry.activity(name)?;
+            let context = ActivityContext {
+                instance_id: instance_id.to_owned(),
+                name: name.to_owned(),
+                attempt,
+            };
+            (descriptor.name, (descriptor.invoke)(context, input))
+        };
+    let span = tracing::info_span!("activity", %instance_id, activity = label, task_id, attempt);
+    let metrics = shared.options.metrics.clone();
+    Some(Running(tokio::spawn(
+        measured(metrics, label, work).instrument(span),
+    )))
+}
+
+/// Runs an activity function and counts its run; a panic is its failure.
+async fn measured(
+    metrics: Option<Arc<Metrics>>,
+    label: &'static str,
+    work: BoxFuture<InvocationResult>,
+) -> InvocationResult {
+    let began = std::time::Instant::now();
+    let outcome = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(panic_failure(panic)),
     };
-    Some(Running(tokio::spawn((descriptor.invoke)(context, input))))
+    if let Some(metrics) = metrics {
+        metrics.activity_finished(label, outcome.is_ok(), began.elapsed());
+    }
+    outcome
 }
 
 /// A joined activity task as an outcome: a panic becomes a failure; `None` when the task

@@ -55,6 +55,8 @@ pub struct WorkerOptions {
     pub action_limits: crate::orchestration::ActionLimits,
     /// How durable HTTP calls run: destinations, token sources, limits.
     pub http: Arc<crate::http::HttpCallSettings>,
+    /// Where the worker counts and times its work (`None`: it does not).
+    pub metrics: Option<Arc<crate::engine::metrics::Metrics>>,
 }
 
 impl Default for WorkerOptions {
@@ -70,6 +72,7 @@ impl Default for WorkerOptions {
             run_ahead: Duration::from_millis(2),
             action_limits: crate::orchestration::ActionLimits::default(),
             http: Arc::new(crate::http::HttpCallSettings::default()),
+            metrics: None,
         }
     }
 }
@@ -135,6 +138,14 @@ impl Shared {
     /// Whether this worker can run activity `name`: a registered one, or a built-in.
     pub(crate) fn runs_activity(&self, name: &str) -> bool {
         name == crate::http::ACTIVITY_NAME || self.registry.activity(name).is_some()
+    }
+
+    /// The metrics label of orchestrator `name`: its registered name, or one label for
+    /// every name nothing is registered under (so bad input cannot add series).
+    pub(crate) fn orchestrator_label(&self, name: &str) -> &'static str {
+        self.registry
+            .orchestrator(name)
+            .map_or(crate::engine::metrics::UNREGISTERED, |d| d.name)
     }
 
     /// Whether the worker is shutting down.

@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::Shared;
 use super::turn::{self, Leased, Turn};
+use crate::engine::metrics::Queue;
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::instance_id::is_entity_id;
 use crate::orchestration::critical_section::release_at_end;
@@ -18,9 +21,23 @@ use crate::store::{InstanceRecord, OrchestrationWorkItem, QueuedMessage, TurnCla
 /// activities the commit leased here.
 pub(super) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -> Leased {
     if is_entity_id(&item.instance.instance_id) {
-        super::entities::run_turn(shared, item).await;
+        let span = tracing::info_span!(
+            "entity_batch",
+            instance_id = %item.instance.instance_id,
+            messages = item.messages.len(),
+        );
+        super::entities::run_turn(shared, item)
+            .instrument(span)
+            .await;
         return Leased::default();
     }
+    let span = turn::span(&item.instance);
+    orchestration_turn(shared, item).instrument(span).await
+}
+
+/// [`run_turn`] for an orchestration instance.
+async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -> Leased {
+    let began = std::time::Instant::now();
     let instance = item.instance;
     let now = shared.clock.now();
     // Messages for an earlier execution (a replaced instance, a continued-as-new one) are
@@ -90,6 +107,7 @@ pub(super) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
         consumed,
         earlier_hand_outs: item.dequeue_count.saturating_sub(1),
         now,
+        began,
     };
     match turn::commit(shared, turn, TurnClaim::Leased).await {
         Ok(leased) => leased,
@@ -121,6 +139,9 @@ fn poison(
         ),
     );
     tracing::error!(instance_id = %instance.instance_id, %failure, "poison message");
+    if let Some(metrics) = &shared.options.metrics {
+        metrics.poison_message(Queue::Orchestration);
+    }
     let events = messages.into_iter().map(|m| m.event).collect();
     let mut turn = failed_turn(now, events, &failure);
     release_at_end(&mut turn, history, now);

@@ -100,6 +100,7 @@ fn start_all(shared: &Arc<Shared>, instance_id: &str, turn: &TurnOutput) -> Opti
                 shared,
                 &activity.name,
                 instance_id,
+                activity.task_id,
                 activity.input.clone(),
                 1,
             )?;

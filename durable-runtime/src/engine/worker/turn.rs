@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::Shared;
 use super::cache::Cached;
 use super::run_ahead::{Started, run_ahead};
+use crate::engine::metrics::StoreCall;
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::replay::{Execution, TurnOutput};
 use crate::status::RuntimeStatus;
@@ -36,6 +37,8 @@ pub(super) struct Turn {
     pub earlier_hand_outs: u32,
     /// The turn's time.
     pub now: DateTime<Utc>,
+    /// When work on the turn began (for its duration in the metrics).
+    pub began: std::time::Instant,
 }
 
 /// Activity calls a write leased to this worker, to run at once.
@@ -72,6 +75,7 @@ pub(super) async fn commit(
         consumed,
         earlier_hand_outs,
         now,
+        began,
     } = turn;
     let (output, execution, started) = match execution {
         Some(mut live) if earlier_hand_outs == 0 => {
@@ -83,12 +87,37 @@ pub(super) async fn commit(
     };
     let parked = park(&instance, execution, &output);
     let status = output.status;
+    let lifecycle = Lifecycle::of(&instance, &output);
+    let leased_claim = matches!(claim, TurnClaim::Leased);
     let write = TurnWrite {
         turn: to_commit(&instance, consumed, output, earlier_hand_outs, now),
         claim,
         lease_activities: Some(shared.options.lease),
     };
-    let items = shared.store.commit(&shared.owner, write).await?;
+    let writing = std::time::Instant::now();
+    let items = match shared.store.commit(&shared.owner, write).await {
+        Ok(items) => items,
+        Err(error) => {
+            if let Some(metrics) = &shared.options.metrics {
+                match &error {
+                    // A result with the next turn that the store declined is no stale
+                    // commit: the instance was busy, and the result goes the usual way.
+                    StoreError::LeaseLost(_) if !leased_claim => {}
+                    StoreError::LeaseLost(_) => metrics.stale_commit(),
+                    _ => metrics.store_error(StoreCall::Commit),
+                }
+            }
+            return Err(error);
+        }
+    };
+    if let Some(metrics) = &shared.options.metrics {
+        metrics.turn_committed(
+            shared.orchestrator_label(&instance.name),
+            began.elapsed(),
+            writing.elapsed(),
+        );
+    }
+    lifecycle.log(&instance, status);
     shared.note_committed(&instance.name, status);
     if let Some(parked) = parked {
         shared
@@ -96,6 +125,57 @@ pub(super) async fn commit(
             .put(parked.instance.instance_id.clone(), parked);
     }
     Ok(Leased { items, started })
+}
+
+/// The span of a turn of `instance`: its ids, its orchestrator and the sequence number its
+/// new events start at.
+pub(super) fn span(instance: &InstanceRecord) -> tracing::Span {
+    tracing::info_span!(
+        "turn",
+        instance_id = %instance.instance_id,
+        execution_id = %instance.execution_id,
+        orchestrator = %instance.name,
+        sequence = instance.history_length,
+    )
+}
+
+/// What a committed turn did to its instance's life, logged once at info level: the
+/// commit happens once, whereas replay runs the orchestrator again.
+struct Lifecycle {
+    started: bool,
+    finished: bool,
+}
+
+impl Lifecycle {
+    fn of(instance: &InstanceRecord, turn: &TurnOutput) -> Lifecycle {
+        Lifecycle {
+            started: turn
+                .appended
+                .iter()
+                .any(|event| matches!(event.kind, EventKind::ExecutionStarted { .. })),
+            finished: turn.status.is_terminal() && !instance.status.is_terminal(),
+        }
+    }
+
+    fn log(&self, instance: &InstanceRecord, status: RuntimeStatus) {
+        if self.started {
+            tracing::info!(
+                instance_id = %instance.instance_id,
+                execution_id = %instance.execution_id,
+                orchestrator = %instance.name,
+                "orchestration started"
+            );
+        }
+        if self.finished {
+            tracing::info!(
+                instance_id = %instance.instance_id,
+                execution_id = %instance.execution_id,
+                orchestrator = %instance.name,
+                %status,
+                "orchestration finished"
+            );
+        }
+    }
 }
 
 /// What a worker does when the commit of an instance it leased failed: a lost lease means

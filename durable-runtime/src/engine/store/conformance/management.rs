@@ -161,3 +161,58 @@ pub(super) async fn pages_neither_repeat_nor_skip_instances_made_within_a_millis
     sorted.sort();
     assert_eq!(sorted, expected, "each once: {seen:?}");
 }
+
+pub(super) async fn backlog_counts_instances_by_status_and_the_ready_work(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    assert_eq!(store.backlog().await.expect("counts"), Backlog::default());
+    for id in ["a", "b", "c"] {
+        create(store, clock, id).await;
+        clock.advance(seconds(10));
+    }
+    finish(store, clock, "a", RuntimeStatus::Completed).await;
+    first_turn(store, clock, "b", vec![say_hello(0, "Tokyo")]).await;
+    let signal = HistoryEvent::new(
+        clock.now(),
+        EventKind::EntityOperationSignaled {
+            request_id: "r1".to_owned(),
+            target_instance_id: "@counter@x".to_owned(),
+            operation: "add".to_owned(),
+            input: json!(1),
+            critical_section_id: None,
+        },
+    );
+    store
+        .signal_entity(to_entity("@counter@x", "counter", signal))
+        .await
+        .expect("signals");
+    let mut backlog = store.backlog().await.expect("counts");
+    backlog.instances.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(
+        backlog,
+        Backlog {
+            instances: vec![
+                (RuntimeStatus::Completed, 1),
+                (RuntimeStatus::Pending, 1),
+                (RuntimeStatus::Running, 1),
+            ],
+            entities: 1,
+            // c's start and the entity's signal; a's and b's starts were consumed.
+            ready_messages: 2,
+            oldest_ready_message: Some(start_time() + chrono::Duration::seconds(20)),
+            ready_activities: 1,
+        }
+    );
+    let lease = seconds(10);
+    fetch_activity(store, "worker-1", lease)
+        .await
+        .expect("the call");
+    assert_eq!(store.backlog().await.expect("counts").ready_activities, 0);
+    clock.advance(lease);
+    assert_eq!(
+        store.backlog().await.expect("counts").ready_activities,
+        1,
+        "a call whose lease expired waits again"
+    );
+}

@@ -24,10 +24,11 @@ use tempfile::TempDir;
 
 use super::test_verbs::Verbs;
 use super::{
-    ActivityWorkItem, EntityMessage, FetchOptions, InstancePage, InstanceQuery, InstanceRecord,
-    MemoryStore, NewActivity, NewExecution, NewInstance, NewTimer, OrchestrationWorkItem,
-    OutboundMessage, PageCursor, PostgresOptions, PostgresStore, PurgeFilter, QueuedMessage,
-    ReplacePolicy, SqliteOptions, SqliteStore, Store, StoreError, TurnCommit, execution_started,
+    ActivityWorkItem, Backlog, EntityMessage, FetchOptions, InstancePage, InstanceQuery,
+    InstanceRecord, MemoryStore, NewActivity, NewExecution, NewInstance, NewTimer,
+    OrchestrationWorkItem, OutboundMessage, PageCursor, PostgresOptions, PostgresStore,
+    PurgeFilter, QueuedMessage, ReplacePolicy, SqliteOptions, SqliteStore, Store, StoreError,
+    TurnCommit, execution_started,
 };
 use crate::clock::{Clock, ManualClock};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
@@ -444,4 +445,5 @@ conformance!(
     management::listing_filters_and_pages_in_creation_order,
     management::pages_neither_repeat_nor_skip_instances_made_within_a_millisecond,
     management::purge_removes_finished_instances_and_refuses_running_ones,
+    management::backlog_counts_instances_by_status_and_the_ready_work,
 );

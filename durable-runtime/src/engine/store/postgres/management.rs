@@ -7,8 +7,10 @@ use super::PostgresStore;
 use super::connection::{db_error, query};
 use super::rows::{instance_columns, instance_from_row, remove_instances, status_of};
 use crate::history::HistoryEvent;
-use crate::store::sql::millis;
-use crate::store::{InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError};
+use crate::store::sql::{BacklogQueries, backlog_from, millis};
+use crate::store::{
+    Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError,
+};
 
 #[async_trait]
 impl ManagementStore for PostgresStore {
@@ -123,5 +125,32 @@ impl ManagementStore for PostgresStore {
 
     async fn send_control(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         self.deliver(instance_id, event).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let queries = BacklogQueries::at(self.clock.now());
+        let client = self.client().await?;
+        let instances = query(&client, queries.instances, &[])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0).map_err(db_error)?,
+                    row.try_get(1).map_err(db_error)?,
+                ))
+            })
+            .collect::<Result<Vec<(String, i64)>, StoreError>>()?;
+        let messages = match query(&client, &queries.messages, &[]).await?.first() {
+            Some(row) => (
+                row.try_get(0).map_err(db_error)?,
+                row.try_get(1).map_err(db_error)?,
+            ),
+            None => (0, None),
+        };
+        let activities = match query(&client, &queries.activities, &[]).await?.first() {
+            Some(row) => row.try_get(0).map_err(db_error)?,
+            None => 0,
+        };
+        backlog_from(instances, messages, activities)
     }
 }

@@ -6,8 +6,10 @@ use super::SqliteStore;
 use super::rows::{INSTANCE_COLUMNS, instance_from_row, remove_instance, status_of};
 use super::writer::sql_error;
 use crate::history::HistoryEvent;
-use crate::store::sql::millis;
-use crate::store::{InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError};
+use crate::store::sql::{BacklogQueries, backlog_from, millis};
+use crate::store::{
+    Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError,
+};
 
 #[async_trait]
 impl ManagementStore for SqliteStore {
@@ -115,5 +117,25 @@ impl ManagementStore for SqliteStore {
 
     async fn send_control(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         self.deliver(instance_id, event).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let queries = BacklogQueries::at(self.clock.now());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(queries.instances).map_err(sql_error)?;
+            let instances = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(sql_error)?
+                .collect::<Result<Vec<(String, i64)>, _>>()
+                .map_err(sql_error)?;
+            let messages = conn
+                .query_row(&queries.messages, [], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(sql_error)?;
+            let activities = conn
+                .query_row(&queries.activities, [], |row| row.get(0))
+                .map_err(sql_error)?;
+            backlog_from(instances, messages, activities)
+        })
+        .await
     }
 }
