@@ -61,7 +61,8 @@ pub(super) enum FollowUp {
 }
 
 /// Runs `turn` ahead (when it may), writes it under `claim`, and then notes its
-/// completion and parks its live orchestration. On an error nothing was written, and the
+/// completion and parks its live orchestration. Callers run it in the turn's [`span`],
+/// which the lifecycle lines it logs rely on for the instance's ids. On an error nothing was written, and the
 /// calls that were running ahead are stopped.
 pub(super) async fn commit(
     shared: &Arc<Shared>,
@@ -117,7 +118,7 @@ pub(super) async fn commit(
             writing.elapsed(),
         );
     }
-    lifecycle.log(&instance, status);
+    lifecycle.log(status);
     shared.note_committed(&instance.name, status);
     if let Some(parked) = parked {
         shared
@@ -157,23 +158,13 @@ impl Lifecycle {
         }
     }
 
-    fn log(&self, instance: &InstanceRecord, status: RuntimeStatus) {
+    fn log(&self, status: RuntimeStatus) {
+        // The ids and the orchestrator's name are on the turn's span.
         if self.started {
-            tracing::info!(
-                instance_id = %instance.instance_id,
-                execution_id = %instance.execution_id,
-                orchestrator = %instance.name,
-                "orchestration started"
-            );
+            tracing::info!("orchestration started");
         }
         if self.finished {
-            tracing::info!(
-                instance_id = %instance.instance_id,
-                execution_id = %instance.execution_id,
-                orchestrator = %instance.name,
-                %status,
-                "orchestration finished"
-            );
+            tracing::info!(%status, "orchestration finished");
         }
     }
 }
