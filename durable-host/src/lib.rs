@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod keys;
 pub mod server;

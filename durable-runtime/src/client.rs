@@ -190,6 +190,24 @@ pub struct EntityPage {
     pub continuation_token: Option<String>,
 }
 
+/// An entity's row as a listing shows it: `None` when the row is not an entity's.
+fn entity_status(record: InstanceRecord, fetch_state: bool) -> Option<EntityStatus> {
+    let id = EntityId::from_instance_id(&record.instance_id)?;
+    let locked_by = crate::worker::EntityLocks::load(&record.custom_status)
+        .ok()
+        .and_then(|locks| locks.holder().map(|h| h.instance_id.clone()));
+    let has_state = record.status == RuntimeStatus::Running;
+    Some(EntityStatus {
+        entity_id: EntityIdWire {
+            name: id.name,
+            key: id.key,
+        },
+        last_operation_time: record.updated_at,
+        state: (fetch_state && has_state).then_some(record.output),
+        locked_by,
+    })
+}
+
 /// What a store error means to a caller of the client.
 fn client_error(error: StoreError) -> DurableError {
     match error {
@@ -718,25 +736,16 @@ impl DurableClient {
             entities: page
                 .instances
                 .into_iter()
-                .filter_map(|record| {
-                    let id = EntityId::from_instance_id(&record.instance_id)?;
-                    let locked_by = crate::worker::EntityLocks::load(&record.custom_status)
-                        .ok()
-                        .and_then(|locks| locks.holder().map(|h| h.instance_id.clone()));
-                    let has_state = record.status == RuntimeStatus::Running;
-                    Some(EntityStatus {
-                        entity_id: EntityIdWire {
-                            name: id.name,
-                            key: id.key,
-                        },
-                        last_operation_time: record.updated_at,
-                        state: (query.fetch_state && has_state).then_some(record.output),
-                        locked_by,
-                    })
-                })
+                .filter_map(|record| entity_status(record, query.fetch_state))
                 .collect(),
             continuation_token: page.next.map(|cursor| cursor.to_token()),
         })
+    }
+
+    /// One entity as a listing shows it (with its state), or `None` when it has no row.
+    pub async fn get_entity(&self, id: &EntityId) -> Result<Option<EntityStatus>, DurableError> {
+        let record = self.inner.store.get_instance(&id.instance_id()).await?;
+        Ok(record.and_then(|record| entity_status(record, true)))
     }
 
     /// Releases orphaned entity locks: locks held by a critical section whose orchestration

@@ -28,6 +28,48 @@ impl KeyCheck {
     pub fn new(keys: Arc<KeyStore>, token_grace: Duration) -> Self {
         KeyCheck { keys, token_grace }
     }
+
+    /// Whether `presented` is the current system key.
+    pub fn is_system_key(&self, presented: &str) -> bool {
+        key_matches(presented, &self.keys.current().system_key)
+    }
+}
+
+/// The system key a dashboard request carries in its cookie, if any.
+fn dashboard_cookie(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == crate::dashboard::COOKIE).then(|| {
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        })
+}
+
+/// Lets a dashboard request through with the system key, from the sign-in cookie or as on
+/// the management API; a page asked for without it goes to the sign-in form, anything else
+/// is refused with 401.
+pub async fn require_dashboard_key(
+    State(check): State<KeyCheck>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = dashboard_cookie(&request).or_else(|| presented_credential(&request));
+    if presented.is_some_and(|key| check.is_system_key(&key)) {
+        return next.run(request).await;
+    }
+    if request.method() == axum::http::Method::GET {
+        axum::response::Redirect::to("/dashboard/login").into_response()
+    } else {
+        ApiError::unauthorized().into_response()
+    }
 }
 
 /// The credential a request presents, if any.

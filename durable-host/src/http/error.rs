@@ -73,6 +73,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What it says is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl From<DurableError> for ApiError {
     fn from(error: DurableError) -> Self {
         let status = error.clone().into_response().status();

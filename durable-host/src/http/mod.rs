@@ -18,7 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use durable_runtime::DurableClient;
 use durable_runtime::engine::registry::{AuthLevel, ClientTrigger, Registry};
 
-pub use auth::KeyCheck;
+pub use auth::{KeyCheck, require_dashboard_key};
 pub use error::ApiError;
 pub use public_url::PublicUrl;
 pub use serve::{ConnectionLimits, serve};
@@ -93,6 +93,7 @@ pub fn router(client: DurableClient, registry: &Registry, options: RouterOptions
             ClientTrigger::Timer { .. } => {}
         }
     }
+    let dashboard = crate::dashboard::routes(keys.clone());
     let mut management = management::routes();
     let (ping, mut status) = health::routes();
     if let Some(metrics) = metrics {
@@ -116,6 +117,7 @@ pub fn router(client: DurableClient, registry: &Registry, options: RouterOptions
     app.nest(&webhook_path, management)
         .merge(ping)
         .merge(status)
+        .merge(dashboard)
         .fallback(|| async { ApiError::not_found("no route matches this path") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

@@ -7,6 +7,7 @@ mod cli;
 mod client_parity;
 mod crash;
 mod critical_sections;
+mod dashboard;
 mod entities;
 mod failures;
 mod hello;

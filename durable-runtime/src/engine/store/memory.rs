@@ -786,4 +786,13 @@ impl ManagementStore for MemoryStore {
             .count() as u64;
         Ok(backlog)
     }
+
+    async fn queued_messages(&self, instance_id: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .messages
+            .values()
+            .filter(|m| m.instance_id == instance_id)
+            .count() as u64)
+    }
 }

@@ -125,6 +125,10 @@ pub trait ManagementStore: Send + Sync + 'static {
     /// Counts of instances by status and of the work waiting in the queues, for
     /// monitoring; read when metrics are scraped, so it is counted, not kept.
     async fn backlog(&self) -> Result<Backlog, StoreError>;
+
+    /// How many messages wait for `instance_id` (an entity's queued operations, due or
+    /// scheduled), for operators' views.
+    async fn queued_messages(&self, instance_id: &str) -> Result<u64, StoreError>;
 }
 
 /// The storage of one task hub.

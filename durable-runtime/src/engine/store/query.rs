@@ -50,6 +50,8 @@ impl PageCursor {
 pub struct InstanceQuery {
     /// Only ids starting with this.
     pub instance_id_prefix: Option<String>,
+    /// Only instances of this orchestrator (exactly this name).
+    pub name: Option<String>,
     /// Only instances created at or after this.
     pub created_from: Option<DateTime<Utc>>,
     /// Only instances created at or before this.
@@ -77,6 +79,7 @@ impl InstanceQuery {
                 .instance_id_prefix
                 .as_deref()
                 .is_none_or(|prefix| record.instance_id.starts_with(prefix))
+            && self.name.as_deref().is_none_or(|name| record.name == name)
             && self
                 .created_from
                 .is_none_or(|from| record.created_at >= from)

@@ -48,6 +48,20 @@ pub(super) async fn listing_filters_and_pages_in_creation_order(
         .await
         .expect("lists");
     assert_eq!(ids(&orders), ["order-1", "order-2", "order-3"]);
+    let by_name = |name: &str| {
+        let name = name.to_owned();
+        query(&|q| q.name = Some(name.clone()))
+    };
+    let named = store
+        .list_instances(&by_name("HelloCities"))
+        .await
+        .expect("lists");
+    assert_eq!(ids(&named), ["order-1", "order-2", "order-3", "refund-1"]);
+    let other = store
+        .list_instances(&by_name("Other"))
+        .await
+        .expect("lists");
+    assert_eq!(ids(&other), Vec::<&str>::new());
     let completed = store
         .list_instances(&query(&|q| q.statuses = vec![RuntimeStatus::Completed]))
         .await
@@ -187,6 +201,13 @@ pub(super) async fn backlog_counts_instances_by_status_and_the_ready_work(
         .signal_entity(to_entity("@counter@x", "counter", signal))
         .await
         .expect("signals");
+    assert_eq!(store.queued_messages("@counter@x").await, Ok(1));
+    assert_eq!(
+        store.queued_messages("a").await,
+        Ok(0),
+        "a's start was consumed"
+    );
+    assert_eq!(store.queued_messages("nobody").await, Ok(0));
     let mut backlog = store.backlog().await.expect("counts");
     backlog.instances.sort_by_key(|(status, _)| status.as_str());
     assert_eq!(

@@ -33,6 +33,10 @@ impl ManagementStore for PostgresStore {
             let p = arg(&mut args, prefix.clone());
             sql.push_str(&format!(" AND starts_with(instance_id, {p})"));
         }
+        if let Some(name) = &request.name {
+            let n = arg(&mut args, name.clone());
+            sql.push_str(&format!(" AND name = {n}"));
+        }
         if let Some(from) = request.created_from {
             let p = arg(&mut args, millis(from));
             sql.push_str(&format!(" AND created_at >= {p}"));
@@ -152,5 +156,21 @@ impl ManagementStore for PostgresStore {
             None => 0,
         };
         backlog_from(instances, messages, activities)
+    }
+
+    async fn queued_messages(&self, instance_id: &str) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let count: i64 = match query(
+            &client,
+            "SELECT COUNT(*) FROM messages WHERE instance_id = $1",
+            &[&instance_id],
+        )
+        .await?
+        .first()
+        {
+            Some(row) => row.try_get(0).map_err(db_error)?,
+            None => 0,
+        };
+        Ok(u64::try_from(count).unwrap_or_default())
     }
 }

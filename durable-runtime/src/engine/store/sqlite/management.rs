@@ -27,6 +27,10 @@ impl ManagementStore for SqliteStore {
                 args.push((prefix.chars().count() as i64).into());
                 args.push(prefix.clone().into());
             }
+            if let Some(name) = &query.name {
+                sql.push_str(" AND name = ?");
+                args.push(name.clone().into());
+            }
             if let Some(from) = query.created_from {
                 sql.push_str(" AND created_at >= ?");
                 args.push(millis(from).into());
@@ -135,6 +139,19 @@ impl ManagementStore for SqliteStore {
                 .query_row(&queries.activities, [], |row| row.get(0))
                 .map_err(sql_error)?;
             backlog_from(instances, messages, activities)
+        })
+        .await
+    }
+
+    async fn queued_messages(&self, instance_id: &str) -> Result<u64, StoreError> {
+        let instance_id = instance_id.to_owned();
+        self.read(move |conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM messages WHERE instance_id = ?1")
+                .map_err(sql_error)?
+                .query_row([instance_id], |row| row.get(0))
+                .map_err(sql_error)?;
+            Ok(u64::try_from(count).unwrap_or_default())
         })
         .await
     }
