@@ -262,7 +262,6 @@ where
 }
 
 fn run(cli: Cli) -> ExitCode {
-    init_tracing();
     let registry = match Registry::discover() {
         Ok(registry) => Arc::new(registry),
         Err(errors) => {
@@ -277,6 +276,13 @@ fn run(cli: Cli) -> ExitCode {
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
+        }
+    };
+    let exporter = match init_tracing(&config) {
+        Ok(exporter) => exporter,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(1);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -309,6 +315,8 @@ fn run(cli: Cli) -> ExitCode {
             command => manage(command, config, registry).await,
         }
     });
+    drop(runtime);
+    exporter.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
@@ -324,8 +332,9 @@ fn run(cli: Cli) -> ExitCode {
 }
 
 /// Logs to stderr, filtered by `DURABLE_LOG` (default `info`). Lines that orchestrator
-/// code logs while it replays recorded history are dropped, so each appears once.
-fn init_tracing() {
+/// code logs while it replays recorded history are dropped, so each appears once. With
+/// `--otlp-endpoint`, spans are exported too.
+fn init_tracing(config: &HostConfig) -> Result<TraceExport, String> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer, filter};
@@ -339,7 +348,31 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_filter(replay_safe)
         .with_filter(levels);
-    let _ = tracing_subscriber::registry().with(output).try_init();
+    let registry = tracing_subscriber::registry().with(output);
+    #[cfg(feature = "otlp")]
+    if let Some(endpoint) = &config.otlp_endpoint {
+        let (exporter, layer) = crate::otlp::Exporter::start(endpoint)?;
+        let _ = registry
+            .with(layer.with_filter(filter::LevelFilter::INFO))
+            .try_init();
+        return Ok(TraceExport(Some(exporter)));
+    }
+    let _ = config;
+    let _ = registry.try_init();
+    Ok(TraceExport::default())
+}
+
+/// The span exporter, when there is one, to flush before the process exits.
+#[derive(Default)]
+struct TraceExport(#[cfg(feature = "otlp")] Option<crate::otlp::Exporter>);
+
+impl TraceExport {
+    fn shutdown(self) {
+        #[cfg(feature = "otlp")]
+        if let Some(exporter) = self.0 {
+            exporter.shutdown();
+        }
+    }
 }
 
 fn print_functions(registry: &Registry) -> Result<(), Failure> {

@@ -53,6 +53,10 @@ pub struct ConfigArgs {
     /// share one commit; 0 commits every turn before its activities start [default: 2].
     #[arg(long, env = "DURABLE_RUN_AHEAD_MS", global = true, value_name = "MS")]
     pub run_ahead_ms: Option<u64>,
+    /// Export spans over OTLP/HTTP to this collector (`{URL}/v1/traces`); needs a host
+    /// built with the `otlp` feature [default: off].
+    #[arg(long, env = "DURABLE_OTLP_ENDPOINT", global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// `on` (default) serves Prometheus metrics at `/metrics` (system key required) and has
     /// the worker count and time its work; `off` does neither.
     #[arg(long, env = "DURABLE_METRICS", global = true, value_name = "on|off")]
@@ -206,6 +210,24 @@ impl std::fmt::Display for StoreUrl {
     }
 }
 
+/// The OTLP collector's URL: http or https, and only in a host that can export.
+fn otlp_endpoint(text: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        return Err(ConfigError(format!(
+            "--otlp-endpoint `{text}` is not an http:// or https:// URL"
+        )));
+    }
+    if !cfg!(feature = "otlp") {
+        return Err(ConfigError(format!(
+            "--otlp-endpoint `{text}` needs a host built with durable-host's `otlp` feature"
+        )));
+    }
+    Ok(Some(text.to_owned()))
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -237,6 +259,8 @@ pub struct HostConfig {
     pub run_ahead: std::time::Duration,
     /// Whether `/metrics` is served and the worker counts its work.
     pub metrics: bool,
+    /// Where spans are exported over OTLP/HTTP, if anywhere.
+    pub otlp_endpoint: Option<String>,
     /// Path of the management API.
     pub webhook_path: String,
     /// How SQLite commits wait for the disk.
@@ -568,6 +592,7 @@ impl HostConfig {
                     )));
                 }
             },
+            otlp_endpoint: otlp_endpoint(args.otlp_endpoint.as_deref())?,
             webhook_path: webhook_path(args.webhook_path.as_deref())?,
             durability: match args
                 .durability

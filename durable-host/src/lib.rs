@@ -16,6 +16,8 @@ pub mod config;
 pub mod dashboard;
 pub mod http;
 pub mod keys;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod server;
 mod table;
 pub mod timers;

@@ -448,6 +448,7 @@ impl DurableClient {
             parent: None,
             scheduled_start: options.start_at,
             replace: options.replace.unwrap_or(self.inner.options.replace),
+            trace_context: crate::trace_context::for_new_instance(),
         };
         let created = match &self.inner.local_worker {
             Some(worker) => match eager_start::try_start(worker, created, fresh_id) {
@@ -459,7 +460,7 @@ impl DurableClient {
                         .map_err(client_error)?;
                     return Ok(instance_id);
                 }
-                EagerStart::Declined(created) => created,
+                EagerStart::Declined(created) => *created,
             },
             None => created,
         };

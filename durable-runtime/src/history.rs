@@ -102,6 +102,13 @@ pub enum EventKind {
             skip_serializing_if = "Option::is_none"
         )]
         scheduled_start: Option<DateTime<Utc>>,
+        /// The W3C trace context the instance joins (Durable Task's `parentTraceContext`).
+        #[serde(
+            rename = "parentTraceContext",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        parent_trace_context: Option<crate::trace_context::TraceContext>,
     },
     /// A terminate request arrived.
     #[serde(rename = "ExecutionTerminated")]

@@ -37,6 +37,7 @@ mod payload;
 pub mod schedule;
 mod status;
 pub mod testing;
+pub mod trace_context;
 mod typed;
 mod typed_entity;
 pub mod wire;

@@ -270,6 +270,7 @@ mod tests {
                 execution_id: "execution-1".to_owned(),
                 parent: None,
                 scheduled_start: None,
+                parent_trace_context: None,
             },
         )
     }

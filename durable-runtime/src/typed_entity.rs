@@ -470,6 +470,7 @@ mod tests {
                 execution_id: "e1".to_owned(),
                 parent: None,
                 scheduled_start: None,
+                parent_trace_context: None,
             },
         );
         let turn = execution.run_turn(at(1), vec![started]);

@@ -318,6 +318,7 @@ mod tests {
                     execution_id: "e".into(),
                     parent: None,
                     scheduled_start: None,
+                    parent_trace_context: None,
                 },
             ),
             event(

@@ -298,6 +298,11 @@ impl Execution {
                 .is_some_and(|task| task.outcome.is_none())
     }
 
+    /// The trace the instance joins, from its `ExecutionStarted`.
+    pub(crate) fn trace_context(&self) -> Option<crate::trace_context::TraceContext> {
+        lock(&self.state).trace_context.clone()
+    }
+
     /// Whether the orchestrator is running and waits for nothing but some of the calls
     /// `sequences` (no other call, timer or event), so their results alone make its next
     /// turn.
@@ -327,6 +332,7 @@ impl Execution {
                 input,
                 execution_id,
                 parent,
+                parent_trace_context,
                 ..
             } => {
                 if self.future.is_some() || self.outcome.is_some() {
@@ -337,6 +343,7 @@ impl Execution {
                     state.input = input.clone();
                     state.execution_id = execution_id.clone();
                     state.parent = parent.clone();
+                    state.trace_context = parent_trace_context.clone();
                 }
                 let context = OrchestrationContext::new(self.state.clone());
                 match catch_unwind(AssertUnwindSafe(|| (self.invoke)(context))) {

@@ -47,6 +47,7 @@ fn started(input: Value) -> HistoryEvent {
         execution_id: "execution-1".to_owned(),
         parent: None,
         scheduled_start: None,
+        parent_trace_context: None,
     })
 }
 
@@ -2226,6 +2227,7 @@ fn a_sub_orchestration_knows_its_parent_and_a_started_one_has_none() {
             task_scheduled_id: 4,
         }),
         scheduled_start: None,
+        parent_trace_context: None,
     });
     let turn = run(tells_its_parent, &[], 1, &[child_start]);
     assert_eq!(turn.output, json!("the-parent"));

@@ -141,6 +141,8 @@ pub(crate) struct ReplayState {
     pub input: Value,
     /// The orchestration that started this one as a sub-orchestration.
     pub parent: Option<crate::history::ParentInstance>,
+    /// The trace the instance joins.
+    pub trace_context: Option<crate::trace_context::TraceContext>,
     pub current_time: DateTime<Utc>,
     pub is_replaying: bool,
     pub next_sequence: i64,
@@ -206,6 +208,7 @@ impl ReplayState {
             execution_id: String::new(),
             input: Value::Null,
             parent: None,
+            trace_context: None,
             current_time: DateTime::<Utc>::UNIX_EPOCH,
             is_replaying: false,
             next_sequence: 0,

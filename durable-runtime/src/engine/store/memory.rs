@@ -314,6 +314,7 @@ impl Inner {
                     parent: instance.record.parent.clone(),
                     scheduled_start: None,
                     replace: ReplacePolicy::Any,
+                    trace_context: next.trace_context.clone(),
                 });
                 restart = Some((next.execution_id, started, next.carried_events));
             }

@@ -55,6 +55,8 @@ pub struct NewInstance {
     pub scheduled_start: Option<DateTime<Utc>>,
     /// Which existing instance with the same id may be replaced.
     pub replace: ReplacePolicy,
+    /// The trace the instance joins (from the request that started it, or its parent's).
+    pub trace_context: Option<crate::trace_context::TraceContext>,
 }
 
 /// Which existing instance a new one with the same id may replace (Durable Functions'
@@ -236,6 +238,8 @@ pub struct NewExecution {
     pub input: Value,
     /// External events the last execution received but did not consume, carried over.
     pub carried_events: Vec<HistoryEvent>,
+    /// The trace the execution stays in.
+    pub trace_context: Option<crate::trace_context::TraceContext>,
 }
 
 /// An activity call leased to a worker.

@@ -18,6 +18,7 @@ pub(crate) fn execution_started(instance: &NewInstance) -> HistoryEvent {
             execution_id: instance.execution_id.clone(),
             parent: instance.parent.clone(),
             scheduled_start: instance.scheduled_start,
+            parent_trace_context: instance.trace_context.clone(),
         },
     )
 }

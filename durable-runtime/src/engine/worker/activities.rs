@@ -13,9 +13,14 @@ use crate::engine::metrics::{Queue, StoreCall};
 use crate::history::{FailureDetails, HistoryEvent};
 use crate::registry::InvocationResult;
 use crate::store::{ActivityCompletion, ActivityWorkItem, StoreError, TurnClaim};
+use crate::trace_context::TraceContext;
 
 /// Runs one activity call, renewing its lease while it runs, and reports the result.
-pub(super) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) -> FollowUp {
+pub(super) async fn execute(
+    shared: &Arc<Shared>,
+    item: ActivityWorkItem,
+    trace: Option<&TraceContext>,
+) -> FollowUp {
     let poisoned = item.dequeue_count > shared.options.max_dequeue_count;
     if poisoned && shared.runs_activity(&item.name) {
         // Each earlier attempt ended with its worker gone (a crash): running it again would
@@ -41,6 +46,7 @@ pub(super) async fn execute(shared: &Arc<Shared>, item: ActivityWorkItem) -> Fol
         item.task_id,
         item.input.clone(),
         item.dequeue_count,
+        trace,
     ) {
         Some(running) => finish(shared, item, running).await,
         None => {
@@ -162,7 +168,9 @@ async fn report_with_next_turn(
     )?;
     let now = shared.clock.now();
     let mut execution = taken.execution;
-    let output = execution.run_turn(now, vec![result.clone()]);
+    let trace = execution.trace_context();
+    let span = turn::span(&taken.instance, trace.as_ref());
+    let output = span.in_scope(|| execution.run_turn(now, vec![result.clone()]));
     let turn = Turn {
         instance: taken.instance,
         output,
@@ -171,8 +179,8 @@ async fn report_with_next_turn(
         earlier_hand_outs: 0,
         now,
         began,
+        trace,
     };
-    let span = turn::span(&turn.instance);
     let committed = turn::commit(shared, turn, TurnClaim::CompletesActivity(item.clone()))
         .instrument(span)
         .await;

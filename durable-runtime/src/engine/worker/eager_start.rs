@@ -33,7 +33,7 @@ pub(crate) enum EagerStart {
     /// still run their first turns side by side.
     Starting(tokio::task::JoinHandle<Result<(), StoreError>>),
     /// Not here: create the instance the usual way.
-    Declined(NewInstance),
+    Declined(Box<NewInstance>),
 }
 
 /// Starts `new` eagerly when it may (see the module docs), or hands it back. `fresh_id`
@@ -41,17 +41,17 @@ pub(crate) enum EagerStart {
 /// first, so that a start refused for a running instance has not run any activity ahead.
 pub(crate) fn try_start(shared: &Arc<Shared>, new: NewInstance, fresh_id: bool) -> EagerStart {
     let Some(descriptor) = shared.registry.orchestrator(&new.name) else {
-        return EagerStart::Declined(new);
+        return EagerStart::Declined(Box::new(new));
     };
     if new.scheduled_start.is_some()
         || shared.options.run_ahead.is_zero()
         || shared.is_stopping()
         || !shared.has_completed_here(&new.name)
     {
-        return EagerStart::Declined(new);
+        return EagerStart::Declined(Box::new(new));
     }
     let Ok(permit) = shared.orchestration_permits.clone().try_acquire_owned() else {
-        return EagerStart::Declined(new);
+        return EagerStart::Declined(Box::new(new));
     };
     let shared = shared.clone();
     EagerStart::Starting(tokio::spawn(async move {
@@ -92,7 +92,9 @@ async fn start(
     };
     let mut execution =
         Execution::new(&instance.instance_id, invoke).with_limits(shared.options.action_limits);
-    let output = execution.run_turn(now, vec![execution_started(&new)]);
+    let trace = new.trace_context.clone();
+    let span = turn::span(&instance, trace.as_ref());
+    let output = span.in_scope(|| execution.run_turn(now, vec![execution_started(&new)]));
     let turn = Turn {
         instance,
         output,
@@ -101,10 +103,10 @@ async fn start(
         earlier_hand_outs: 0,
         now,
         began,
+        trace,
     };
     // On an error the calls still running ahead are dropped (stopped): nothing was
     // created, so their results have nowhere to go.
-    let span = turn::span(&turn.instance);
     let leased = turn::commit(shared, turn, TurnClaim::Creates(new))
         .instrument(span)
         .await?;

@@ -98,6 +98,7 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
                     parent: None,
                     scheduled_start: None,
                     replace: ReplacePolicy::NonRunning,
+                    trace_context: None,
                 }));
                 Ok(effects.result)
             }

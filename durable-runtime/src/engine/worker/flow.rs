@@ -17,7 +17,8 @@ pub(super) async fn run_instance(shared: Arc<Shared>, item: OrchestrationWorkIte
 
 /// Runs a dispatcher's leased activity call, then what its report handed over.
 pub(super) async fn run_activity(shared: Arc<Shared>, item: ActivityWorkItem) {
-    let next = activities::execute(&shared, item).await;
+    // A call fetched from the store runs in a trace of its own (its row keeps no context).
+    let next = activities::execute(&shared, item, None).await;
     follow(&shared, next).await;
 }
 
@@ -25,9 +26,14 @@ pub(super) async fn run_activity(shared: Arc<Shared>, item: ActivityWorkItem) {
 /// limit on concurrent activities. Calls already started (by a run-ahead) are not started
 /// again: their running functions are waited for, keeping the permits they hold.
 pub(super) fn run_leased(shared: &Arc<Shared>, leased: Leased) {
-    let Leased { items, mut started } = leased;
+    let Leased {
+        items,
+        mut started,
+        trace,
+    } = leased;
     for item in items {
         let task_shared = shared.clone();
+        let trace = trace.clone();
         let already = started
             .iter()
             .position(|s| s.task_id == item.task_id)
@@ -48,7 +54,7 @@ pub(super) fn run_leased(shared: &Arc<Shared>, leased: Leased) {
                         let _ = shared.store.abandon_activity(&shared.owner, item.id).await;
                         return;
                     }
-                    let next = activities::execute(&shared, item).await;
+                    let next = activities::execute(&shared, item, trace.as_ref()).await;
                     drop(permit);
                     next
                 }

@@ -14,6 +14,7 @@ use crate::engine::metrics::Metrics;
 use crate::history::{EventKind, HistoryEvent};
 use crate::orchestration::replay::panic_failure;
 use crate::registry::{BoxFuture, InvocationResult};
+use crate::trace_context::TraceContext;
 
 /// An activity function running on its own task; dropping it aborts the task (a
 /// dispatcher aborted during shutdown, a run-ahead whose commit failed).
@@ -50,7 +51,8 @@ impl Running {
 }
 
 /// Starts activity `name` (the call with sequence number `task_id`) on its own task, in a
-/// span of its own and measured; `None` when no such activity is registered here.
+/// span of its own (a child of the current span, or else of `trace`) and measured; `None`
+/// when no such activity is registered here.
 pub(crate) fn start(
     shared: &Shared,
     name: &str,
@@ -58,6 +60,7 @@ pub(crate) fn start(
     task_id: i64,
     input: serde_json::Value,
     attempt: u32,
+    trace: Option<&TraceContext>,
 ) -> Option<Running> {
     let (label, work): (&'static str, BoxFuture<InvocationResult>) =
         if name == crate::http::ACTIVITY_NAME {
@@ -75,7 +78,20 @@ pub(crate) fn start(
             };
             (descriptor.name, (descriptor.invoke)(context, input))
         };
-    let span = tracing::info_span!("activity", %instance_id, activity = label, task_id, attempt);
+    let span = tracing::info_span!(
+        "activity",
+        %instance_id,
+        activity = label,
+        task_id,
+        attempt,
+        trace_id = tracing::field::Empty,
+    );
+    if tracing::Span::current().is_none() {
+        crate::trace_context::attach(&span, trace);
+    } else if let Some(trace) = trace {
+        // A child of the current span (a turn running ahead), which joined the trace.
+        span.record("trace_id", trace.trace_id());
+    }
     let metrics = shared.options.metrics.clone();
     Some(Running(tokio::spawn(
         measured(metrics, label, work).instrument(span),

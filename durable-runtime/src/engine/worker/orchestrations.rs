@@ -31,8 +31,7 @@ pub(super) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
             .await;
         return Leased::default();
     }
-    let span = turn::span(&item.instance);
-    orchestration_turn(shared, item).instrument(span).await
+    orchestration_turn(shared, item).await
 }
 
 /// [`run_turn`] for an orchestration instance.
@@ -72,50 +71,56 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
         }
         None => Vec::new(),
     };
-    let poisoned = item.dequeue_count > shared.options.max_dequeue_count
-        && !instance.status.is_terminal()
-        && cached.is_none();
-    let (output, execution) = if poisoned {
-        consumed.extend(current.iter().map(|m| m.id));
-        (
-            poison(
+    // The span starts once the trace the instance joins is known: from the live
+    // orchestration, or the `ExecutionStarted` in its history or messages.
+    let trace = match &cached {
+        Some(live) => live.trace_context(),
+        None => turn::trace_in(history.iter().chain(current.iter().map(|m| &m.event))),
+    };
+    let span = turn::span(&instance, trace.as_ref());
+    let dequeue_count = item.dequeue_count;
+    async move {
+        let poisoned = dequeue_count > shared.options.max_dequeue_count
+            && !instance.status.is_terminal()
+            && cached.is_none();
+        let (output, execution) = if poisoned {
+            consumed.extend(current.iter().map(|m| m.id));
+            (
+                poison(shared, &instance, &history, current, dequeue_count, now),
+                None,
+            )
+        } else {
+            plan_turn(
                 shared,
                 &instance,
                 &history,
+                cached,
                 current,
-                item.dequeue_count,
+                &mut consumed,
                 now,
-            ),
-            None,
-        )
-    } else {
-        plan_turn(
-            shared,
-            &instance,
-            &history,
-            cached,
-            current,
-            &mut consumed,
+            )
+        };
+        let instance_id = instance.instance_id.clone();
+        let turn = Turn {
+            instance,
+            output,
+            execution,
+            consumed,
+            earlier_hand_outs: dequeue_count.saturating_sub(1),
             now,
-        )
-    };
-    let instance_id = instance.instance_id.clone();
-    let turn = Turn {
-        instance,
-        output,
-        execution,
-        consumed,
-        earlier_hand_outs: item.dequeue_count.saturating_sub(1),
-        now,
-        began,
-    };
-    match turn::commit(shared, turn, TurnClaim::Leased).await {
-        Ok(leased) => leased,
-        Err(error) => {
-            turn::give_back(shared, &instance_id, error).await;
-            Leased::default()
+            began,
+            trace,
+        };
+        match turn::commit(shared, turn, TurnClaim::Leased).await {
+            Ok(leased) => leased,
+            Err(error) => {
+                turn::give_back(shared, &instance_id, error).await;
+                Leased::default()
+            }
         }
     }
+    .instrument(span)
+    .await
 }
 
 /// The turn of an instance handed out more than the limit without a commit: each earlier

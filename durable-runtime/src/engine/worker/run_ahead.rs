@@ -18,6 +18,7 @@ use super::invoke::{self, Running};
 use crate::history::HistoryEvent;
 use crate::orchestration::replay::{Execution, TurnOutput};
 use crate::status::RuntimeStatus;
+use crate::trace_context::TraceContext;
 
 /// An activity call started in line whose result did not make it into the commit.
 pub(crate) struct Started {
@@ -47,7 +48,8 @@ pub(crate) async fn run_ahead(
         if shared.is_stopping() || Instant::now() >= deadline || !only_calls(&turn, execution) {
             return (turn, Vec::new());
         }
-        let Some(started) = start_all(shared, instance_id, &turn) else {
+        let trace = execution.trace_context();
+        let Some(started) = start_all(shared, instance_id, &turn, trace.as_ref()) else {
             return (turn, Vec::new());
         };
         let results = match finish_all(shared, started, deadline).await {
@@ -79,7 +81,12 @@ fn only_calls(turn: &TurnOutput, execution: &Execution) -> bool {
 
 /// Starts every activity of the turn, each with a permit; `None` (nothing started) when
 /// one is not registered here or permits are short.
-fn start_all(shared: &Arc<Shared>, instance_id: &str, turn: &TurnOutput) -> Option<Vec<Started>> {
+fn start_all(
+    shared: &Arc<Shared>,
+    instance_id: &str,
+    turn: &TurnOutput,
+    trace: Option<&TraceContext>,
+) -> Option<Vec<Started>> {
     if turn
         .activities
         .iter()
@@ -103,6 +110,7 @@ fn start_all(shared: &Arc<Shared>, instance_id: &str, turn: &TurnOutput) -> Opti
                 activity.task_id,
                 activity.input.clone(),
                 1,
+                trace,
             )?;
             Some(Started {
                 task_id: activity.task_id,

@@ -19,6 +19,7 @@ use crate::store::{
     OrchestrationWorkItem, OutboundMessage, ReplacePolicy, StoreError, TurnClaim, TurnCommit,
     TurnWrite,
 };
+use crate::trace_context::TraceContext;
 
 /// A turn the engine produced, waiting for its commit.
 pub(super) struct Turn {
@@ -39,6 +40,8 @@ pub(super) struct Turn {
     pub now: DateTime<Utc>,
     /// When work on the turn began (for its duration in the metrics).
     pub began: std::time::Instant,
+    /// The trace the instance joins; its children and next execution join it too.
+    pub trace: Option<TraceContext>,
 }
 
 /// Activity calls a write leased to this worker, to run at once.
@@ -48,6 +51,8 @@ pub(super) struct Leased {
     pub items: Vec<ActivityWorkItem>,
     /// Those of them already running (started while running ahead).
     pub started: Vec<Started>,
+    /// The trace their instance joins.
+    pub trace: Option<TraceContext>,
 }
 
 /// What the store handed to this worker in a write, to run next.
@@ -77,6 +82,7 @@ pub(super) async fn commit(
         earlier_hand_outs,
         now,
         began,
+        trace,
     } = turn;
     let (output, execution, started) = match execution {
         Some(mut live) if earlier_hand_outs == 0 => {
@@ -91,7 +97,7 @@ pub(super) async fn commit(
     let lifecycle = Lifecycle::of(&instance, &output);
     let leased_claim = matches!(claim, TurnClaim::Leased);
     let write = TurnWrite {
-        turn: to_commit(&instance, consumed, output, earlier_hand_outs, now),
+        turn: to_commit(&instance, consumed, output, earlier_hand_outs, now, &trace),
         claim,
         lease_activities: Some(shared.options.lease),
     };
@@ -125,19 +131,39 @@ pub(super) async fn commit(
             .lock_cache()
             .put(parked.instance.instance_id.clone(), parked);
     }
-    Ok(Leased { items, started })
+    Ok(Leased {
+        items,
+        started,
+        trace,
+    })
 }
 
-/// The span of a turn of `instance`: its ids, its orchestrator and the sequence number its
-/// new events start at.
-pub(super) fn span(instance: &InstanceRecord) -> tracing::Span {
-    tracing::info_span!(
+/// The span of a turn of `instance`: its ids, its orchestrator, the sequence number its
+/// new events start at, and the trace it joins.
+pub(super) fn span(instance: &InstanceRecord, trace: Option<&TraceContext>) -> tracing::Span {
+    let span = tracing::info_span!(
         "turn",
         instance_id = %instance.instance_id,
         execution_id = %instance.execution_id,
         orchestrator = %instance.name,
         sequence = instance.history_length,
-    )
+        trace_id = tracing::field::Empty,
+    );
+    crate::trace_context::attach(&span, trace);
+    span
+}
+
+/// The trace context of the first `ExecutionStarted` among `events`.
+pub(super) fn trace_in<'a>(
+    mut events: impl Iterator<Item = &'a HistoryEvent>,
+) -> Option<TraceContext> {
+    events.find_map(|event| match &event.kind {
+        EventKind::ExecutionStarted {
+            parent_trace_context,
+            ..
+        } => Some(parent_trace_context.clone()),
+        _ => None,
+    })?
 }
 
 /// What a committed turn did to its instance's life, logged once at info level: the
@@ -220,6 +246,7 @@ fn to_commit(
     turn: TurnOutput,
     earlier_hand_outs: u32,
     now: chrono::DateTime<chrono::Utc>,
+    trace: &Option<TraceContext>,
 ) -> TurnCommit {
     let finished = turn.status.is_terminal() && !instance.status.is_terminal();
     let mut messages: Vec<OutboundMessage> = turn
@@ -341,6 +368,7 @@ fn to_commit(
                 }),
                 scheduled_start: None,
                 replace: ReplacePolicy::NonRunning,
+                trace_context: trace.clone(),
             })
             .collect(),
         messages,
@@ -348,6 +376,7 @@ fn to_commit(
             execution_id: uuid::Uuid::new_v4().simple().to_string(),
             input: next.input,
             carried_events: next.carried_events,
+            trace_context: trace.clone(),
         }),
     }
 }

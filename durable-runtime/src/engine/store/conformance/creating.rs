@@ -37,6 +37,7 @@ pub(super) async fn create_makes_a_pending_instance_with_an_execution_started_me
                 execution_id: "exec-1".to_owned(),
                 parent: None,
                 scheduled_start: None,
+                parent_trace_context: None,
             }
         )
     );

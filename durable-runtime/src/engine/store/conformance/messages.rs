@@ -376,6 +376,7 @@ pub(super) async fn a_turn_creates_children_and_reports_a_taken_id_to_the_parent
         }),
         scheduled_start: None,
         replace: ReplacePolicy::NonRunning,
+        trace_context: None,
     };
     let mut commit = turn(
         &item,
@@ -451,6 +452,7 @@ pub(super) async fn continue_as_new_starts_the_next_execution_with_a_fresh_histo
         execution_id: "exec-2".to_owned(),
         input: json!(["Paris"]),
         carried_events: vec![carried.clone()],
+        trace_context: None,
     });
     store
         .commit_leased("worker-1", commit)
@@ -478,6 +480,7 @@ pub(super) async fn continue_as_new_starts_the_next_execution_with_a_fresh_histo
                     execution_id: "exec-2".to_owned(),
                     parent: None,
                     scheduled_start: None,
+                    parent_trace_context: None,
                 }
             ),
             carried

@@ -119,6 +119,7 @@ fn new_instance(clock: &ManualClock, instance_id: &str, execution_id: &str) -> N
         parent: None,
         scheduled_start: None,
         replace: ReplacePolicy::NonRunning,
+        trace_context: None,
     }
 }
 

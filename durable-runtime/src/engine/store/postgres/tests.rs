@@ -66,6 +66,7 @@ fn new_instance(instance_id: &str) -> NewInstance {
         parent: None,
         scheduled_start: None,
         replace: ReplacePolicy::NonRunning,
+        trace_context: None,
     }
 }
 

@@ -143,6 +143,7 @@ async fn write_turn<C: GenericClient>(
             parent: parent.as_deref().map(from_json).transpose()?,
             scheduled_start: None,
             replace: ReplacePolicy::Any,
+            trace_context: next.trace_context.clone(),
         });
         let mut restart = vec![Outgoing {
             instance_id: &commit.instance_id,

@@ -152,6 +152,7 @@ fn write_turn(
             parent: instance.parent,
             scheduled_start: None,
             replace: ReplacePolicy::Any,
+            trace_context: next.trace_context.clone(),
         });
         insert_message(
             conn,
