@@ -39,15 +39,15 @@ pub(super) async fn execute(
         }
         return report(shared, &item, Err(failure)).await;
     }
-    match invoke::start(
-        shared,
-        &item.name,
-        &item.instance_id,
-        item.task_id,
-        item.input.clone(),
-        item.dequeue_count,
+    let call = invoke::Call {
+        name: &item.name,
+        instance_id: &item.instance_id,
+        execution_id: &item.execution_id,
+        task_id: item.task_id,
+        attempt: item.dequeue_count,
         trace,
-    ) {
+    };
+    match invoke::start(shared, call, item.input.clone()) {
         Some(running) => finish(shared, item, running).await,
         None => {
             let failure = FailureDetails::new(

@@ -50,18 +50,34 @@ impl Running {
     }
 }
 
-/// Starts activity `name` (the call with sequence number `task_id`) on its own task, in a
-/// span of its own (a child of the current span, or else of `trace`) and measured; `None`
-/// when no such activity is registered here.
-pub(crate) fn start(
-    shared: &Shared,
-    name: &str,
-    instance_id: &str,
-    task_id: i64,
-    input: serde_json::Value,
-    attempt: u32,
-    trace: Option<&TraceContext>,
-) -> Option<Running> {
+/// Which call an activity run answers, for its context and its span.
+pub(crate) struct Call<'a> {
+    /// The activity's name.
+    pub name: &'a str,
+    /// The calling instance.
+    pub instance_id: &'a str,
+    /// The calling execution.
+    pub execution_id: &'a str,
+    /// The call's sequence number (`TaskScheduled`'s event id).
+    pub task_id: i64,
+    /// Which hand-out of the call this is (1 for the first).
+    pub attempt: u32,
+    /// The trace the instance joins.
+    pub trace: Option<&'a TraceContext>,
+}
+
+/// Starts the activity `call` names on its own task, in a span of its own (a child of the
+/// current span, or else of the call's trace) and measured; `None` when no such activity
+/// is registered here.
+pub(crate) fn start(shared: &Shared, call: Call<'_>, input: serde_json::Value) -> Option<Running> {
+    let Call {
+        name,
+        instance_id,
+        execution_id,
+        task_id,
+        attempt,
+        trace,
+    } = call;
     let (label, work): (&'static str, BoxFuture<InvocationResult>) =
         if name == crate::http::ACTIVITY_NAME {
             let settings = shared.options.http.clone();
@@ -81,6 +97,7 @@ pub(crate) fn start(
     let span = tracing::info_span!(
         "activity",
         %instance_id,
+        %execution_id,
         activity = label,
         task_id,
         attempt,

@@ -21,9 +21,13 @@ use crate::store::{InstanceRecord, OrchestrationWorkItem, QueuedMessage, TurnCla
 /// activities the commit leased here.
 pub(super) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -> Leased {
     if is_entity_id(&item.instance.instance_id) {
+        let entity = crate::instance_id::split_entity_id(&item.instance.instance_id)
+            .map(|(name, _)| name.to_owned())
+            .unwrap_or_default();
         let span = tracing::info_span!(
             "entity_batch",
             instance_id = %item.instance.instance_id,
+            %entity,
             messages = item.messages.len(),
         );
         super::entities::run_turn(shared, item)

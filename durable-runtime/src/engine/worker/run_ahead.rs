@@ -36,6 +36,7 @@ pub(crate) struct Started {
 pub(crate) async fn run_ahead(
     shared: &Arc<Shared>,
     instance_id: &str,
+    execution_id: &str,
     execution: &mut Execution,
     mut turn: TurnOutput,
 ) -> (TurnOutput, Vec<Started>) {
@@ -49,7 +50,12 @@ pub(crate) async fn run_ahead(
             return (turn, Vec::new());
         }
         let trace = execution.trace_context();
-        let Some(started) = start_all(shared, instance_id, &turn, trace.as_ref()) else {
+        let calls = CallsOf {
+            instance_id,
+            execution_id,
+            trace: trace.as_ref(),
+        };
+        let Some(started) = start_all(shared, &calls, &turn) else {
             return (turn, Vec::new());
         };
         let results = match finish_all(shared, started, deadline).await {
@@ -81,12 +87,19 @@ fn only_calls(turn: &TurnOutput, execution: &Execution) -> bool {
 
 /// Starts every activity of the turn, each with a permit; `None` (nothing started) when
 /// one is not registered here or permits are short.
-fn start_all(
-    shared: &Arc<Shared>,
-    instance_id: &str,
-    turn: &TurnOutput,
-    trace: Option<&TraceContext>,
-) -> Option<Vec<Started>> {
+/// Whose calls a run-ahead starts.
+struct CallsOf<'a> {
+    instance_id: &'a str,
+    execution_id: &'a str,
+    trace: Option<&'a TraceContext>,
+}
+
+fn start_all(shared: &Arc<Shared>, calls: &CallsOf<'_>, turn: &TurnOutput) -> Option<Vec<Started>> {
+    let CallsOf {
+        instance_id,
+        execution_id,
+        trace,
+    } = *calls;
     if turn
         .activities
         .iter()
@@ -103,15 +116,15 @@ fn start_all(
         .iter()
         .map(|activity| {
             let permit = permits.split(1)?;
-            let running = invoke::start(
-                shared,
-                &activity.name,
+            let call = invoke::Call {
+                name: &activity.name,
                 instance_id,
-                activity.task_id,
-                activity.input.clone(),
-                1,
+                execution_id,
+                task_id: activity.task_id,
+                attempt: 1,
                 trace,
-            )?;
+            };
+            let running = invoke::start(shared, call, activity.input.clone())?;
             Some(Started {
                 task_id: activity.task_id,
                 running,

@@ -86,8 +86,14 @@ pub(super) async fn commit(
     } = turn;
     let (output, execution, started) = match execution {
         Some(mut live) if earlier_hand_outs == 0 => {
-            let (output, started) =
-                run_ahead(shared, &instance.instance_id, &mut live, output).await;
+            let (output, started) = run_ahead(
+                shared,
+                &instance.instance_id,
+                &instance.execution_id,
+                &mut live,
+                output,
+            )
+            .await;
             (output, Some(live), started)
         }
         other => (output, other, Vec::new()),
