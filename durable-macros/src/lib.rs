@@ -35,6 +35,7 @@ use proc_macro::TokenStream;
 mod activity;
 mod args;
 mod client;
+mod determinism;
 mod diag;
 mod emit;
 mod entity;

@@ -17,7 +17,7 @@ const KIND: Kind = Kind::Orchestration;
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     match try_expand(args, item.clone()) {
         Ok(expanded) => expanded,
-        Err(error) => emit::with_errors(item, error),
+        Err(error) => emit::with_errors(crate::determinism::unmarked(item), error),
     }
 }
 
@@ -39,8 +39,9 @@ struct Orchestrator {
     handle: Option<Handle>,
 }
 
-fn validate(metas: Vec<Meta>, function: ItemFn) -> syn::Result<Orchestrator> {
+fn validate(metas: Vec<Meta>, mut function: ItemFn) -> syn::Result<Orchestrator> {
     let mut errors = Errors::default();
+    crate::determinism::check(&mut function.block, &mut errors);
     let args = args::validate(KIND, metas, &mut errors);
     let name = args::function_name(KIND, args.name.as_ref(), &function.sig.ident, &mut errors);
     let mut params = signature::check(KIND, &function.sig, &mut errors).into_iter();
@@ -141,9 +142,14 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
     let assertions = emit::assertions(k, &checks);
 
     let descriptor = registration.descriptor(KIND, quote!(invoke: __durable_invoke,));
+    // The parsed function, not the original tokens: the allow markers are gone from it.
+    let _ = original;
     let function = match &orchestrator.handle {
         Some(handle) => handle.expand(registration),
-        None => original,
+        None => {
+            let function = &registration.function;
+            quote!(#function)
+        }
     };
     registration.wrap(
         function,

@@ -97,6 +97,25 @@ impl OrchestrationContext {
         Uuid::new_v5(&GUID_NAMESPACE, name.as_bytes())
     }
 
+    /// A random number that replays the same: drawn from the instance id, the turn's time
+    /// and a counter (like [`new_guid`](Self::new_guid), which it shares), so an
+    /// orchestration may branch on it. Not for secrets: anyone who knows those can compute it.
+    pub fn random_u64(&self) -> u64 {
+        let guid = self.new_guid();
+        let (high, _) = guid.as_u64_pair();
+        high
+    }
+
+    /// A random number in `range` (`low..high`, `high` excluded) that replays the same; see
+    /// [`random_u64`](Self::random_u64). An empty range gives its start.
+    pub fn random_range(&self, range: std::ops::Range<u64>) -> u64 {
+        let span = range.end.saturating_sub(range.start);
+        if span == 0 {
+            return range.start;
+        }
+        range.start + self.random_u64() % span
+    }
+
     /// Sets the custom status that the status API shows while the instance runs.
     pub fn set_custom_status(&self, status: impl Serialize) {
         let value = serde_json::to_value(status)

@@ -558,6 +558,7 @@ fn observe(ctx: &OrchestrationContext) -> Value {
         "replaying": ctx.is_replaying(),
         "time": ctx.current_utc_datetime(),
         "guids": [ctx.new_guid(), ctx.new_guid()],
+        "random": [ctx.random_u64(), ctx.random_range(10..20)],
     })
 }
 
@@ -1638,6 +1639,19 @@ fn new_guid_is_the_same_on_replay_and_differs_between_calls() {
             assert_ne!(a, b, "guids repeat: {live_guids:?}");
         }
     }
+    // Random numbers replay the same, and stay in their range.
+    let randoms = |seen: &[Value]| -> Vec<Value> {
+        seen.iter()
+            .flat_map(|s| s["random"].as_array().expect("random").clone())
+            .collect()
+    };
+    assert_eq!(randoms(&live_seen), randoms(&replayed_seen));
+    for pair in randoms(&live_seen).chunks(2) {
+        let in_range = pair[1].as_u64().expect("a number");
+        assert!((10..20).contains(&in_range), "{pair:?}");
+    }
+    let draws: Vec<Value> = randoms(&live_seen).into_iter().step_by(2).collect();
+    assert!(draws[0] != draws[1] && draws[1] != draws[2], "{draws:?}");
     let times = |seen: &[Value]| -> Vec<Value> { seen.iter().map(|s| s["time"].clone()).collect() };
     assert_eq!(times(&live_seen), times(&replayed_seen));
 }
