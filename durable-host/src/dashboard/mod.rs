@@ -109,11 +109,9 @@ async fn sign_in(
         .as_ref()
         .is_none_or(|keys| keys.is_system_key(form.key.trim()));
     if !accepted {
-        let mut page = html(pages::Login {
+        return html(pages::Login {
             error: Some("That is not this host's system key.".to_owned()),
         });
-        *page.status_mut() = StatusCode::OK;
-        return page;
     }
     let cookie = format!(
         "{COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Strict",
