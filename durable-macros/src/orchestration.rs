@@ -22,9 +22,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let (metas, function) = crate::parse(KIND, args, item.clone())?;
+    let (metas, function) = crate::parse(KIND, args, item)?;
     let orchestrator = validate(metas, function)?;
-    Ok(generate(&orchestrator, item))
+    Ok(generate(&orchestrator))
 }
 
 /// A validated orchestrator.
@@ -86,7 +86,7 @@ fn validate(metas: Vec<Meta>, mut function: ItemFn) -> syn::Result<Orchestrator>
     })
 }
 
-fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
+fn generate(orchestrator: &Orchestrator) -> TokenStream {
     let registration = &orchestrator.registration;
     let k = &registration.private;
 
@@ -143,7 +143,6 @@ fn generate(orchestrator: &Orchestrator, original: TokenStream) -> TokenStream {
 
     let descriptor = registration.descriptor(KIND, quote!(invoke: __durable_invoke,));
     // The parsed function, not the original tokens: the allow markers are gone from it.
-    let _ = original;
     let function = match &orchestrator.handle {
         Some(handle) => handle.expand(registration),
         None => {

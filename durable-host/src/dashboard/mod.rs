@@ -199,21 +199,10 @@ async fn instances(
         continuation_token: filters.continuation.clone(),
     };
     let page = client.list_instances(&query, options).await?;
-    let backlog = client
-        .store()
-        .backlog()
-        .await
-        .map_err(|error| ApiError::from(DurableError::from(error)))?;
+    let backlog = client.store().backlog().await?;
     let counts = RuntimeStatus::ALL
         .iter()
-        .map(|status| {
-            let n = backlog
-                .instances
-                .iter()
-                .find(|(s, _)| s == status)
-                .map_or(0, |(_, n)| *n);
-            (status.as_str(), n)
-        })
+        .map(|status| (status.as_str(), backlog.instances_with(*status)))
         .collect();
     let rows = page
         .instances
@@ -245,13 +234,9 @@ async fn instance(
     let store = client.store();
     let record = store
         .get_instance(&id)
-        .await
-        .map_err(|error| ApiError::from(DurableError::from(error)))?
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no instance has the id `{id}`")))?;
-    let history = store
-        .get_history(&id)
-        .await
-        .map_err(|error| ApiError::from(DurableError::from(error)))?;
+    let history = store.get_history(&id).await?;
     let rows = timeline::timeline(&history, Utc::now());
     let span = match (history.first(), history.last()) {
         (Some(first), Some(last)) => timeline::format_duration(last.timestamp - first.timestamp),
@@ -416,11 +401,7 @@ async fn entities(
     let mut rows = Vec::with_capacity(page.entities.len());
     for entity in page.entities {
         let id = EntityId::new(&entity.entity_id.name, &entity.entity_id.key);
-        let queued = client
-            .store()
-            .queued_messages(&id.instance_id())
-            .await
-            .map_err(|error| ApiError::from(DurableError::from(error)))?;
+        let queued = client.store().queued_messages(&id.instance_id()).await?;
         rows.push(pages::EntityRow {
             name: entity.entity_id.name,
             key: entity.entity_id.key,
@@ -452,11 +433,7 @@ async fn entity(
         .get_entity(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no entity `{name}` has the key `{key}`")))?;
-    let queued = client
-        .store()
-        .queued_messages(&id.instance_id())
-        .await
-        .map_err(|error| ApiError::from(DurableError::from(error)))?;
+    let queued = client.store().queued_messages(&id.instance_id()).await?;
     Ok(html(pages::Entity {
         entity: pages::EntityRow {
             name: status.entity_id.name,

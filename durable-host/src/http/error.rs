@@ -85,6 +85,13 @@ impl ApiError {
     }
 }
 
+impl From<durable_runtime::engine::store::StoreError> for ApiError {
+    /// A store error as the client reports it.
+    fn from(error: durable_runtime::engine::store::StoreError) -> Self {
+        ApiError::from(DurableError::from(error))
+    }
+}
+
 impl From<DurableError> for ApiError {
     fn from(error: DurableError) -> Self {
         let status = error.clone().into_response().status();

@@ -321,11 +321,7 @@ impl Metrics {
     fn set_backlog(&self, backlog: &Backlog, now: DateTime<Utc>) {
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         for status in RuntimeStatus::ALL {
-            let n = backlog
-                .instances
-                .iter()
-                .find(|(s, _)| *s == status)
-                .map_or(0, |(_, n)| *n);
+            let n = backlog.instances_with(status);
             self.instances
                 .get_or_create(&StatusLabels {
                     status: status.as_str(),

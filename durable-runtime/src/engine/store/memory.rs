@@ -772,14 +772,14 @@ impl ManagementStore for MemoryStore {
                 backlog.add_instances(instance.record.status, 1);
             }
         }
-        let ready = inner.messages.values().filter(|m| m.visible_at <= now);
-        for message in ready {
-            backlog.ready_messages += 1;
-            backlog.oldest_ready_message = Some(match backlog.oldest_ready_message {
-                Some(oldest) => oldest.min(message.visible_at),
-                None => message.visible_at,
-            });
-        }
+        let ready: Vec<DateTime<Utc>> = inner
+            .messages
+            .values()
+            .map(|m| m.visible_at)
+            .filter(|at| *at <= now)
+            .collect();
+        backlog.ready_messages = ready.len() as u64;
+        backlog.oldest_ready_message = ready.into_iter().min();
         backlog.ready_activities = inner
             .activities
             .values()

@@ -162,6 +162,14 @@ pub struct Backlog {
 }
 
 impl Backlog {
+    /// How many orchestration instances have `status`.
+    pub fn instances_with(&self, status: RuntimeStatus) -> u64 {
+        self.instances
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n)
+    }
+
     /// Counts `status` once more `count` times (for stores that count in code).
     pub(crate) fn add_instances(&mut self, status: RuntimeStatus, count: u64) {
         match self.instances.iter_mut().find(|(s, _)| *s == status) {
