@@ -51,6 +51,9 @@ enum Command {
         /// Begin at this time (RFC 3339, e.g. 2024-01-31T12:00:00Z); Pending until then.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// The orchestration version the instance starts with [default: --default-version].
+        #[arg(long = "version", value_name = "VERSION")]
+        instance_version: Option<String>,
     },
     /// Show an instance's status.
     Status {
@@ -85,6 +88,9 @@ enum Command {
         /// Only instances created at or before this time (RFC 3339).
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
+        /// Only instances of this orchestration version.
+        #[arg(long = "version", value_name = "VERSION")]
+        instance_version: Option<String>,
         /// Most instances to print.
         #[arg(long, default_value_t = 100)]
         top: usize,
@@ -417,6 +423,7 @@ async fn manage(
             hub: config.hub.clone(),
             base_url: format!("http://{}", config.listen),
             webhook_path: config.webhook_path.clone(),
+            default_version: config.versioning.default_version.clone(),
             ..ClientOptions::default()
         },
     );
@@ -426,6 +433,7 @@ async fn manage(
             id,
             input,
             at,
+            instance_version,
         } => {
             let input: Value = match input {
                 Some(text) => serde_json::from_str(&text)
@@ -435,6 +443,7 @@ async fn manage(
             let options = StartOptions {
                 instance_id: id,
                 start_at: parse_time("--at", at.as_deref())?,
+                version: instance_version,
                 ..StartOptions::default()
             };
             let id = client.start_new_with_options(&name, options, input).await?;
@@ -469,12 +478,14 @@ async fn manage(
             prefix,
             from,
             to,
+            instance_version,
             top,
             continuation,
             json,
         } => {
             let query = InstanceQuery {
                 instance_id_prefix: prefix,
+                version: instance_version,
                 created_from: parse_time("--from", from.as_deref())?,
                 created_to: parse_time("--to", to.as_deref())?,
                 statuses: parse_statuses(status.as_deref())?,
@@ -504,15 +515,16 @@ async fn manage(
                         s.instance_id.clone(),
                         s.name.clone(),
                         s.runtime_status.to_string(),
+                        s.version.clone().unwrap_or_default(),
                         s.created_time.to_rfc3339(),
                         s.last_updated_time.to_rfc3339(),
                     ]
                 })
                 .collect();
-            say_raw!(
-                "{}",
-                table::render(&["Instance", "Name", "Status", "Created", "Updated"], &rows)
-            );
+            let headers = [
+                "Instance", "Name", "Status", "Version", "Created", "Updated",
+            ];
+            say_raw!("{}", table::render(&headers, &rows));
             if let Some(token) = page.continuation_token {
                 say!("more: --continuation {token}");
             }
@@ -688,6 +700,7 @@ fn describe(status: &OrchestrationStatus) -> String {
         ("Instance", status.instance_id.clone()),
         ("Name", status.name.clone()),
         ("Status", status.runtime_status.to_string()),
+        ("Version", status.version.clone().unwrap_or_default()),
         ("Created", status.created_time.to_rfc3339()),
         ("Updated", status.last_updated_time.to_rfc3339()),
         ("Input", status.input.to_string()),

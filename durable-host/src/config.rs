@@ -165,6 +165,77 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub http_token: Vec<String>,
+    /// The version of this host's orchestrator code: instances it starts get it, and
+    /// sub-orchestrations inherit their parent's [default: none, or host.json
+    /// defaultVersion; without one the host takes instances of any version].
+    #[arg(
+        long,
+        env = "DURABLE_DEFAULT_VERSION",
+        global = true,
+        value_name = "VERSION"
+    )]
+    pub default_version: Option<String>,
+    /// Which instances the host takes by their version: `None` (any), `Strict` (only its
+    /// own version) or `CurrentOrOlder` [default: CurrentOrOlder, or host.json
+    /// versionMatchStrategy].
+    #[arg(
+        long,
+        env = "DURABLE_VERSION_MATCH",
+        global = true,
+        value_name = "STRATEGY"
+    )]
+    pub version_match: Option<String>,
+    /// What the host does with instances of a version it does not take: `Reject` (leave
+    /// them for a host that does) or `Fail` (fail them) [default: Reject, or host.json
+    /// versionFailureStrategy].
+    #[arg(
+        long,
+        env = "DURABLE_VERSION_FAILURE",
+        global = true,
+        value_name = "STRATEGY"
+    )]
+    pub version_failure: Option<String>,
+}
+
+/// The versioning settings: flags over host.json, each strategy by its Durable Functions
+/// name.
+fn versioning(
+    args: &ConfigArgs,
+    durable: &DurableTaskSection,
+) -> Result<durable_runtime::version::Versioning, ConfigError> {
+    let default_version = args
+        .default_version
+        .clone()
+        .or_else(|| durable.default_version.clone())
+        .map(|version| version.trim().to_owned())
+        .filter(|version| !version.is_empty());
+    let match_strategy = match args
+        .version_match
+        .as_deref()
+        .or(durable.version_match_strategy.as_deref())
+    {
+        None => Default::default(),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError(format!("--version-match: {e}")))?,
+    };
+    let failure_strategy = match args
+        .version_failure
+        .as_deref()
+        .or(durable.version_failure_strategy.as_deref())
+    {
+        None => Default::default(),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError(format!("--version-failure: {e}")))?,
+    };
+    Ok(durable_runtime::version::Versioning {
+        default_version,
+        match_strategy,
+        failure_strategy,
+    })
 }
 
 /// What the management URLs in answers carry.
@@ -285,6 +356,8 @@ pub struct HostConfig {
     pub header_read_timeout: std::time::Duration,
     /// How durable HTTP calls run: the allow-list and token sources.
     pub http_calls: std::sync::Arc<durable_runtime::http::HttpCallSettings>,
+    /// The version of the host's orchestrator code and which instances it takes.
+    pub versioning: durable_runtime::version::Versioning,
 }
 
 /// Checks a `--public-url`: `http` or `https`, a host, nothing after the path.
@@ -375,6 +448,9 @@ struct DurableTaskSection {
     overridable_existing_instance_states: Option<String>,
     extended_sessions_enabled: Option<bool>,
     max_orchestration_actions: Option<u64>,
+    default_version: Option<String>,
+    version_match_strategy: Option<String>,
+    version_failure_strategy: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -464,6 +540,7 @@ impl HostConfig {
     pub fn resolve(args: &ConfigArgs) -> Result<HostConfig, ConfigError> {
         let json = read_host_json(args.config.as_deref())?;
         let durable = json.extensions.durable_task;
+        let versioning = versioning(args, &durable)?;
         let listen_text = args.listen.as_deref().unwrap_or("127.0.0.1:7071");
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             ConfigError(format!(
@@ -679,6 +756,7 @@ impl HostConfig {
                 },
             ),
             lease,
+            versioning,
         })
     }
 }
@@ -732,6 +810,41 @@ mod tests {
             HostConfig::resolve(&args).expect("resolves").hub,
             "FromFlag"
         );
+    }
+
+    #[test]
+    fn versioning_comes_from_host_json_under_the_durable_functions_names() {
+        use durable_runtime::version::{VersionFailure, VersionMatch};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("host.json");
+        std::fs::write(
+            &path,
+            r#"{"extensions":{"durableTask":{"defaultVersion":"1.2","versionMatchStrategy":"Strict","versionFailureStrategy":"Fail"}}}"#,
+        )
+        .expect("write");
+        let args = ConfigArgs {
+            config: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
+        let versioning = HostConfig::resolve(&args).expect("resolves").versioning;
+        assert_eq!(versioning.default_version.as_deref(), Some("1.2"));
+        assert_eq!(versioning.match_strategy, VersionMatch::Strict);
+        assert_eq!(versioning.failure_strategy, VersionFailure::Fail);
+        let args = ConfigArgs {
+            config: Some(path),
+            default_version: Some("2.0".into()),
+            version_match: Some("none".into()),
+            ..ConfigArgs::default()
+        };
+        let versioning = HostConfig::resolve(&args).expect("resolves").versioning;
+        assert_eq!(versioning.default_version.as_deref(), Some("2.0"));
+        assert_eq!(versioning.match_strategy, VersionMatch::None);
+        let defaults = HostConfig::resolve(&ConfigArgs::default())
+            .expect("resolves")
+            .versioning;
+        assert_eq!(defaults, durable_runtime::version::Versioning::default());
+        assert_eq!(defaults.match_strategy, VersionMatch::CurrentOrOlder);
+        assert_eq!(defaults.failure_strategy, VersionFailure::Reject);
     }
 
     #[test]

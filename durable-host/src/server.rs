@@ -161,6 +161,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             }),
             replace: config.replace,
             webhook_path: config.webhook_path.clone(),
+            default_version: config.versioning.default_version.clone(),
         },
     );
     let metrics = config
@@ -183,6 +184,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             },
             http: config.http_calls.clone(),
             metrics: metrics.clone(),
+            versioning: config.versioning.clone(),
             ..WorkerOptions::default()
         },
         worker_name(),
@@ -219,7 +221,12 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             metrics,
         },
     );
-    tracing::info!(%address, hub = %config.hub, store = %config.store, "host started");
+    let version = config
+        .versioning
+        .default_version
+        .as_deref()
+        .unwrap_or("(none)");
+    tracing::info!(%address, hub = %config.hub, store = %config.store, %version, "host started");
     let limits = http::ConnectionLimits {
         max_connections: config.max_connections,
         header_read_timeout: config.header_read_timeout,

@@ -39,6 +39,9 @@ pub struct StartOptions {
     /// Which existing instance with the same id may be replaced; the client's default
     /// (only finished ones, unless configured) when `None`.
     pub replace: Option<ReplacePolicy>,
+    /// The orchestration version the instance starts with (see [`crate::version`]); the
+    /// client's default version when `None`. An empty version is no version.
+    pub version: Option<String>,
 }
 
 /// What a status answer includes (Durable Functions' `showHistory`, `showHistoryOutput`,
@@ -248,6 +251,7 @@ fn to_status(record: InstanceRecord, show_input: bool) -> OrchestrationStatus {
         output: record.output,
         created_time: record.created_at,
         last_updated_time: record.updated_at,
+        version: record.version,
         history_events: None,
     }
 }
@@ -274,6 +278,9 @@ pub struct ClientOptions {
     /// Which existing instance a start with the same id may replace, unless the start
     /// says otherwise.
     pub replace: ReplacePolicy,
+    /// The version instances start with unless the start names one (the host's
+    /// `defaultVersion`).
+    pub default_version: Option<String>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -287,6 +294,7 @@ impl std::fmt::Debug for ClientOptions {
                 &self.url_credential.as_ref().map(|_| "dyn UrlCredential"),
             )
             .field("replace", &self.replace)
+            .field("default_version", &self.default_version)
             .finish()
     }
 }
@@ -299,6 +307,7 @@ impl Default for ClientOptions {
             webhook_path: "/runtime/webhooks/durabletask".to_owned(),
             url_credential: None,
             replace: ReplacePolicy::NonRunning,
+            default_version: None,
         }
     }
 }
@@ -419,8 +428,8 @@ impl DurableClient {
         self.start_new_with_options(name, options, input).await
     }
 
-    /// Starts a new instance with options: its id, a scheduled start time, and which
-    /// existing instance it may replace.
+    /// Starts a new instance with options: its id, a scheduled start time, which existing
+    /// instance it may replace, and its version.
     pub async fn start_new_with_options(
         &self,
         name: &str,
@@ -449,6 +458,8 @@ impl DurableClient {
             scheduled_start: options.start_at,
             replace: options.replace.unwrap_or(self.inner.options.replace),
             trace_context: crate::trace_context::for_new_instance(),
+            version: crate::version::normalized(options.version)
+                .or_else(|| self.inner.options.default_version.clone()),
         };
         let created = match &self.inner.local_worker {
             Some(worker) => match eager_start::try_start(worker, created, fresh_id) {

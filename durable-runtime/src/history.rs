@@ -109,6 +109,9 @@ pub enum EventKind {
             skip_serializing_if = "Option::is_none"
         )]
         parent_trace_context: Option<crate::trace_context::TraceContext>,
+        /// The orchestration version the instance started with (Durable Task's `version`).
+        #[serde(rename = "version", default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
     },
     /// A terminate request arrived.
     #[serde(rename = "ExecutionTerminated")]

@@ -40,6 +40,7 @@ pub mod testing;
 pub mod trace_context;
 mod typed;
 mod typed_entity;
+pub mod version;
 pub mod wire;
 
 // Engine modules by their short paths inside the crate.

@@ -271,6 +271,7 @@ mod tests {
                 parent: None,
                 scheduled_start: None,
                 parent_trace_context: None,
+                version: None,
             },
         )
     }

@@ -471,6 +471,7 @@ mod tests {
                 parent: None,
                 scheduled_start: None,
                 parent_trace_context: None,
+                version: None,
             },
         );
         let turn = execution.run_turn(at(1), vec![started]);

@@ -34,7 +34,7 @@ async fn a_scheduled_start_waits_pending_until_its_time() {
         let options = StartOptions {
             instance_id: Some("later".to_owned()),
             start_at: Some(start_at),
-            replace: None,
+            ..StartOptions::default()
         };
         client
             .start_new_with_options("DoubleIt", options, 21)
@@ -73,8 +73,8 @@ async fn replacing_a_running_instance_needs_the_any_policy() {
         );
         let options = StartOptions {
             instance_id: Some("busy".to_owned()),
-            start_at: None,
             replace: Some(ReplacePolicy::Any),
+            ..StartOptions::default()
         };
         client
             .start_new_with_options("DoubleIt", options, 5)

@@ -104,8 +104,8 @@ async fn clean_entity_storage_releases_a_lock_whose_holder_is_gone() {
             async move {
                 let options = StartOptions {
                     instance_id: Some("holder".to_owned()),
-                    start_at: None,
                     replace,
+                    ..StartOptions::default()
                 };
                 client.start_new_with_options(name, options, ()).await
             }

@@ -544,3 +544,51 @@ fn linked_token_source() -> std::sync::Arc<dyn durable_runtime::http::TokenSourc
 }
 
 durable_runtime::register_token_source!("linked", linked_token_source);
+
+/// Which "release" of the code this host process runs (`TEST_CODE_RELEASE`, `1` unless
+/// set): the versioning test runs two releases of [`versioned_steps`] side by side.
+fn code_release() -> String {
+    std::env::var("TEST_CODE_RELEASE").unwrap_or_else(|_| "1".to_owned())
+}
+
+/// An orchestrator whose code changed between releases: release 1 calls `StepV1`,
+/// release 2 calls `StepV2` in its place. Replaying an instance of one release on the
+/// other's code breaks replay, so each instance must stay on hosts of its own version.
+/// It then calls a child (which reports the version it inherited), waits for `Go`, and
+/// says which release finished it.
+#[orchestration_trigger(name = "VersionedSteps")]
+pub async fn versioned_steps(ctx: OrchestrationContext) -> Result<Value, DurableError> {
+    let step = if code_release() == "1" {
+        "StepV1"
+    } else {
+        "StepV2"
+    };
+    let step: String = ctx.call_activity(step, ()).await?;
+    let child_version: Option<String> = ctx.call_sub_orchestrator("VersionedChild", ()).await?;
+    ctx.set_custom_status("waiting");
+    let _: Value = ctx.wait_for_external_event("Go").await?;
+    Ok(serde_json::json!({
+        "step": step,
+        "version": ctx.version(),
+        "childVersion": child_version,
+        "finishedBy": code_release(),
+    }))
+}
+
+/// Reports the orchestration version it runs with.
+#[orchestration_trigger(name = "VersionedChild")]
+pub async fn versioned_child(ctx: OrchestrationContext) -> Result<Option<String>, DurableError> {
+    Ok(ctx.version())
+}
+
+/// Release 1's step.
+#[activity_trigger(name = "StepV1")]
+pub async fn step_v1(_: Value) -> String {
+    "StepV1".to_owned()
+}
+
+/// Release 2's step.
+#[activity_trigger(name = "StepV2")]
+pub async fn step_v2(_: Value) -> String {
+    "StepV2".to_owned()
+}

@@ -250,6 +250,7 @@ async fn instance(
         status: record.status.as_str(),
         created: when(record.created_at),
         updated: when(record.updated_at),
+        version: record.version,
         parent: record.parent.map(|p| p.instance_id),
         children,
         input: pretty(&record.input),

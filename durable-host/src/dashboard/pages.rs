@@ -96,6 +96,8 @@ pub struct Instance {
     pub created: String,
     /// When it last changed.
     pub updated: String,
+    /// The orchestration version it started with.
+    pub version: Option<String>,
     /// Its parent, for a sub-orchestration.
     pub parent: Option<String>,
     /// Its sub-orchestrations.

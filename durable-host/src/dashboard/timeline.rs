@@ -319,6 +319,7 @@ mod tests {
                     parent: None,
                     scheduled_start: None,
                     parent_trace_context: None,
+                    version: None,
                 },
             ),
             event(

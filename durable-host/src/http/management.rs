@@ -244,6 +244,7 @@ async fn start_instance(
     let options = StartOptions {
         instance_id,
         start_at: time(query, "scheduledStartTime")?,
+        version: param(query, "version").map(str::to_owned),
         ..StartOptions::default()
     };
     let id = client.start_new_with_options(&name, options, input).await?;
@@ -302,6 +303,7 @@ async fn list(
     let top = page_size(&query)?;
     let filter = InstanceQuery {
         instance_id_prefix: param(&query, "instanceIdPrefix").map(str::to_owned),
+        version: param(&query, "version").map(str::to_owned),
         created_from: time(&query, "createdTimeFrom")?,
         created_to: time(&query, "createdTimeTo")?,
         statuses: statuses(&query)?,

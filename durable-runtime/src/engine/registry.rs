@@ -237,9 +237,16 @@ pub fn validate_function_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A stand-in for an activity in a test: runs instead of the registered function (or of
+/// one registered elsewhere) under the same name.
+pub type ActivityDouble =
+    std::sync::Arc<dyn Fn(ActivityContext, Value) -> BoxFuture<InvocationResult> + Send + Sync>;
+
 /// The functions one host serves, looked up by name.
 pub struct Registry {
     activities: HashMap<&'static str, &'static ActivityDescriptor>,
+    /// Test doubles, by activity name: they win over `activities`.
+    doubles: HashMap<String, ActivityDouble>,
     orchestrators: HashMap<&'static str, &'static OrchestratorDescriptor>,
     /// By lower-case name: entity names ignore case.
     entities: HashMap<String, &'static EntityDescriptor>,
@@ -311,6 +318,7 @@ impl Registry {
         }
         Ok(Registry {
             activities: activities.iter().map(|a| (a.name, a)).collect(),
+            doubles: HashMap::new(),
             orchestrators: orchestrators.iter().map(|o| (o.name, o)).collect(),
             entities: entities
                 .iter()
@@ -323,6 +331,17 @@ impl Registry {
     /// The activity registered under `name`.
     pub fn activity(&self, name: &str) -> Option<&'static ActivityDescriptor> {
         self.activities.get(name).copied()
+    }
+
+    /// Runs `double` whenever activity `name` is called (see [`crate::testing`]).
+    pub(crate) fn with_activity_double(mut self, name: &str, double: ActivityDouble) -> Self {
+        self.doubles.insert(name.to_owned(), double);
+        self
+    }
+
+    /// The test double that stands in for activity `name`, if any.
+    pub(crate) fn activity_double(&self, name: &str) -> Option<&ActivityDouble> {
+        self.doubles.get(name)
     }
 
     /// The orchestrator registered under `name`.

@@ -58,6 +58,25 @@ impl OrchestrationContext {
         lock(&self.state).parent.clone()
     }
 
+    /// The orchestration version this instance started with (Durable Functions'
+    /// `context.Version`): the start request's, the host's `defaultVersion` when the
+    /// request named none, or the parent's for a sub-orchestration; `None` when there was
+    /// none. It stays the same through replays and continue-as-new, so code can branch on
+    /// it to keep running old instances the old way.
+    ///
+    /// Compare versions with [`version_at_least`](Self::version_at_least) or
+    /// [`crate::version::compare`], which order `1.10` after `1.9`.
+    pub fn version(&self) -> Option<String> {
+        lock(&self.state).version.clone()
+    }
+
+    /// Whether this instance's version is `version` or newer, as versions compare (see
+    /// [`crate::version`]): `if ctx.version_at_least("2.0") { /* the new steps */ }`.
+    pub fn version_at_least(&self, version: &str) -> bool {
+        let own = lock(&self.state).version.clone();
+        crate::version::compare(own.as_deref(), Some(version)).is_ge()
+    }
+
     /// The orchestration's input, decoded into `T` (`serde_json::Value` takes anything).
     pub fn get_input<T: DeserializeOwned>(&self) -> Result<T, DurableError> {
         let input = lock(&self.state).input.clone();

@@ -333,6 +333,7 @@ impl Execution {
                 execution_id,
                 parent,
                 parent_trace_context,
+                version,
                 ..
             } => {
                 if self.future.is_some() || self.outcome.is_some() {
@@ -344,6 +345,7 @@ impl Execution {
                     state.execution_id = execution_id.clone();
                     state.parent = parent.clone();
                     state.trace_context = parent_trace_context.clone();
+                    state.version = version.clone();
                 }
                 let context = OrchestrationContext::new(self.state.clone());
                 match catch_unwind(AssertUnwindSafe(|| (self.invoke)(context))) {

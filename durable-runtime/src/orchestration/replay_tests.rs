@@ -48,6 +48,7 @@ fn started(input: Value) -> HistoryEvent {
         parent: None,
         scheduled_start: None,
         parent_trace_context: None,
+        version: None,
     })
 }
 
@@ -2242,6 +2243,7 @@ fn a_sub_orchestration_knows_its_parent_and_a_started_one_has_none() {
         }),
         scheduled_start: None,
         parent_trace_context: None,
+        version: None,
     });
     let turn = run(tells_its_parent, &[], 1, &[child_start]);
     assert_eq!(turn.output, json!("the-parent"));

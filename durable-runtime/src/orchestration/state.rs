@@ -143,6 +143,8 @@ pub(crate) struct ReplayState {
     pub parent: Option<crate::history::ParentInstance>,
     /// The trace the instance joins.
     pub trace_context: Option<crate::trace_context::TraceContext>,
+    /// The orchestration version the instance started with.
+    pub version: Option<String>,
     pub current_time: DateTime<Utc>,
     pub is_replaying: bool,
     pub next_sequence: i64,
@@ -209,6 +211,7 @@ impl ReplayState {
             input: Value::Null,
             parent: None,
             trace_context: None,
+            version: None,
             current_time: DateTime::<Utc>::UNIX_EPOCH,
             is_replaying: false,
             next_sequence: 0,

@@ -70,6 +70,9 @@ pub struct HistoryEventWire {
         skip_serializing_if = "Option::is_none"
     )]
     pub scheduled_start_time: Option<DateTime<Utc>>,
+    /// The orchestration version an execution started with.
+    #[serde(rename = "Version", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// When a timer fires.
     #[serde(
         rename = "FireAt",
@@ -129,6 +132,7 @@ impl HistoryEventWire {
             result: None,
             scheduled_time: None,
             scheduled_start_time: None,
+            version: None,
             fire_at: None,
             timer_id: None,
             task_scheduled_id: None,
@@ -172,11 +176,13 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Histo
                     name,
                     input,
                     scheduled_start,
+                    version,
                     ..
                 } => {
                     wire.function_name = Some(name.clone());
                     wire.input = Some(input.clone());
                     wire.scheduled_start_time = *scheduled_start;
+                    wire.version = version.clone();
                 }
                 EventKind::TaskScheduled { name, input } => {
                     wire.function_name = Some(name.clone());

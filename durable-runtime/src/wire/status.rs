@@ -34,6 +34,9 @@ pub struct OrchestrationStatus {
     /// When the instance last changed.
     #[serde(rename = "lastUpdatedTime", with = "super::time::seconds")]
     pub last_updated_time: DateTime<Utc>,
+    /// The orchestration version the instance started with, when it has one.
+    #[serde(rename = "version", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The history, when asked for (`showHistory=true`).
     #[serde(
         rename = "historyEvents",

@@ -22,3 +22,4 @@ mod proxy;
 mod security;
 mod support;
 mod timers;
+mod versioning;

@@ -459,6 +459,18 @@ impl PostgresHub {
         all.extend_from_slice(args);
         Host::start_with(data_dir, &all)
     }
+
+    /// [`PostgresHub::start_host`] with extra environment variables.
+    pub fn start_host_with_env(
+        &self,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Host {
+        let mut all = vec!["--store", self.url.as_str(), "--hub", self.name.as_str()];
+        all.extend_from_slice(args);
+        Host::start_with_env(data_dir, &all, env)
+    }
 }
 
 impl Drop for PostgresHub {

@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::history::HistoryEvent;
 use crate::instance_id::{is_entity_id, split_entity_id};
 use crate::status::RuntimeStatus;
+use crate::version::{KeyRange, sort_key};
 
 #[derive(Debug, Clone)]
 struct Lease {
@@ -126,6 +127,7 @@ impl Inner {
                     updated_at: new.created_at,
                     history_length: 0,
                     parent: new.parent,
+                    version: new.version,
                 },
                 history: Vec::new(),
                 lease: None,
@@ -160,6 +162,7 @@ impl Inner {
                     updated_at: now,
                     history_length: 0,
                     parent: None,
+                    version: None,
                 },
                 history: Vec::new(),
                 lease: None,
@@ -228,6 +231,7 @@ impl Inner {
                     lease_free(&i.lease, now)
                         && (i.record.status != RuntimeStatus::Suspended
                             || m.queued.event.kind.is_control())
+                        && version_taken(options.versions.as_ref(), &i.record)
                 });
             free.then(|| m.instance_id.clone())
         })?;
@@ -315,6 +319,7 @@ impl Inner {
                     scheduled_start: None,
                     replace: ReplacePolicy::Any,
                     trace_context: next.trace_context.clone(),
+                    version: instance.record.version.clone(),
                 });
                 restart = Some((next.execution_id, started, next.carried_events));
             }
@@ -459,6 +464,14 @@ fn listing_order(record: &InstanceRecord) -> (i64, &String) {
     (record.created_at.timestamp_millis(), &record.instance_id)
 }
 
+/// Whether a fetch limited to `versions` may lease `record`: entities have no version and
+/// every host takes them.
+fn version_taken(versions: Option<&KeyRange>, record: &InstanceRecord) -> bool {
+    versions.is_none_or(|range| {
+        is_entity_id(&record.instance_id) || range.contains(&sort_key(record.version.as_deref()))
+    })
+}
+
 fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
     lease.as_ref().is_none_or(|l| l.expires <= now)
 }
@@ -601,6 +614,7 @@ impl Store for MemoryStore {
             item,
             result,
             lease_instance,
+            versions,
         } = completion;
         let taken = {
             let mut inner = self.lock();
@@ -610,7 +624,9 @@ impl Store for MemoryStore {
             // Take the instance now when it is free, so its next turn needs no fetch.
             let free = |inner: &Inner| {
                 inner.instances.get(&item.instance_id).is_some_and(|i| {
-                    lease_free(&i.lease, now) && i.record.status != RuntimeStatus::Suspended
+                    lease_free(&i.lease, now)
+                        && i.record.status != RuntimeStatus::Suspended
+                        && version_taken(versions.as_ref(), &i.record)
                 })
             };
             match lease_instance {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::InstanceRecord;
 use crate::instance_id::is_entity_id;
 use crate::status::RuntimeStatus;
+use crate::version::sort_key;
 
 /// Where a listing continues: the last instance of the previous page, in the listing's
 /// order (creation time, then id).
@@ -52,6 +53,9 @@ pub struct InstanceQuery {
     pub instance_id_prefix: Option<String>,
     /// Only instances of this orchestrator (exactly this name).
     pub name: Option<String>,
+    /// Only instances of this orchestration version (as versions compare: `1.0` is
+    /// `01.0`, text ignores case).
+    pub version: Option<String>,
     /// Only instances created at or after this.
     pub created_from: Option<DateTime<Utc>>,
     /// Only instances created at or before this.
@@ -80,6 +84,9 @@ impl InstanceQuery {
                 .as_deref()
                 .is_none_or(|prefix| record.instance_id.starts_with(prefix))
             && self.name.as_deref().is_none_or(|name| record.name == name)
+            && self.version.as_deref().is_none_or(|version| {
+                sort_key(Some(version)) == sort_key(record.version.as_deref())
+            })
             && self
                 .created_from
                 .is_none_or(|from| record.created_at >= from)

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::history::{HistoryEvent, ParentInstance};
 use crate::status::RuntimeStatus;
+use crate::version::KeyRange;
 
 /// One instance's row.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,8 @@ pub struct InstanceRecord {
     pub history_length: u64,
     /// The orchestration that started this one, for a sub-orchestration.
     pub parent: Option<ParentInstance>,
+    /// The orchestration version the instance started with (see [`crate::version`]).
+    pub version: Option<String>,
 }
 
 /// A request to create (or replace a finished) instance.
@@ -57,6 +60,9 @@ pub struct NewInstance {
     pub replace: ReplacePolicy,
     /// The trace the instance joins (from the request that started it, or its parent's).
     pub trace_context: Option<crate::trace_context::TraceContext>,
+    /// The orchestration version (from the start request, the host's default version, or
+    /// the parent's); never empty.
+    pub version: Option<String>,
 }
 
 /// Which existing instance a new one with the same id may replace (Durable Functions'
@@ -107,7 +113,7 @@ pub struct OrchestrationWorkItem {
 }
 
 /// How a dispatcher leases instances with work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchOptions {
     /// How long the leases last.
     pub lease: Duration,
@@ -116,6 +122,9 @@ pub struct FetchOptions {
     /// Load each instance's history too (a worker that keeps live orchestrations reads it
     /// only when it has none for the instance).
     pub with_history: bool,
+    /// Lease only orchestration instances whose version's sort key lies in this range
+    /// (entities always); `None`: every instance.
+    pub versions: Option<KeyRange>,
 }
 
 /// Work a turn scheduled: one activity call.
@@ -272,6 +281,9 @@ pub struct ActivityCompletion {
     /// in the same write and return its work item (history left out), so its next turn
     /// runs without a fetch; `None`: leave it to the orchestration dispatchers.
     pub lease_instance: Option<Duration>,
+    /// The versions the reporting worker takes: the caller's instance is leased to it only
+    /// when its version's sort key lies in this range (`None`: any version).
+    pub versions: Option<KeyRange>,
 }
 
 /// An operation (or lock message) for an entity from outside an orchestration turn.

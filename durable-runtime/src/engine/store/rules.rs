@@ -19,6 +19,7 @@ pub(crate) fn execution_started(instance: &NewInstance) -> HistoryEvent {
             parent: instance.parent.clone(),
             scheduled_start: instance.scheduled_start,
             parent_trace_context: instance.trace_context.clone(),
+            version: instance.version.clone(),
         },
     )
 }

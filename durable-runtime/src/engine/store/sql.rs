@@ -100,3 +100,15 @@ pub(super) fn backlog_from(
     }
     Ok(backlog)
 }
+
+/// The ends of a version filter as query parameters (`NULL` for none): a fetch leases an
+/// instance when the first is `NULL`, the instance has no key (an entity), or its key lies
+/// between the two.
+pub(crate) fn key_bounds(
+    versions: Option<&crate::version::KeyRange>,
+) -> (Option<String>, Option<String>) {
+    match versions {
+        Some(range) => (Some(range.oldest.clone()), Some(range.newest.clone())),
+        None => (None, None),
+    }
+}

@@ -94,6 +94,7 @@ impl<S: Store + ?Sized> Verbs for S {
             lease,
             max: 1,
             with_history: true,
+            versions: None,
         };
         Ok(self.fetch_orchestrations(owner, options).await?.pop())
     }
@@ -107,6 +108,7 @@ impl<S: Store + ?Sized> Verbs for S {
             lease,
             max: 1,
             with_history: false,
+            versions: None,
         };
         Ok(self.fetch_orchestrations(owner, options).await?.pop())
     }
@@ -188,6 +190,7 @@ impl<S: Store + ?Sized> Verbs for S {
             item: item.clone(),
             result,
             lease_instance: None,
+            versions: None,
         };
         let taken = self.complete_activity(owner, completion).await?;
         assert!(taken.is_none(), "no instance is leased unless asked");
@@ -205,6 +208,7 @@ impl<S: Store + ?Sized> Verbs for S {
             item: item.clone(),
             result,
             lease_instance: Some(lease),
+            versions: None,
         };
         self.complete_activity(owner, completion).await
     }

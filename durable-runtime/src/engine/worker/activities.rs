@@ -112,6 +112,7 @@ async fn report(
             item: item.clone(),
             result: event.clone(),
             lease_instance: Some(shared.options.lease),
+            versions: shared.options.versioning.fetch_filter(),
         };
         match shared
             .store

@@ -124,6 +124,7 @@ mod tests {
                 updated_at: now,
                 history_length,
                 parent: None,
+                version: None,
             },
         }
     }

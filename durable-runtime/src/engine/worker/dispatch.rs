@@ -36,6 +36,7 @@ pub(super) async fn orchestrations(shared: Arc<Shared>, stopped: watch::Receiver
                     max,
                     // Without a cache every turn replays: the history comes along.
                     with_history: shared.options.orchestration_cache == 0,
+                    versions: shared.options.versioning.fetch_filter(),
                 };
                 shared
                     .store

@@ -10,8 +10,9 @@
 //! behind. So a start runs eagerly only for an orchestrator with an instance completed in
 //! this process; any other start is written first, answered, and then run, so a host
 //! killed by it finds the instance again and counts the crash towards its poison limit.
-//! Starts that cannot go eagerly (a scheduled start, no free turn permit, running ahead
-//! off, a stopping worker) are handed back and created as usual.
+//! Starts that cannot go eagerly (a scheduled start, a version this worker does not take,
+//! no free turn permit, running ahead off, a stopping worker) are handed back and created
+//! as usual.
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ pub(crate) fn try_start(shared: &Arc<Shared>, new: NewInstance, fresh_id: bool) 
         return EagerStart::Declined(Box::new(new));
     };
     if new.scheduled_start.is_some()
+        || !shared.options.versioning.accepts(new.version.as_deref())
         || shared.options.run_ahead.is_zero()
         || shared.is_stopping()
         || !shared.has_completed_here(&new.name)
@@ -89,6 +91,7 @@ async fn start(
         updated_at: new.created_at,
         history_length: 0,
         parent: new.parent.clone(),
+        version: new.version.clone(),
     };
     let mut execution =
         Execution::new(&instance.instance_id, invoke).with_limits(shared.options.action_limits);

@@ -99,6 +99,7 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
                     scheduled_start: None,
                     replace: ReplacePolicy::NonRunning,
                     trace_context: None,
+                    version: shared.options.versioning.default_version.clone(),
                 }));
                 Ok(effects.result)
             }

@@ -66,6 +66,9 @@ pub(crate) struct Call<'a> {
     pub trace: Option<&'a TraceContext>,
 }
 
+/// The metrics label of an activity a test double stands in for.
+const TEST_DOUBLE_LABEL: &str = "test double";
+
 /// Starts the activity `call` names on its own task, in a span of its own (a child of the
 /// current span, or else of the call's trace) and measured; `None` when no such activity
 /// is registered here.
@@ -86,13 +89,18 @@ pub(crate) fn start(shared: &Shared, call: Call<'_>, input: serde_json::Value) -
                 Box::pin(async move { crate::http::run(&settings, input).await }),
             )
         } else {
-            let descriptor = shared.registry.activity(name)?;
             let context = ActivityContext {
                 instance_id: instance_id.to_owned(),
                 name: name.to_owned(),
                 attempt,
             };
-            (descriptor.name, (descriptor.invoke)(context, input))
+            match shared.registry.activity_double(name) {
+                Some(double) => (TEST_DOUBLE_LABEL, double(context, input)),
+                None => {
+                    let descriptor = shared.registry.activity(name)?;
+                    (descriptor.name, (descriptor.invoke)(context, input))
+                }
+            }
         };
     let span = tracing::info_span!(
         "activity",

@@ -57,6 +57,8 @@ pub struct WorkerOptions {
     pub http: Arc<crate::http::HttpCallSettings>,
     /// Where the worker counts and times its work (`None`: it does not).
     pub metrics: Option<Arc<crate::engine::metrics::Metrics>>,
+    /// The version of this worker's orchestrator code and which instances it takes.
+    pub versioning: crate::version::Versioning,
 }
 
 impl Default for WorkerOptions {
@@ -73,6 +75,7 @@ impl Default for WorkerOptions {
             action_limits: crate::orchestration::ActionLimits::default(),
             http: Arc::new(crate::http::HttpCallSettings::default()),
             metrics: None,
+            versioning: crate::version::Versioning::default(),
         }
     }
 }
@@ -137,7 +140,9 @@ impl Shared {
 
     /// Whether this worker can run activity `name`: a registered one, or a built-in.
     pub(crate) fn runs_activity(&self, name: &str) -> bool {
-        name == crate::http::ACTIVITY_NAME || self.registry.activity(name).is_some()
+        name == crate::http::ACTIVITY_NAME
+            || self.registry.activity(name).is_some()
+            || self.registry.activity_double(name).is_some()
     }
 
     /// The metrics label of orchestrator `name`: its registered name, or one label for

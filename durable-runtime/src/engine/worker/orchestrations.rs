@@ -16,6 +16,7 @@ use crate::orchestration::lifecycle;
 use crate::orchestration::replay::{Execution, TurnOutput, failed_turn};
 use crate::status::RuntimeStatus;
 use crate::store::{InstanceRecord, OrchestrationWorkItem, QueuedMessage, TurnClaim};
+use crate::version::{VersionFailure, VersionMatch};
 
 /// Runs one turn of an instance leased to this worker and commits it; returns the
 /// activities the commit leased here.
@@ -43,6 +44,18 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
     let began = std::time::Instant::now();
     let instance = item.instance;
     let now = shared.clock.now();
+    let versioning = &shared.options.versioning;
+    let refused =
+        !instance.status.is_terminal() && !versioning.accepts(instance.version.as_deref());
+    if refused && versioning.failure_strategy == VersionFailure::Reject {
+        // The store's fetch already leaves such instances alone; one that came another way
+        // goes back at once for a host that runs its version.
+        let _ = shared
+            .store
+            .abandon_orchestration(&shared.owner, &instance.instance_id)
+            .await;
+        return Leased::default();
+    }
     // Messages for an earlier execution (a replaced instance, a continued-as-new one) are
     // consumed unread; external events (no execution) go to the current one.
     let (current, stale): (Vec<QueuedMessage>, Vec<QueuedMessage>) = item
@@ -91,6 +104,12 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
             consumed.extend(current.iter().map(|m| m.id));
             (
                 poison(shared, &instance, &history, current, dequeue_count, now),
+                None,
+            )
+        } else if refused {
+            consumed.extend(current.iter().map(|m| m.id));
+            (
+                version_mismatch(shared, &instance, &history, current, now),
                 None,
             )
         } else {
@@ -155,6 +174,41 @@ fn poison(
     let mut turn = failed_turn(now, events, &failure);
     release_at_end(&mut turn, history, now);
     turn
+}
+
+/// The turn of an instance whose version this worker does not take, with the `Fail`
+/// strategy: the instance fails, naming both versions.
+fn version_mismatch(
+    shared: &Shared,
+    instance: &InstanceRecord,
+    history: &[HistoryEvent],
+    messages: Vec<QueuedMessage>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> TurnOutput {
+    let versioning = &shared.options.versioning;
+    let failure = FailureDetails::new(
+        "VersionMismatch",
+        format!(
+            "instance `{}` runs orchestration version {}; this host runs version {} and takes {}",
+            instance.instance_id,
+            describe(instance.version.as_deref()),
+            describe(versioning.default_version.as_deref()),
+            match versioning.match_strategy {
+                VersionMatch::Strict => "only that version (versionMatchStrategy Strict)",
+                _ => "only that version or older ones (versionMatchStrategy CurrentOrOlder)",
+            }
+        ),
+    );
+    tracing::warn!(instance_id = %instance.instance_id, %failure, "version mismatch");
+    let events = messages.into_iter().map(|m| m.event).collect();
+    let mut turn = failed_turn(now, events, &failure);
+    release_at_end(&mut turn, history, now);
+    turn
+}
+
+/// A version as a message names it.
+fn describe(version: Option<&str>) -> String {
+    version.map_or_else(|| "(none)".to_owned(), |version| format!("`{version}`"))
 }
 
 /// Decides what the turn does: a rewind, a termination, nothing (finished instances), or

@@ -375,6 +375,8 @@ fn to_commit(
                 scheduled_start: None,
                 replace: ReplacePolicy::NonRunning,
                 trace_context: trace.clone(),
+                // Sub-orchestrations run the parent's version of the code.
+                version: instance.version.clone(),
             })
             .collect(),
         messages,

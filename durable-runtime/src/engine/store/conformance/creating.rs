@@ -38,6 +38,7 @@ pub(super) async fn create_makes_a_pending_instance_with_an_execution_started_me
                 parent: None,
                 scheduled_start: None,
                 parent_trace_context: None,
+                version: None,
             }
         )
     );

@@ -166,6 +166,7 @@ pub(super) async fn batched_fetches_lease_many_items_at_once(
                 lease: LEASE,
                 max: 2,
                 with_history: false,
+                versions: None,
             },
         )
         .await
@@ -184,6 +185,7 @@ pub(super) async fn batched_fetches_lease_many_items_at_once(
                     lease: LEASE,
                     max: 8,
                     with_history: false,
+                    versions: None,
                 },
             )
             .await

@@ -224,7 +224,7 @@ pub(super) async fn messages_to_missing_or_finished_instances_are_dropped(
     assert!(fetch_none(store, "worker-2").await);
 }
 
-fn entity_signal(operation: &str, input: Value, at: DateTime<Utc>) -> HistoryEvent {
+pub(super) fn entity_signal(operation: &str, input: Value, at: DateTime<Utc>) -> HistoryEvent {
     HistoryEvent::new(
         at,
         EventKind::EntityOperationSignaled {
@@ -377,6 +377,7 @@ pub(super) async fn a_turn_creates_children_and_reports_a_taken_id_to_the_parent
         scheduled_start: None,
         replace: ReplacePolicy::NonRunning,
         trace_context: None,
+        version: None,
     };
     let mut commit = turn(
         &item,
@@ -481,6 +482,7 @@ pub(super) async fn continue_as_new_starts_the_next_execution_with_a_fresh_histo
                     parent: None,
                     scheduled_start: None,
                     parent_trace_context: None,
+                    version: None,
                 }
             ),
             carried

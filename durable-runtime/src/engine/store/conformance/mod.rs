@@ -1,7 +1,7 @@
 //! The store conformance suite: every promise of [`Store`], written once as an async test
 //! over `&dyn Store` and run on each store (see `conformance!` at the end). One file per
 //! promise: creating instances, leasing them, committing turns, activity calls, messages
-//! between instances, the in-process fast path, management.
+//! between instances, the in-process fast path, management, versions.
 //!
 //! Time is a [`ManualClock`] the test moves, so lease expiry is exact and nothing sleeps.
 //! Times are whole seconds: the SQLite store keeps milliseconds.
@@ -13,6 +13,7 @@ mod fast_path;
 mod leasing;
 mod management;
 mod messages;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +121,7 @@ fn new_instance(clock: &ManualClock, instance_id: &str, execution_id: &str) -> N
         scheduled_start: None,
         replace: ReplacePolicy::NonRunning,
         trace_context: None,
+        version: None,
     }
 }
 
@@ -447,4 +449,8 @@ conformance!(
     management::pages_neither_repeat_nor_skip_instances_made_within_a_millisecond,
     management::purge_removes_finished_instances_and_refuses_running_ones,
     management::backlog_counts_instances_by_status_and_the_ready_work,
+    versions::an_instance_keeps_its_version_in_its_row_and_execution_started,
+    versions::a_fetch_leases_only_the_versions_its_worker_takes,
+    versions::a_completion_leases_its_instance_only_to_a_worker_that_takes_its_version,
+    versions::listings_filter_on_the_version,
 );

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::connection::{db_error, query};
 use super::rows::{instance_columns, leased_work_items};
-use crate::store::sql::{from_json, lease_expiry, millis};
+use crate::store::sql::{from_json, key_bounds, lease_expiry, millis};
 use crate::store::{ActivityWorkItem, FetchOptions, OrchestrationWorkItem, StoreError};
 
 /// Leases up to `options.max` instances with work that nobody holds, those with the oldest
@@ -26,6 +26,7 @@ pub(super) async fn lease_instances<C: GenericClient>(
     }
     let expires = lease_expiry(clock_now, options.lease);
     let now = millis(clock_now);
+    let (oldest, newest) = key_bounds(options.versions.as_ref());
     // One statement. Each instance is picked by its oldest message it may take now
     // (NOT EXISTS: no older one), so it comes once and the limit counts instances;
     // SKIP LOCKED passes over instances another host is taking right now. ARRAY():
@@ -39,6 +40,7 @@ pub(super) async fn lease_instances<C: GenericClient>(
                  SELECT i.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
                  WHERE m.visible_at <= $1 AND (i.lock_owner IS NULL OR i.lock_expires <= $1)
                    AND (i.status <> 'Suspended' OR m.control)
+                   AND ($5::text IS NULL OR i.version_key IS NULL OR i.version_key BETWEEN $5 AND $6)
                    AND NOT EXISTS (
                        SELECT 1 FROM messages o
                        WHERE o.instance_id = m.instance_id AND o.id < m.id AND o.visible_at <= $1
@@ -49,7 +51,7 @@ pub(super) async fn lease_instances<C: GenericClient>(
             instance_columns!(),
             ", dequeue_count"
         ),
-        &[&now, &owner, &expires, &limit],
+        &[&now, &owner, &expires, &limit, &oldest, &newest],
     )
     .await?;
     leased_work_items(client, &rows, now, options.with_history).await

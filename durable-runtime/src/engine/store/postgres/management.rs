@@ -11,6 +11,7 @@ use crate::store::sql::{BacklogQueries, backlog_from, millis};
 use crate::store::{
     Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError,
 };
+use crate::version::sort_key;
 
 #[async_trait]
 impl ManagementStore for PostgresStore {
@@ -36,6 +37,10 @@ impl ManagementStore for PostgresStore {
         if let Some(name) = &request.name {
             let n = arg(&mut args, name.clone());
             sql.push_str(&format!(" AND name = {n}"));
+        }
+        if let Some(version) = &request.version {
+            let v = arg(&mut args, sort_key(Some(version)));
+            sql.push_str(&format!(" AND version_key = {v}"));
         }
         if let Some(from) = request.created_from {
             let p = arg(&mut args, millis(from));

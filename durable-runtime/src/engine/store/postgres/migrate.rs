@@ -29,6 +29,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "health_probe",
         include_str!("migrations/0004_health_probe.sql"),
     ),
+    (5, "versions", include_str!("migrations/0005_versions.sql")),
 ];
 
 /// FNV-1a: enough to notice an edited file, and stable across builds and hosts.

@@ -49,7 +49,7 @@ use self::rows::{
     instance_from_row, leased_work_items, status_of,
 };
 use super::rules::refusal;
-use super::sql::{from_millis, lease_expiry, millis, to_json};
+use super::sql::{from_millis, key_bounds, lease_expiry, millis, to_json};
 use super::{
     ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewInstance,
     OrchestrationWorkItem, Store, StoreError, TurnWrite, WorkSignals,
@@ -328,6 +328,7 @@ impl PostgresStore {
         let expires = lease_expiry(clock_now, lease);
         let event = to_json(&completion.result)?;
         let payload = listen::payload(&self.origin, true, false);
+        let (oldest, newest) = key_bounds(completion.versions.as_ref());
         let client = self.client().await?;
         // One statement, so all or nothing: the item goes and its result comes while the
         // lease on it is ours; then the instance is leased to us when nobody holds it (SKIP
@@ -350,6 +351,7 @@ impl PostgresStore {
                          SELECT instance_id FROM instances
                          WHERE instance_id = (SELECT instance_id FROM queued)
                            AND (lock_owner IS NULL OR lock_expires <= $3) AND status <> 'Suspended'
+                           AND ($8::text IS NULL OR version_key IS NULL OR version_key BETWEEN $8 AND $9)
                          FOR UPDATE SKIP LOCKED)
                      RETURNING ",
                 instance_columns!(),
@@ -365,6 +367,8 @@ impl PostgresStore {
                 &expires,
                 &self.schema,
                 &payload,
+                &oldest,
+                &newest,
             ],
         )
         .await?;

@@ -20,15 +20,19 @@ use crate::store::{
     InstanceRecord, NewInstance, OrchestrationWorkItem, OutboundMessage, QueuedMessage,
     ReplacePolicy, StoreError,
 };
+use crate::version::sort_key;
 
-/// The columns [`instance_from_row`] reads, in order.
+/// The columns [`instance_from_row`] reads, in order ([`INSTANCE_COLUMN_COUNT`] of them).
 macro_rules! instance_columns {
     () => {
         "instance_id, name, execution_id, status, input, output, custom_status, created_at, \
-         updated_at, history_length, parent"
+         updated_at, history_length, parent, version"
     };
 }
 pub(super) use instance_columns;
+
+/// How many columns [`instance_columns!`] names: a statement's further columns start here.
+pub(super) const INSTANCE_COLUMN_COUNT: usize = 12;
 
 /// An instance row read with [`instance_columns!`].
 pub(super) fn instance_from_row(row: &Row) -> Result<InstanceRecord, StoreError> {
@@ -47,6 +51,7 @@ pub(super) fn instance_from_row(row: &Row) -> Result<InstanceRecord, StoreError>
         updated_at: from_millis(number(8)?),
         history_length: number(9)?.max(0) as u64,
         parent: parent.as_deref().map(from_json).transpose()?,
+        version: row.try_get(11).map_err(db_error)?,
     })
 }
 
@@ -88,7 +93,7 @@ pub(super) async fn leased_work_items<C: GenericClient>(
     let mut items = rows
         .iter()
         .map(|row| {
-            let dequeue_count: i64 = row.try_get(11).map_err(db_error)?;
+            let dequeue_count: i64 = row.try_get(INSTANCE_COLUMN_COUNT).map_err(db_error)?;
             Ok(OrchestrationWorkItem {
                 instance: instance_from_row(row)?,
                 history: None,
@@ -273,8 +278,9 @@ pub(super) async fn insert_instance<C: GenericClient>(
     // Another transaction may create the same id at once: it wins.
     let inserted = execute(
         client,
-        "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at, parent)
-         VALUES ($1, $2, $3, 'Pending', $4, $5, $5, $6)
+        "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at, parent,
+                                version, version_key)
+         VALUES ($1, $2, $3, 'Pending', $4, $5, $5, $6, $7, $8)
          ON CONFLICT (instance_id) DO NOTHING",
         &[
             &new.instance_id,
@@ -283,6 +289,8 @@ pub(super) async fn insert_instance<C: GenericClient>(
             &input,
             &created_at,
             &parent,
+            &new.version,
+            &sort_key(new.version.as_deref()),
         ],
     )
     .await?;

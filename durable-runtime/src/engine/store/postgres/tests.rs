@@ -67,6 +67,7 @@ fn new_instance(instance_id: &str) -> NewInstance {
         scheduled_start: None,
         replace: ReplacePolicy::NonRunning,
         trace_context: None,
+        version: None,
     }
 }
 
@@ -747,6 +748,7 @@ async fn batched_fetches_lease_several_items_in_one_call() {
                 lease,
                 max: 5,
                 with_history: false,
+                versions: None,
             },
         )
         .await
@@ -770,6 +772,7 @@ async fn batched_fetches_lease_several_items_in_one_call() {
                 lease,
                 max: 5,
                 with_history: false,
+                versions: None,
             },
         )
         .await

@@ -122,7 +122,7 @@ async fn write_turn<C: GenericClient>(
                  output = 'null', custom_status = $3, updated_at = $4, history_length = 0,
                  lock_owner = NULL, lock_expires = NULL, dequeue_count = 0
              WHERE instance_id = $5
-             RETURNING name, parent",
+             RETURNING name, parent, version",
             &[
                 &next.execution_id,
                 &input,
@@ -144,6 +144,7 @@ async fn write_turn<C: GenericClient>(
             scheduled_start: None,
             replace: ReplacePolicy::Any,
             trace_context: next.trace_context.clone(),
+            version: row.try_get(2).map_err(db_error)?,
         });
         let mut restart = vec![Outgoing {
             instance_id: &commit.instance_id,

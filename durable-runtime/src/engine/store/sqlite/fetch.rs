@@ -9,10 +9,11 @@ use serde_json::Value;
 
 use super::rows::{load_history, load_instance};
 use super::writer::sql_error;
-use crate::store::sql::{execution_from_column, from_json, lease_expiry, millis};
+use crate::store::sql::{execution_from_column, from_json, key_bounds, lease_expiry, millis};
 use crate::store::{
     ActivityWorkItem, FetchOptions, OrchestrationWorkItem, QueuedMessage, StoreError,
 };
+use crate::version::KeyRange;
 
 /// Leases up to `options.max` instances with work, oldest message first.
 pub(super) fn lease_instances(
@@ -23,7 +24,7 @@ pub(super) fn lease_instances(
 ) -> Result<Vec<OrchestrationWorkItem>, StoreError> {
     let mut items = Vec::new();
     while items.len() < options.max {
-        match lease_next_instance(conn, owner, options.lease, now, options.with_history)? {
+        match lease_next_instance(conn, owner, &options, now)? {
             Some(item) => items.push(item),
             None => break,
         }
@@ -35,10 +36,10 @@ pub(super) fn lease_instances(
 fn lease_next_instance(
     conn: &Connection,
     owner: &str,
-    lease: Duration,
+    options: &FetchOptions,
     now: DateTime<Utc>,
-    with_history: bool,
 ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
+    let (oldest, newest) = key_bounds(options.versions.as_ref());
     let candidate: Option<String> = conn
         .prepare_cached(
             // Walk messages oldest first and stop at the first one that can be taken:
@@ -47,14 +48,22 @@ fn lease_next_instance(
             "SELECT m.instance_id FROM messages m JOIN instances i ON i.instance_id = m.instance_id
                      WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
                        AND (i.status <> 'Suspended' OR m.control = 1)
+                       AND (?2 IS NULL OR i.version_key IS NULL OR i.version_key BETWEEN ?2 AND ?3)
                      ORDER BY m.id LIMIT 1",
         )
         .map_err(sql_error)?
-        .query_row([millis(now)], |row| row.get(0))
+        .query_row(params![millis(now), oldest, newest], |row| row.get(0))
         .optional()
         .map_err(sql_error)?;
     match candidate {
-        Some(instance_id) => lease_and_load(conn, &instance_id, owner, lease, now, with_history),
+        Some(instance_id) => lease_and_load(
+            conn,
+            &instance_id,
+            owner,
+            options.lease,
+            now,
+            options.with_history,
+        ),
         None => Ok(None),
     }
 }
@@ -115,18 +124,22 @@ pub(super) fn lease_and_load(
     }))
 }
 
-/// Whether nobody holds an instance and it is not suspended: a finished call may take it.
+/// Whether nobody holds an instance, it is not suspended and its version is in `versions`:
+/// a finished call may take it.
 pub(super) fn instance_is_free(
     conn: &Connection,
     instance_id: &str,
+    versions: Option<&KeyRange>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    let (oldest, newest) = key_bounds(versions);
     conn.prepare_cached(
         "SELECT 1 FROM instances WHERE instance_id = ?1
-           AND (lock_owner IS NULL OR lock_expires <= ?2) AND status <> 'Suspended'",
+           AND (lock_owner IS NULL OR lock_expires <= ?2) AND status <> 'Suspended'
+           AND (?3 IS NULL OR version_key IS NULL OR version_key BETWEEN ?3 AND ?4)",
     )
     .map_err(sql_error)?
-    .exists(params![instance_id, millis(now)])
+    .exists(params![instance_id, millis(now), oldest, newest])
     .map_err(sql_error)
 }
 

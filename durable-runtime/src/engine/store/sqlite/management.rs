@@ -10,6 +10,7 @@ use crate::store::sql::{BacklogQueries, backlog_from, millis};
 use crate::store::{
     Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError,
 };
+use crate::version::sort_key;
 
 #[async_trait]
 impl ManagementStore for SqliteStore {
@@ -30,6 +31,10 @@ impl ManagementStore for SqliteStore {
             if let Some(name) = &query.name {
                 sql.push_str(" AND name = ?");
                 args.push(name.clone().into());
+            }
+            if let Some(version) = &query.version {
+                sql.push_str(" AND version_key = ?");
+                args.push(sort_key(Some(version)).into());
             }
             if let Some(from) = query.created_from {
                 sql.push_str(" AND created_at >= ?");

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "health_probe",
         include_str!("migrations/0006_health_probe.sql"),
     ),
+    (7, "versions", include_str!("migrations/0007_versions.sql")),
 ];
 
 /// FNV-1a over the migration text: enough to notice an edited file.

@@ -321,13 +321,16 @@ impl Store for SqliteStore {
                     item,
                     result,
                     lease_instance,
+                    versions,
                 } = completion;
                 if !finish_activity(conn, &owner, &item, &result, now)? {
                     return Ok((false, None));
                 }
                 // Take the instance now when it is free, so its next turn needs no fetch.
+                let free =
+                    |conn| fetch::instance_is_free(conn, &item.instance_id, versions.as_ref(), now);
                 let taken = match lease_instance {
-                    Some(lease) if fetch::instance_is_free(conn, &item.instance_id, now)? => {
+                    Some(lease) if free(conn)? => {
                         fetch::lease_and_load(conn, &item.instance_id, &owner, lease, now, false)?
                     }
                     _ => None,

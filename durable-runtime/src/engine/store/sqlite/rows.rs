@@ -13,10 +13,11 @@ use crate::store::sql::{execution_column, from_json, from_millis, millis, to_jso
 use crate::store::{
     ActivityWorkItem, InstanceRecord, NewInstance, OutboundMessage, ReplacePolicy, StoreError,
 };
+use crate::version::sort_key;
 
 /// The columns [`instance_from_row`] reads, in its order.
 pub(super) const INSTANCE_COLUMNS: &str = "instance_id, name, execution_id, status, input, output, \
-     custom_status, created_at, updated_at, history_length, parent";
+     custom_status, created_at, updated_at, history_length, parent, version";
 
 /// An instance row read with [`INSTANCE_COLUMNS`].
 pub(super) fn instance_from_row(
@@ -40,6 +41,7 @@ pub(super) fn instance_from_row(
             updated_at: from_millis(row.get(8).map_err(sql_error)?),
             history_length: row.get::<_, i64>(9).map_err(sql_error)?.max(0) as u64,
             parent: parent.as_deref().map(from_json).transpose()?,
+            version: row.get(11).map_err(sql_error)?,
         })
     })();
     Ok(record)
@@ -143,8 +145,9 @@ pub(super) fn insert_instance(conn: &Connection, new: &NewInstance) -> Result<bo
     let input = to_json(&new.input)?;
     let parent = new.parent.as_ref().map(to_json).transpose()?;
     conn.prepare_cached(
-        "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at, parent)
-         VALUES (?1, ?2, ?3, 'Pending', ?4, ?5, ?5, ?6)",
+        "INSERT INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at, parent,
+                                version, version_key)
+         VALUES (?1, ?2, ?3, 'Pending', ?4, ?5, ?5, ?6, ?7, ?8)",
     )
     .map_err(sql_error)?
     .execute(params![
@@ -153,7 +156,9 @@ pub(super) fn insert_instance(conn: &Connection, new: &NewInstance) -> Result<bo
         new.execution_id,
         input,
         millis(new.created_at),
-        parent
+        parent,
+        new.version,
+        sort_key(new.version.as_deref()),
     ])
     .map_err(sql_error)?;
     Ok(true)

@@ -153,6 +153,7 @@ fn write_turn(
             scheduled_start: None,
             replace: ReplacePolicy::Any,
             trace_context: next.trace_context.clone(),
+            version: instance.version,
         });
         insert_message(
             conn,
