@@ -551,7 +551,7 @@ impl Execution {
 
 /// The call a recorded action event stands for, described as [`ActionKind::describe`]
 /// does, or `None` for events that are not calls.
-fn recorded_call(event_id: i64, kind: &EventKind) -> Option<String> {
+pub(crate) fn recorded_call(event_id: i64, kind: &EventKind) -> Option<String> {
     let call = match kind {
         EventKind::TaskScheduled { name, input } => ActionKind::CallActivity {
             name: name.clone(),

@@ -290,3 +290,143 @@ pub fn history_to_wire(history: &[HistoryEvent], show_output: bool) -> Vec<Histo
         })
         .collect()
 }
+
+/// Reads a history back from its wire form (`history --json`, or `historyEvents` with
+/// `showHistory=true&showHistoryOutput=true`) into the events replay reads. What the wire
+/// leaves out and replay does not read is filled in empty: execution ids, request and
+/// critical-section ids, the parent. Refused, naming the event: an unknown `EventType`,
+/// and a field replay needs that is missing (results and inputs, when the history was
+/// exported without `showHistoryOutput`).
+pub fn history_from_wire(events: &[HistoryEventWire]) -> Result<Vec<HistoryEvent>, String> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(position, wire)| {
+            event_from_wire(wire).map_err(|missing| {
+                format!(
+                    "event {position} ({}) has no {missing}; export the history with its \
+                     inputs and results (`history --json`, or showHistoryOutput=true)",
+                    wire.event_type
+                )
+            })
+        })
+        .collect()
+}
+
+/// One event from its wire form; `Err` names the missing field.
+fn event_from_wire(wire: &HistoryEventWire) -> Result<HistoryEvent, &'static str> {
+    let text = |value: &Option<String>, field: &'static str| value.clone().ok_or(field);
+    let value = |value: &Option<Value>, field: &'static str| value.clone().ok_or(field);
+    let answered = || wire.task_scheduled_id.ok_or("TaskScheduledId");
+    let failure = || wire.failure_details.clone().ok_or("FailureDetails");
+    let reason = || wire.reason.clone().unwrap_or_default();
+    let kind = match wire.event_type.as_str() {
+        "ExecutionStarted" => EventKind::ExecutionStarted {
+            name: text(&wire.function_name, "FunctionName")?,
+            input: value(&wire.input, "Input")?,
+            execution_id: String::new(),
+            parent: None,
+            scheduled_start: wire.scheduled_start_time,
+            parent_trace_context: None,
+            version: wire.version.clone(),
+        },
+        "ExecutionTerminated" => EventKind::ExecutionTerminated {
+            reason: reason(),
+            recursive: false,
+        },
+        "ExecutionSuspended" => EventKind::ExecutionSuspended { reason: reason() },
+        "ExecutionResumed" => EventKind::ExecutionResumed { reason: reason() },
+        "ExecutionRewound" => EventKind::ExecutionRewound { reason: reason() },
+        "OrchestratorStarted" => EventKind::OrchestratorStarted,
+        "OrchestratorCompleted" => EventKind::OrchestratorCompleted,
+        "TaskScheduled" => EventKind::TaskScheduled {
+            name: text(&wire.function_name, "FunctionName")?,
+            input: value(&wire.input, "Input")?,
+        },
+        "TaskCompleted" => EventKind::TaskCompleted {
+            task_scheduled_id: answered()?,
+            result: value(&wire.result, "Result")?,
+        },
+        "TaskFailed" => EventKind::TaskFailed {
+            task_scheduled_id: answered()?,
+            failure: failure()?,
+        },
+        "SubOrchestrationInstanceCreated" => EventKind::SubOrchestrationInstanceCreated {
+            name: text(&wire.function_name, "FunctionName")?,
+            instance_id: text(&wire.instance_id, "InstanceId")?,
+            input: value(&wire.input, "Input")?,
+        },
+        "SubOrchestrationInstanceCompleted" => EventKind::SubOrchestrationInstanceCompleted {
+            task_scheduled_id: answered()?,
+            result: value(&wire.result, "Result")?,
+        },
+        "SubOrchestrationInstanceFailed" => EventKind::SubOrchestrationInstanceFailed {
+            task_scheduled_id: answered()?,
+            failure: failure()?,
+        },
+        "TimerCreated" => EventKind::TimerCreated {
+            fire_at: wire.fire_at.ok_or("FireAt")?,
+        },
+        "TimerFired" => EventKind::TimerFired {
+            timer_id: wire.timer_id.ok_or("TimerId")?,
+            fire_at: wire.fire_at.ok_or("FireAt")?,
+        },
+        "EventRaised" => EventKind::EventRaised {
+            name: text(&wire.name, "Name")?,
+            input: value(&wire.input, "Input")?,
+        },
+        "EventSent" => EventKind::EventSent {
+            instance_id: text(&wire.instance_id, "InstanceId")?,
+            name: text(&wire.name, "Name")?,
+            input: value(&wire.input, "Input")?,
+        },
+        "EntityOperationSignaled" => EventKind::EntityOperationSignaled {
+            request_id: String::new(),
+            target_instance_id: text(&wire.instance_id, "InstanceId")?,
+            operation: text(&wire.name, "Name")?,
+            input: value(&wire.input, "Input")?,
+            critical_section_id: None,
+        },
+        "EntityOperationCalled" => EventKind::EntityOperationCalled {
+            request_id: String::new(),
+            target_instance_id: text(&wire.instance_id, "InstanceId")?,
+            operation: text(&wire.name, "Name")?,
+            input: value(&wire.input, "Input")?,
+            critical_section_id: None,
+            caller: None,
+        },
+        "EntityLockRequested" => EventKind::EntityLockRequested {
+            critical_section_id: String::new(),
+            lock_set: wire.lock_set.clone().ok_or("LockSet")?,
+            position: 0,
+            caller: None,
+        },
+        "EntityLockGranted" => EventKind::EntityLockGranted {
+            task_scheduled_id: answered()?,
+            critical_section_id: String::new(),
+        },
+        "EntityUnlockSent" => EventKind::EntityUnlockSent {
+            critical_section_id: String::new(),
+            target_instance_id: text(&wire.instance_id, "InstanceId")?,
+        },
+        "EntityOperationCompleted" => EventKind::EntityOperationCompleted {
+            task_scheduled_id: answered()?,
+            result: value(&wire.result, "Result")?,
+        },
+        "EntityOperationFailed" => EventKind::EntityOperationFailed {
+            task_scheduled_id: answered()?,
+            failure: failure()?,
+        },
+        "ExecutionCompleted" => EventKind::ExecutionCompleted {
+            status: wire.orchestration_status.ok_or("OrchestrationStatus")?,
+            result: wire.result.clone().unwrap_or(Value::Null),
+            failure: wire.failure_details.clone(),
+        },
+        _ => return Err("known EventType"),
+    };
+    Ok(HistoryEvent {
+        event_id: wire.event_id.unwrap_or(-1),
+        timestamp: wire.timestamp,
+        kind,
+    })
+}

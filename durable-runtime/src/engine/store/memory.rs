@@ -442,6 +442,23 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether nothing is left to run now: no message a fetch would take is visible (a
+    /// suspended instance's wait), no activity call is queued or running, and no instance
+    /// is leased. The test host waits for this.
+    pub(crate) fn is_idle(&self) -> bool {
+        let now = self.clock.now();
+        let inner = self.lock();
+        let takeable = |m: &Message| {
+            m.visible_at <= now
+                && inner.instances.get(&m.instance_id).is_some_and(|i| {
+                    i.record.status != RuntimeStatus::Suspended || m.queued.event.kind.is_control()
+                })
+        };
+        inner.activities.is_empty()
+            && !inner.messages.values().any(takeable)
+            && inner.instances.values().all(|i| lease_free(&i.lease, now))
+    }
+
     /// Queues a message for an instance that accepts it, or says why not.
     fn deliver(&self, instance_id: &str, event: HistoryEvent) -> Result<(), StoreError> {
         let now = self.clock.now();

@@ -81,26 +81,24 @@ pub(crate) fn start(shared: &Shared, call: Call<'_>, input: serde_json::Value) -
         attempt,
         trace,
     } = call;
+    let context = || ActivityContext {
+        instance_id: instance_id.to_owned(),
+        name: name.to_owned(),
+        attempt,
+    };
+    // A test double stands in for any activity, the built-in HTTP one included.
     let (label, work): (&'static str, BoxFuture<InvocationResult>) =
-        if name == crate::http::ACTIVITY_NAME {
+        if let Some(double) = shared.registry.activity_double(name) {
+            (TEST_DOUBLE_LABEL, double(context(), input))
+        } else if name == crate::http::ACTIVITY_NAME {
             let settings = shared.options.http.clone();
             (
                 crate::http::ACTIVITY_NAME,
                 Box::pin(async move { crate::http::run(&settings, input).await }),
             )
         } else {
-            let context = ActivityContext {
-                instance_id: instance_id.to_owned(),
-                name: name.to_owned(),
-                attempt,
-            };
-            match shared.registry.activity_double(name) {
-                Some(double) => (TEST_DOUBLE_LABEL, double(context, input)),
-                None => {
-                    let descriptor = shared.registry.activity(name)?;
-                    (descriptor.name, (descriptor.invoke)(context, input))
-                }
-            }
+            let descriptor = shared.registry.activity(name)?;
+            (descriptor.name, (descriptor.invoke)(context(), input))
         };
     let span = tracing::info_span!(
         "activity",
