@@ -172,6 +172,14 @@ enum Command {
     },
     /// Release entity locks held by orchestrations that have ended or no longer exist.
     CleanEntities,
+    /// Check the store's invariants (histories well formed, rows agree with their
+    /// histories, no work for finished or purged instances, no lock held by a finished
+    /// orchestration); exits 1 when one is broken. Run it with no host working.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the host's keys (made on first use), or rotate them.
     Keys {
         /// Print JSON.
@@ -284,6 +292,10 @@ fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(error) = durable_runtime::engine::failpoints::check_environment() {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let exporter = match init_tracing(&config) {
         Ok(exporter) => exporter,
         Err(error) => {
@@ -416,9 +428,9 @@ async fn manage(
         .await
         .map_err(Failure::Runtime)?;
     let client = DurableClient::new(
-        store,
+        store.clone(),
         registry,
-        clock,
+        clock.clone(),
         ClientOptions {
             hub: config.hub.clone(),
             base_url: format!("http://{}", config.listen),
@@ -615,6 +627,40 @@ async fn manage(
                 cleaned.orphaned_locks_released
             );
             Ok(())
+        }
+        Command::Check { json } => {
+            let report = durable_runtime::engine::check::check_store(store.as_ref(), clock.now())
+                .await
+                .map_err(|e| Failure::Runtime(format!("the store cannot be read: {e}")))?;
+            if json {
+                say!("{}", to_json(&report));
+            } else {
+                for violation in &report.violations {
+                    say!(
+                        "{}: {}: {}",
+                        violation.instance_id.as_deref().unwrap_or("-"),
+                        violation.rule,
+                        violation.detail
+                    );
+                }
+                say!(
+                    "checked {} instances and {} entities: {}",
+                    report.instances,
+                    report.entities,
+                    match report.violations.len() {
+                        0 => "every invariant holds".to_owned(),
+                        n => format!("{n} broken"),
+                    }
+                );
+            }
+            if report.is_clean() {
+                Ok(())
+            } else {
+                Err(Failure::Runtime(format!(
+                    "{} invariant(s) broken",
+                    report.violations.len()
+                )))
+            }
         }
         Command::Serve | Command::Functions | Command::Keys { .. } => Ok(()),
     }

@@ -592,3 +592,46 @@ pub async fn step_v1(_: Value) -> String {
 pub async fn step_v2(_: Value) -> String {
     "StepV2".to_owned()
 }
+
+/// Input of `LedgerChain`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LedgerInput {
+    /// The file each step's run appends a line to: the test's own count of executions.
+    pub ledger: String,
+    /// How many steps.
+    pub steps: u32,
+    /// How long each step takes after writing its line, in milliseconds.
+    #[serde(default)]
+    pub step_ms: u64,
+}
+
+/// One step of `LedgerChain`: appends `{step}` to the ledger (one line per execution, so a
+/// re-run shows as a repeated line), takes `ms` milliseconds, and returns the step.
+#[activity_trigger(name = "LedgerStep")]
+pub async fn ledger_step((ledger, step, ms): (String, u32, u64)) -> Result<u32, String> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&ledger)
+        .map_err(|e| format!("cannot open the ledger {ledger}: {e}"))?;
+    writeln!(file, "{step}").map_err(|e| format!("cannot write the ledger: {e}"))?;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(step)
+}
+
+/// Runs `steps` ledger steps one after another; outputs their sum.
+#[orchestration_trigger(name = "LedgerChain")]
+pub async fn ledger_chain(
+    ctx: OrchestrationContext,
+    input: LedgerInput,
+) -> Result<u32, DurableError> {
+    let mut sum = 0;
+    for step in 1..=input.steps {
+        let done: u32 = ctx
+            .call_activity("LedgerStep", (&input.ledger, step, input.step_ms))
+            .await?;
+        sum += done;
+    }
+    Ok(sum)
+}

@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod check;
+pub mod failpoints;
 pub mod metrics;
 pub mod registry;
 pub mod store;

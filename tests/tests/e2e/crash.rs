@@ -51,6 +51,8 @@ fn fifty_instances_survive_kill_9() {
         assert_eq!(status["runtimeStatus"], "Completed", "{status}");
         assert_eq!(status["output"], format!("done {n} after 800ms"));
     }
+    drop(host);
+    crate::support::assert_store_checks_clean(dir.path());
 }
 
 #[test]
@@ -107,6 +109,8 @@ fn every_start_answered_before_a_kill_9_finishes_after_it() {
             json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
         );
     }
+    drop(host);
+    crate::support::assert_store_checks_clean(dir.path());
 }
 
 #[test]
@@ -153,6 +157,8 @@ fn timers_event_waits_and_backoffs_survive_kill_9() {
     );
     let status = host.wait_for_instance("backoff", Duration::from_secs(30));
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    drop(host);
+    crate::support::assert_store_checks_clean(dir.path());
 }
 
 #[test]
@@ -195,6 +201,8 @@ fn an_activity_that_keeps_killing_its_host_becomes_a_poison_message() {
             .is_some_and(|n| *n >= 1.0),
         "the call came back after its host died: {text}"
     );
+    drop(host);
+    crate::support::assert_store_checks_clean(dir.path());
 }
 
 #[test]
@@ -233,4 +241,6 @@ fn an_orchestration_whose_turn_keeps_killing_its_host_fails_as_a_poison_message(
         host.wait_for_instance(&id, Duration::from_secs(30))["runtimeStatus"],
         "Completed"
     );
+    drop(host);
+    crate::support::assert_store_checks_clean(dir.path());
 }

@@ -222,6 +222,7 @@ fn health_says_unhealthy_while_the_store_refuses_writes() {
         "Completed"
     );
     host.kill9();
+    crate::support::assert_store_checks_clean(&disk.path);
 }
 
 /// Sends a raw HTTP/1.1 request and returns the status and the JSON body.

@@ -10,6 +10,7 @@ mod critical_sections;
 mod dashboard;
 mod entities;
 mod failures;
+mod faults;
 mod hello;
 mod http_calls;
 mod limits;

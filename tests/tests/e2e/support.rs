@@ -246,6 +246,19 @@ impl Host {
         Host::reply(request.send().expect("POST"))
     }
 
+    /// POSTs a JSON body to a host that may die answering: `None` when no answer came.
+    pub fn try_post(&self, path: &str, body: &Value) -> Option<Reply> {
+        let response = self.http.post(self.url(path)).json(body).send().ok()?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().ok()?;
+        Some(Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        })
+    }
+
     /// POSTs raw bytes with a content type.
     pub fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
         let request = self
@@ -552,4 +565,16 @@ pub fn assert_well_formed(id: &str, status: &Value) {
         answered, unique,
         "{id}: each call must be answered exactly once: {status}"
     );
+}
+
+/// Runs `check` on the data folder's store and asserts that every invariant holds.
+pub fn assert_store_checks_clean(dir: &Path) {
+    let output = cli(dir, &["check", "--json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    assert!(
+        output.status.success(),
+        "check failed: {report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["violations"], serde_json::json!([]), "{report}");
 }

@@ -14,8 +14,8 @@ use super::rules::{
 use super::{
     ActivityCompletion, ActivityWorkItem, Backlog, EntityMessage, FetchOptions, InstancePage,
     InstanceQuery, InstanceRecord, ManagementStore, NewInstance, OrchestrationWorkItem,
-    OutboundMessage, PurgeFilter, QueuedMessage, ReplacePolicy, Store, StoreError, TurnClaim,
-    TurnCommit, TurnWrite, WorkSignals,
+    OutboundMessage, PurgeFilter, QueuedMessage, QueuedWork, ReplacePolicy, Store, StoreError,
+    TurnClaim, TurnCommit, TurnWrite, WorkSignals,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::history::HistoryEvent;
@@ -819,6 +819,19 @@ impl ManagementStore for MemoryStore {
             .filter(|a| a.lease.as_ref().is_none_or(|lease| lease.expires <= now))
             .count() as u64;
         Ok(backlog)
+    }
+
+    async fn queued_work(&self) -> Result<Vec<QueuedWork>, StoreError> {
+        let inner = self.lock();
+        let messages = inner.messages.values().map(|m| QueuedWork {
+            instance_id: m.instance_id.clone(),
+            visible_at: Some(m.visible_at),
+        });
+        let activities = inner.activities.values().map(|a| QueuedWork {
+            instance_id: a.item.instance_id.clone(),
+            visible_at: None,
+        });
+        Ok(messages.chain(activities).collect())
     }
 
     async fn queued_messages(&self, instance_id: &str) -> Result<u64, StoreError> {

@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use query::{Backlog, InstancePage, InstanceQuery, PageCursor, PurgeFilter};
+pub use query::{Backlog, InstancePage, InstanceQuery, PageCursor, PurgeFilter, QueuedWork};
 pub use records::{
     ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewActivity,
     NewExecution, NewInstance, NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage,
@@ -129,6 +129,9 @@ pub trait ManagementStore: Send + Sync + 'static {
     /// How many messages wait for `instance_id` (an entity's queued operations, due or
     /// scheduled), for operators' views.
     async fn queued_messages(&self, instance_id: &str) -> Result<u64, StoreError>;
+
+    /// Every queued message and activity call, by instance, for the invariant check.
+    async fn queued_work(&self) -> Result<Vec<QueuedWork>, StoreError>;
 }
 
 /// The storage of one task hub.

@@ -131,6 +131,15 @@ impl InstancePage {
     }
 }
 
+/// A queued message or activity call, as the invariant check reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedWork {
+    /// The instance it is for.
+    pub instance_id: String,
+    /// When a message becomes visible; `None` for an activity call.
+    pub visible_at: Option<DateTime<Utc>>,
+}
+
 /// Which finished instances to purge.
 #[derive(Debug, Clone)]
 pub struct PurgeFilter {

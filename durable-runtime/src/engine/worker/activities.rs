@@ -2,6 +2,7 @@
 //! renew its lease while it runs, and report its result, with its instance's next turn
 //! when that is live here.
 
+use crate::engine::failpoints;
 use std::sync::Arc;
 
 use tracing::Instrument;
@@ -47,6 +48,11 @@ pub(super) async fn execute(
         attempt: item.dequeue_count,
         trace,
     };
+    if let Err(error) = failpoints::point("activity.run.before").await {
+        tracing::warn!(%error, activity = %item.name, "the call goes back to the store");
+        let _ = shared.store.abandon_activity(&shared.owner, item.id).await;
+        return FollowUp::Nothing;
+    }
     match invoke::start(shared, call, item.input.clone()) {
         Some(running) => finish(shared, item, running).await,
         None => {
@@ -73,7 +79,11 @@ pub(super) async fn finish(
         tokio::select! {
             outcome = running.finish() => break outcome,
             _ = tokio::time::sleep(renew_every) => {
-                match shared.store.renew_activity(&shared.owner, item.id, shared.options.lease).await {
+                let renewed = match failpoints::point("lease.renew").await {
+                    Ok(()) => shared.store.renew_activity(&shared.owner, item.id, shared.options.lease).await,
+                    Err(injected) => Err(injected),
+                };
+                match renewed {
                     Ok(()) => {}
                     Err(StoreError::LeaseLost(_)) => {
                         tracing::warn!(activity = %item.name, "activity lease lost; another worker runs it");
@@ -89,6 +99,11 @@ pub(super) async fn finish(
             }
         }
     };
+    if let Err(error) = failpoints::point("activity.run.after").await {
+        // The result is lost, as with a crash: the call runs again after its lease.
+        tracing::warn!(%error, activity = %item.name, "the result is not reported");
+        return FollowUp::Nothing;
+    }
     match outcome {
         Some(outcome) => report(shared, &item, outcome).await,
         None => FollowUp::Nothing,

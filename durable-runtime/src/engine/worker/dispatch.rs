@@ -154,7 +154,11 @@ async fn dispatch<I: Send + 'static, K>(
             }
         }
         let asked = permits.len();
-        match (queue.fetch)(shared.clone(), asked).await {
+        let fetched = match crate::engine::failpoints::point("dispatch.fetch").await {
+            Ok(()) => (queue.fetch)(shared.clone(), asked).await,
+            Err(injected) => Err(injected),
+        };
+        match fetched {
             Ok(items) => {
                 // Fewer items than asked for: the queue is drained, and new work signals.
                 let drained = items.len() < asked;

@@ -3,6 +3,7 @@
 //! activity's live orchestration, an eager start): run ahead, park the live orchestration,
 //! build the commit, write it, and what follows the write.
 
+use crate::engine::failpoints;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -107,8 +108,15 @@ pub(super) async fn commit(
         claim,
         lease_activities: Some(shared.options.lease),
     };
+    failpoints::point("turn.commit.before").await?;
     let writing = std::time::Instant::now();
-    let items = match shared.store.commit(&shared.owner, write).await {
+    let committed = shared.store.commit(&shared.owner, write).await;
+    // After a durable write: the worker may die or be told it failed.
+    let committed = match failpoints::point("turn.commit.after").await {
+        Ok(()) => committed,
+        Err(injected) => committed.and(Err(injected)),
+    };
+    let items = match committed {
         Ok(items) => items,
         Err(error) => {
             if let Some(metrics) = &shared.options.metrics {

@@ -237,3 +237,29 @@ pub(super) async fn backlog_counts_instances_by_status_and_the_ready_work(
         "a call whose lease expired waits again"
     );
 }
+
+pub(super) async fn queued_work_lists_every_message_and_activity_call(
+    store: &dyn Store,
+    clock: &ManualClock,
+) {
+    create(store, clock, "i1").await;
+    let work = store.queued_work().await.expect("lists");
+    assert_eq!(
+        work,
+        [QueuedWork {
+            instance_id: "i1".to_owned(),
+            visible_at: Some(clock.now()),
+        }],
+        "the start message"
+    );
+    first_turn(store, clock, "i1", vec![say_hello(0, "Tokyo")]).await;
+    let work = store.queued_work().await.expect("lists");
+    assert_eq!(
+        work,
+        [QueuedWork {
+            instance_id: "i1".to_owned(),
+            visible_at: None,
+        }],
+        "the start consumed, the call queued"
+    );
+}

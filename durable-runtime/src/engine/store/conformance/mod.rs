@@ -28,8 +28,8 @@ use super::{
     ActivityWorkItem, Backlog, EntityMessage, FetchOptions, InstancePage, InstanceQuery,
     InstanceRecord, MemoryStore, NewActivity, NewExecution, NewInstance, NewTimer,
     OrchestrationWorkItem, OutboundMessage, PageCursor, PostgresOptions, PostgresStore,
-    PurgeFilter, QueuedMessage, ReplacePolicy, SqliteOptions, SqliteStore, Store, StoreError,
-    TurnCommit, execution_started,
+    PurgeFilter, QueuedMessage, QueuedWork, ReplacePolicy, SqliteOptions, SqliteStore, Store,
+    StoreError, TurnCommit, execution_started,
 };
 use crate::clock::{Clock, ManualClock};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
@@ -453,4 +453,5 @@ conformance!(
     versions::a_fetch_leases_only_the_versions_its_worker_takes,
     versions::a_completion_leases_its_instance_only_to_a_worker_that_takes_its_version,
     versions::listings_filter_on_the_version,
+    management::queued_work_lists_every_message_and_activity_call,
 );

@@ -7,9 +7,9 @@ use super::PostgresStore;
 use super::connection::{db_error, query};
 use super::rows::{instance_columns, instance_from_row, remove_instances, status_of};
 use crate::history::HistoryEvent;
-use crate::store::sql::{BacklogQueries, backlog_from, millis};
+use crate::store::sql::{BacklogQueries, backlog_from, from_millis, millis};
 use crate::store::{
-    Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError,
+    Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, QueuedWork, StoreError,
 };
 use crate::version::sort_key;
 
@@ -177,5 +177,27 @@ impl ManagementStore for PostgresStore {
             None => 0,
         };
         Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn queued_work(&self) -> Result<Vec<QueuedWork>, StoreError> {
+        let client = self.client().await?;
+        let rows = query(
+            &client,
+            "SELECT instance_id, visible_at FROM messages
+             UNION ALL SELECT instance_id, NULL FROM activities",
+            &[],
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueuedWork {
+                    instance_id: row.try_get(0).map_err(db_error)?,
+                    visible_at: row
+                        .try_get::<_, Option<i64>>(1)
+                        .map_err(db_error)?
+                        .map(from_millis),
+                })
+            })
+            .collect()
     }
 }

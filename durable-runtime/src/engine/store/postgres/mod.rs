@@ -438,6 +438,7 @@ impl Store for PostgresStore {
             let payload = listen::finished_payload(&self.origin, &write.turn.instance_id);
             execute(&tx, "SELECT pg_notify($1, $2)", &[&self.schema, &payload]).await?;
         }
+        crate::engine::failpoints::point("postgres.commit.uncommitted").await?;
         tx.commit().await.map_err(db_error)?;
         self.turn_committed(unleased_work);
         if finished {

@@ -6,9 +6,9 @@ use super::SqliteStore;
 use super::rows::{INSTANCE_COLUMNS, instance_from_row, remove_instance, status_of};
 use super::writer::sql_error;
 use crate::history::HistoryEvent;
-use crate::store::sql::{BacklogQueries, backlog_from, millis};
+use crate::store::sql::{BacklogQueries, backlog_from, from_millis, millis};
 use crate::store::{
-    Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, StoreError,
+    Backlog, InstancePage, InstanceQuery, ManagementStore, PurgeFilter, QueuedWork, StoreError,
 };
 use crate::version::sort_key;
 
@@ -157,6 +157,27 @@ impl ManagementStore for SqliteStore {
                 .query_row([instance_id], |row| row.get(0))
                 .map_err(sql_error)?;
             Ok(u64::try_from(count).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn queued_work(&self) -> Result<Vec<QueuedWork>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT instance_id, visible_at FROM messages
+                     UNION ALL SELECT instance_id, NULL FROM activities",
+                )
+                .map_err(sql_error)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok(QueuedWork {
+                        instance_id: row.get(0)?,
+                        visible_at: row.get::<_, Option<i64>>(1)?.map(from_millis),
+                    })
+                })
+                .map_err(sql_error)?;
+            rows.map(|row| row.map_err(sql_error)).collect()
         })
         .await
     }

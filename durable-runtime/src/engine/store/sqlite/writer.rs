@@ -179,5 +179,6 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<()
                 .map_err(sql_error)?;
         }
     }
+    crate::engine::failpoints::blocking("sqlite.commit.uncommitted")?;
     conn.execute_batch("COMMIT").map_err(sql_error)
 }
