@@ -436,6 +436,7 @@ async fn manage(
             base_url: format!("http://{}", config.listen),
             webhook_path: config.webhook_path.clone(),
             default_version: config.versioning.default_version.clone(),
+            max_payload_bytes: config.max_payload_bytes,
             ..ClientOptions::default()
         },
     );

@@ -108,6 +108,16 @@ pub struct ConfigArgs {
         value_name = "N"
     )]
     pub max_orchestration_actions: Option<u64>,
+    /// Largest payload, in bytes of JSON: start inputs, event data and entity operation
+    /// inputs over it get 413; activity results and failures, orchestration outputs, custom
+    /// status and entity state over it fail their call or instance [default: 1048576].
+    #[arg(
+        long,
+        env = "DURABLE_MAX_PAYLOAD_BYTES",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_payload_bytes: Option<usize>,
     /// Largest request body accepted, in bytes; larger ones get 413 [default: 16777216].
     #[arg(
         long,
@@ -348,6 +358,8 @@ pub struct HostConfig {
     pub token_grace: std::time::Duration,
     /// Most actions one orchestration may schedule (`maxOrchestrationActions`).
     pub max_orchestration_actions: u64,
+    /// Largest payload, in bytes of JSON.
+    pub max_payload_bytes: usize,
     /// The key-less loopback listener of the official clients' `rpcBaseUrl`, when on.
     pub rpc_listen: Option<SocketAddr>,
     /// Most HTTP connections served at once.
@@ -746,6 +758,15 @@ impl HostConfig {
                 Some(other) => {
                     return Err(ConfigError(format!(
                         "--max-orchestration-actions {other} is out of range; expected 1 to 10000000"
+                    )));
+                }
+            },
+            max_payload_bytes: match args.max_payload_bytes {
+                None => durable_runtime::payload_limit::DEFAULT_MAX_PAYLOAD_BYTES,
+                Some(n @ 1_024..=268_435_456) => n,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "--max-payload-bytes {other} is out of range; expected 1024 to 268435456"
                     )));
                 }
             },

@@ -162,6 +162,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             replace: config.replace,
             webhook_path: config.webhook_path.clone(),
             default_version: config.versioning.default_version.clone(),
+            max_payload_bytes: config.max_payload_bytes,
         },
     );
     let metrics = config
@@ -181,6 +182,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             action_limits: durable_runtime::orchestration::ActionLimits {
                 per_turn: usize::try_from(config.max_orchestration_actions).unwrap_or(usize::MAX),
                 per_execution: config.max_orchestration_actions,
+                max_payload_bytes: config.max_payload_bytes,
             },
             http: config.http_calls.clone(),
             metrics: metrics.clone(),

@@ -281,6 +281,9 @@ pub struct ClientOptions {
     /// The version instances start with unless the start names one (the host's
     /// `defaultVersion`).
     pub default_version: Option<String>,
+    /// Largest start input, event data or entity operation input, in bytes of JSON
+    /// (see [`crate::payload_limit`]).
+    pub max_payload_bytes: usize,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -295,6 +298,7 @@ impl std::fmt::Debug for ClientOptions {
             )
             .field("replace", &self.replace)
             .field("default_version", &self.default_version)
+            .field("max_payload_bytes", &self.max_payload_bytes)
             .finish()
     }
 }
@@ -308,6 +312,7 @@ impl Default for ClientOptions {
             url_credential: None,
             replace: ReplacePolicy::NonRunning,
             default_version: None,
+            max_payload_bytes: crate::payload_limit::DEFAULT_MAX_PAYLOAD_BYTES,
         }
     }
 }
@@ -448,6 +453,7 @@ impl DurableClient {
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
         let input = serde_json::to_value(input)?;
+        crate::payload_limit::check("the input", &input, self.inner.options.max_payload_bytes)?;
         let created = NewInstance {
             instance_id: instance_id.clone(),
             name: name.to_owned(),
@@ -656,6 +662,8 @@ impl DurableClient {
         data: impl Serialize,
     ) -> Result<(), DurableError> {
         let input = serde_json::to_value(data)?;
+        let limit = self.inner.options.max_payload_bytes;
+        crate::payload_limit::check(&format!("the data of event `{event_name}`"), &input, limit)?;
         let event = crate::history::HistoryEvent::new(
             self.inner.clock.now(),
             crate::history::EventKind::EventRaised {
@@ -698,6 +706,8 @@ impl DurableClient {
             return Err(DurableError::UnknownEntity(id.name.clone()));
         };
         let input = serde_json::to_value(input)?;
+        let what = format!("the input of operation `{operation}`");
+        crate::payload_limit::check(&what, &input, self.inner.options.max_payload_bytes)?;
         let instance_id = id.instance_id();
         let event = HistoryEvent::new(
             self.inner.clock.now(),
@@ -1045,6 +1055,7 @@ impl IntoResponse for DurableError {
             DurableError::InstanceFinished(_) => StatusCode::GONE,
             DurableError::InvalidStatus(_) => StatusCode::CONFLICT,
             DurableError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            DurableError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             DurableError::Store(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -64,6 +64,9 @@ pub enum DurableError {
     /// entity the section does not lock.
     #[error("locking rules violated: {0}")]
     LockingRulesViolation(String),
+    /// A payload is over the payload limit (see [`crate::payload_limit`]).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// An error raised by user code.
     #[error("{0}")]
     Custom(String),
@@ -121,6 +124,7 @@ impl FailureDetails {
             DurableError::InvalidInput(_) => "InvalidInput",
             DurableError::Store(_) => "StoreError",
             DurableError::LockingRulesViolation(_) => "LockingRulesViolation",
+            DurableError::PayloadTooLarge(_) => "PayloadTooLarge",
             DurableError::Custom(_) => "OrchestrationError",
         };
         FailureDetails {

@@ -34,6 +34,7 @@ pub mod instance_id;
 mod json;
 pub mod orchestration;
 mod payload;
+pub mod payload_limit;
 pub mod schedule;
 mod status;
 pub mod testing;

@@ -635,3 +635,84 @@ pub async fn ledger_chain(
     }
     Ok(sum)
 }
+
+/// Input of `PayloadProbe`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PayloadProbeInput {
+    /// What to make of the given size: `activity` (a result), `output`, `customStatus`,
+    /// `entity` (an entity's state) or `event` (wait for `Data` and return it).
+    pub what: String,
+    /// The size, in bytes of JSON: a string of `bytes - 2` characters.
+    #[serde(default)]
+    pub bytes: usize,
+}
+
+/// A JSON string of exactly `bytes` bytes as stored.
+fn text_of(bytes: usize) -> String {
+    "x".repeat(bytes.saturating_sub(2))
+}
+
+/// Returns a text of `bytes` bytes of JSON.
+#[activity_trigger(name = "MakeText")]
+pub async fn make_text(bytes: usize) -> String {
+    text_of(bytes)
+}
+
+/// Keeps whatever it is given: `set` stores the input, `get` returns it.
+#[entity_trigger(name = "Blob")]
+pub async fn blob(mut ctx: EntityContext<Value>) -> Result<(), DurableError> {
+    match ctx.operation_name() {
+        "set" => {
+            let value: Value = ctx.get_input()?;
+            ctx.set_state(value);
+        }
+        _ => {
+            let value = ctx.state().clone();
+            ctx.return_value(value);
+        }
+    }
+    Ok(())
+}
+
+/// Makes a payload of the given size where asked, and reports what came back: the size it
+/// got, or the failure's type.
+#[orchestration_trigger(name = "PayloadProbe")]
+pub async fn payload_probe(
+    ctx: OrchestrationContext,
+    input: PayloadProbeInput,
+) -> Result<Value, DurableError> {
+    let failure = |error: DurableError| {
+        let details = error.task_failure().cloned();
+        serde_json::json!({
+            "failed": details.as_ref().map(|d| d.error_type.clone()),
+            "message": details.map(|d| d.error_message).unwrap_or_else(|| error.to_string()),
+        })
+    };
+    match input.what.as_str() {
+        "activity" => Ok(
+            match ctx.call_activity::<String>("MakeText", input.bytes).await {
+                Ok(text) => serde_json::json!({"bytes": text.len() + 2}),
+                Err(error) => failure(error),
+            },
+        ),
+        "output" => Ok(Value::String(text_of(input.bytes))),
+        "customStatus" => {
+            ctx.set_custom_status(text_of(input.bytes));
+            Ok(Value::from("set"))
+        }
+        "entity" => {
+            let entity = EntityId::new("Blob", ctx.instance_id());
+            let stored = ctx
+                .call_entity::<()>(&entity, "set", text_of(input.bytes))
+                .await;
+            Ok(match stored {
+                Ok(()) => {
+                    let back: Value = ctx.call_entity(&entity, "get", ()).await?;
+                    serde_json::json!({"bytes": back.as_str().map_or(0, |s| s.len() + 2)})
+                }
+                Err(error) => failure(error),
+            })
+        }
+        _ => ctx.wait_for_external_event::<Value>("Data").await,
+    }
+}

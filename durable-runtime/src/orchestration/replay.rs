@@ -479,10 +479,16 @@ impl Execution {
         REPLAYING.with(|flag| flag.set(replaying));
         let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
         REPLAYING.with(|flag| flag.set(false));
+        let oversized = self.oversized_custom_status();
         match polled {
+            // Checked on every poll, replay included, so a replay ends the same way.
+            Ok(_) if oversized.is_some() => {
+                self.outcome = oversized.map(Err);
+                self.future = None;
+            }
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(result)) => {
-                self.outcome = Some(result);
+                self.outcome = Some(self.bounded(result));
                 self.future = None;
             }
             Err(panic) => {
@@ -794,6 +800,30 @@ fn corrupt(what: &str) -> FailureDetails {
 }
 
 impl Execution {
+    /// The failure for a custom status over the payload limit, if it is; the status is
+    /// dropped, so it is never stored.
+    fn oversized_custom_status(&self) -> Option<FailureDetails> {
+        let mut state = lock(&self.state);
+        let limit = state.limits.max_payload_bytes;
+        let size = crate::payload_limit::over_limit(&state.custom_status, limit)?;
+        state.custom_status = Value::Null;
+        Some(crate::payload_limit::failure(
+            "the custom status",
+            size,
+            limit,
+        ))
+    }
+
+    /// The orchestrator's result, failed when its output is over the payload limit.
+    fn bounded(&self, result: InvocationResult) -> InvocationResult {
+        let limit = lock(&self.state).limits.max_payload_bytes;
+        let output = result?;
+        match crate::payload_limit::over_limit(&output, limit) {
+            Some(size) => Err(crate::payload_limit::failure("the output", size, limit)),
+            None => Ok(output),
+        }
+    }
+
     /// What a panic of the orchestrator's code means: going over the action limits, or a
     /// bug.
     fn failure_of(&self, panic: Box<dyn std::any::Any + Send>) -> FailureDetails {

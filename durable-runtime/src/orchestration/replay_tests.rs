@@ -2173,6 +2173,7 @@ fn limits(per_turn: usize, per_execution: u64) -> super::ActionLimits {
     super::ActionLimits {
         per_turn,
         per_execution,
+        ..super::ActionLimits::default()
     }
 }
 

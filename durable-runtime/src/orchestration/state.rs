@@ -171,16 +171,19 @@ pub(crate) struct ReplayState {
     pub over_limit: Option<String>,
 }
 
-/// How many actions (calls, timers, events, entity messages) one orchestration may
-/// schedule: in one turn, and in one execution's whole history (Durable Functions'
-/// `maxOrchestrationActions`). Going over fails the instance before anything is committed,
-/// so one runaway orchestrator cannot exhaust the host's memory.
+/// How much one orchestration may schedule and keep: actions (calls, timers, events,
+/// entity messages) in one turn and in one execution's whole history (Durable Functions'
+/// `maxOrchestrationActions`), and the size of its output and custom status. Going over
+/// fails the instance before anything is committed, so one runaway orchestrator cannot
+/// exhaust the host's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActionLimits {
     /// Most actions one turn schedules.
     pub per_turn: usize,
     /// Most actions one execution schedules in all.
     pub per_execution: u64,
+    /// Largest output or custom status, in bytes of JSON (see [`crate::payload_limit`]).
+    pub max_payload_bytes: usize,
 }
 
 impl Default for ActionLimits {
@@ -188,6 +191,7 @@ impl Default for ActionLimits {
         ActionLimits {
             per_turn: 100_000,
             per_execution: 100_000,
+            max_payload_bytes: crate::payload_limit::DEFAULT_MAX_PAYLOAD_BYTES,
         }
     }
 }

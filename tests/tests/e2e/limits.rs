@@ -379,3 +379,111 @@ fn the_cli_ends_quietly_when_its_reader_goes_away() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+/// A compact JSON object `{"pad": "x..", "what": what}` of exactly `bytes` bytes.
+fn input_of(what: &str, bytes: usize) -> Value {
+    let bare = serde_json::to_vec(&serde_json::json!({"pad": "", "what": what}))
+        .expect("JSON")
+        .len();
+    serde_json::json!({"pad": "x".repeat(bytes - bare), "what": what})
+}
+
+/// A JSON string of exactly `bytes` bytes.
+fn text_of(bytes: usize) -> Value {
+    Value::String("x".repeat(bytes - 2))
+}
+
+#[test]
+fn payloads_at_the_limit_round_trip_and_one_byte_over_is_refused_everywhere() {
+    const LIMIT: usize = 2048;
+    let dir = data_dir();
+    let limit = LIMIT.to_string();
+    let host = Host::start_with(dir.path(), &["--max-payload-bytes", limit.as_str()]);
+    let start = |id: &str, input: &Value| {
+        host.post(&format!("{W}/orchestrators/PayloadProbe/{id}"), Some(input))
+    };
+
+    // The start input.
+    let at_limit = input_of("event", LIMIT);
+    assert_eq!(serde_json::to_vec(&at_limit).expect("JSON").len(), LIMIT);
+    assert_eq!(start("at-limit", &at_limit).status, 202);
+    let over = start("over-limit", &input_of("event", LIMIT + 1));
+    assert_eq!(over.status, 413, "{}", over.body);
+    let message = over.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("2048") && message.contains("input"),
+        "{message}"
+    );
+    assert_eq!(
+        host.get(&format!("{W}/instances/over-limit")).status,
+        404,
+        "nothing written"
+    );
+
+    // Event data: one byte over is refused, and the one at the limit arrives unchanged.
+    let event = format!("{W}/instances/at-limit/raiseEvent/Data");
+    let refused = host.post(&event, Some(&text_of(LIMIT + 1)));
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert_eq!(host.post(&event, Some(&text_of(LIMIT))).status, 202);
+    let done = host.wait_for_instance("at-limit", WAIT);
+    assert_eq!(
+        done["output"],
+        text_of(LIMIT),
+        "the event's data round-trips"
+    );
+    assert_eq!(done["input"], at_limit, "the input round-trips");
+
+    // An entity operation's input from outside.
+    let signal = host.post(
+        &format!("{W}/entities/Blob/outside?op=set"),
+        Some(&text_of(LIMIT + 1)),
+    );
+    assert_eq!(signal.status, 413, "{}", signal.body);
+
+    // Inside: an activity result, an entity's state, the output, the custom status.
+    let probe = |what: &str, bytes: usize| {
+        let id = format!("{what}-{bytes}");
+        let input = serde_json::json!({"what": what, "bytes": bytes});
+        assert_eq!(start(&id, &input).status, 202);
+        host.wait_for_instance(&id, WAIT)
+    };
+    for what in ["activity", "entity"] {
+        let fits = probe(what, LIMIT);
+        assert_eq!(
+            fits["output"],
+            serde_json::json!({"bytes": LIMIT}),
+            "{what}: {fits}"
+        );
+        let over = probe(what, LIMIT + 1);
+        assert_eq!(
+            over["output"]["failed"], "PayloadTooLarge",
+            "{what}: {over}"
+        );
+        let message = over["output"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("2048"), "{what}: {message}");
+    }
+    let fits = probe("output", LIMIT);
+    assert_eq!(fits["output"], text_of(LIMIT));
+    let over = probe("output", LIMIT + 1);
+    assert_eq!(over["runtimeStatus"], "Failed", "{over}");
+    assert_eq!(over["output"]["ErrorType"], "PayloadTooLarge", "{over}");
+    let fits = probe("customStatus", LIMIT);
+    assert_eq!(fits["customStatus"], text_of(LIMIT));
+    let over = probe("customStatus", LIMIT + 1);
+    assert_eq!(over["runtimeStatus"], "Failed", "{over}");
+    assert_eq!(over["output"]["ErrorType"], "PayloadTooLarge", "{over}");
+    assert!(
+        over["customStatus"].is_null(),
+        "the oversized status was not kept: {over}"
+    );
+    drop(host);
+    crate::support::assert_store_checks_clean(dir.path());
+}
+
+#[test]
+fn the_payload_limit_is_checked_at_start() {
+    let dir = data_dir();
+    let output = crate::support::cli(dir.path(), &["--max-payload-bytes", "10", "list"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-payload-bytes"));
+}

@@ -20,6 +20,7 @@ mod observability;
 mod official_clients;
 mod orchestration_api;
 mod proxy;
+mod races;
 mod security;
 mod support;
 mod timers;

@@ -68,6 +68,31 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
                 format!("no entity named `{}` is registered in this host", id.name),
             )),
         };
+        // A state (or result) over the payload limit fails the operation; the state is
+        // left as it was.
+        let limit = shared.options.action_limits.max_payload_bytes;
+        let outcome = outcome.and_then(|effects| {
+            let state_size = effects
+                .state
+                .as_ref()
+                .and_then(|state| crate::payload_limit::over_limit(state, limit));
+            match (
+                state_size,
+                crate::payload_limit::over_limit(&effects.result, limit),
+            ) {
+                (Some(size), _) => Err(crate::payload_limit::failure(
+                    &format!("the state of entity `{id}`"),
+                    size,
+                    limit,
+                )),
+                (None, Some(size)) => Err(crate::payload_limit::failure(
+                    &format!("the result of an operation of entity `{id}`"),
+                    size,
+                    limit,
+                )),
+                (None, None) => Ok(effects),
+            }
+        });
         let now = shared.clock.now();
         let response = match outcome {
             Ok(effects) => {

@@ -116,9 +116,13 @@ pub(crate) fn start(shared: &Shared, call: Call<'_>, input: serde_json::Value) -
         span.record("trace_id", trace.trace_id());
     }
     let metrics = shared.options.metrics.clone();
-    Some(Running(tokio::spawn(
-        measured(metrics, label, work).instrument(span),
-    )))
+    let limit = shared.options.action_limits.max_payload_bytes;
+    let activity = name.to_owned();
+    let bounded = async move {
+        let outcome = measured(metrics, label, work).await;
+        crate::payload_limit::bounded_outcome(&activity, outcome, limit)
+    };
+    Some(Running(tokio::spawn(bounded.instrument(span))))
 }
 
 /// Runs an activity function and counts its run; a panic is its failure.

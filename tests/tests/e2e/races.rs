@@ -1,0 +1,138 @@
+//! Lifecycle races: requests that meet results, timers and each other in one batch, and
+//! ids reused while the old instance's work is still out. Each ends with a well-formed
+//! history and a store that passes `check`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Host, Store, assert_store_checks_clean, assert_well_formed, data_dir};
+
+const W: &str = "/runtime/webhooks/durabletask";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn post_ok(host: &Host, path: &str) {
+    let reply = host.post(&format!("{W}{path}"), None);
+    assert_eq!(reply.status, 202, "{path}: {}", reply.body);
+}
+
+fn wait_for_custom_status(host: &Host, id: &str, expected: &serde_json::Value) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while host.get(&format!("{W}/instances/{id}")).body["customStatus"] != *expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never got {expected}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_terminate_in_the_same_batch_as_the_awaited_event_ends_the_instance_once() {
+    let dir = data_dir();
+    // Every fetch waits a moment first, so what arrives meanwhile is fetched together.
+    let host = Host::start_with_env(
+        dir.path(),
+        &[],
+        &[("DURABLE_FAILPOINTS", "dispatch.fetch=sleep(300)*")],
+    );
+    let request = json!({"timeoutSeconds": 3600});
+    host.start_orchestration("ApprovalWorkflow", Some("both"), Some(&request));
+    wait_for_custom_status(&host, "both", &json!("Waiting for approval"));
+    let raised = host.post(
+        &format!("{W}/instances/both/raiseEvent/Approval"),
+        Some(&json!(true)),
+    );
+    assert_eq!(raised.status, 202, "{}", raised.body);
+    post_ok(&host, "/instances/both/terminate?reason=both%20at%20once");
+    let done = host.wait_for_instance("both", WAIT);
+    // Whichever comes first in the batch ends the instance; the other changes nothing.
+    match done["runtimeStatus"].as_str() {
+        Some("Terminated") => assert_eq!(done["output"], "both at once", "{done}"),
+        Some("Completed") => assert_eq!(done["output"], "Approved", "{done}"),
+        _ => panic!("the instance ended oddly: {done}"),
+    }
+    let status = host.status_with_history("both");
+    assert_well_formed("both", &status);
+    drop(host);
+    assert_store_checks_clean(dir.path());
+}
+
+#[test]
+fn a_suspended_instance_keeps_its_fired_timer_and_events_until_resumed() {
+    let dir = data_dir();
+    let host = Host::start(dir.path(), Store::Sqlite);
+    host.start_orchestration(
+        "ApprovalWorkflow",
+        Some("nap"),
+        Some(&json!({"timeoutSeconds": 1})),
+    );
+    wait_for_custom_status(&host, "nap", &json!("Waiting for approval"));
+    post_ok(&host, "/instances/nap/suspend");
+    let deadline = std::time::Instant::now() + WAIT;
+    while host.get(&format!("{W}/instances/nap")).body["runtimeStatus"] != "Suspended" {
+        assert!(std::time::Instant::now() < deadline, "never suspended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let suspended = host.status_with_history("nap");
+    // The timer comes due and an event arrives while it is suspended.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let raised = host.post(
+        &format!("{W}/instances/nap/raiseEvent/Approval"),
+        Some(&json!(true)),
+    );
+    assert_eq!(raised.status, 202, "{}", raised.body);
+    std::thread::sleep(Duration::from_millis(300));
+    let still = host.status_with_history("nap");
+    assert_eq!(still["runtimeStatus"], "Suspended", "{still}");
+    assert_eq!(
+        still["historyEvents"].as_array().map(Vec::len),
+        suspended["historyEvents"].as_array().map(Vec::len),
+        "nothing ran while suspended"
+    );
+    post_ok(&host, "/instances/nap/resume");
+    let done = host.wait_for_instance("nap", WAIT);
+    assert_eq!(done["runtimeStatus"], "Completed", "{done}");
+    // The timer fired first, so it wins the race, as history orders them.
+    assert_eq!(done["output"], "TimedOut", "{done}");
+    assert_well_formed("nap", &host.status_with_history("nap"));
+    drop(host);
+    assert_store_checks_clean(dir.path());
+}
+
+#[test]
+fn an_id_purged_and_started_again_ignores_the_old_instance_s_late_result() {
+    let dir = data_dir();
+    let ledger = dir.path().join("ledger.txt");
+    let host = Host::start(dir.path(), Store::Sqlite);
+    // The old instance's first step is running (800 ms) when it is terminated and purged.
+    let slow = json!({"ledger": ledger.to_string_lossy(), "steps": 2, "step_ms": 800});
+    host.start_orchestration("LedgerChain", Some("reused"), Some(&slow));
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read_to_string(&ledger).is_ok_and(|t| t.lines().count() == 1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first step never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    post_ok(&host, "/instances/reused/terminate?reason=replaced");
+    let terminated = host.wait_for_instance("reused", WAIT);
+    assert_eq!(terminated["runtimeStatus"], "Terminated", "{terminated}");
+    let purged = host.delete(&format!("{W}/instances/reused"));
+    assert_eq!(purged.status, 200, "{}", purged.body);
+    assert_eq!(host.get(&format!("{W}/instances/reused")).status, 404);
+    // The same id again, quick steps: it must finish with its own results only.
+    let quick = json!({"ledger": ledger.to_string_lossy(), "steps": 3, "step_ms": 0});
+    host.start_orchestration("LedgerChain", Some("reused"), Some(&quick));
+    let done = host.wait_for_instance("reused", WAIT);
+    assert_eq!(done["runtimeStatus"], "Completed", "{done}");
+    assert_eq!(done["output"], 6, "{done}");
+    // The old step finishes after all this and reports: its result goes nowhere.
+    std::thread::sleep(Duration::from_millis(1_000));
+    let status = host.status_with_history("reused");
+    assert_eq!(status["output"], 6, "{status}");
+    assert_well_formed("reused", &status);
+    drop(host);
+    assert_store_checks_clean(dir.path());
+}
