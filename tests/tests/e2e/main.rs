@@ -11,6 +11,7 @@ mod dashboard;
 mod entities;
 mod failures;
 mod faults;
+mod fuzz;
 mod hello;
 mod http_calls;
 mod limits;
