@@ -7,7 +7,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use durable_runtime::client::ClientOptions;
-use durable_runtime::clock::{Clock, SystemClock};
 use durable_runtime::engine::registry::Registry;
 use durable_runtime::engine::store::{InstanceQuery, PurgeFilter};
 use durable_runtime::wire::InstanceList;
@@ -19,7 +18,7 @@ use serde_json::Value;
 
 use crate::config::{ConfigArgs, HostConfig, StoreUrl};
 use crate::keys::{HostKeys, Rotation};
-use crate::server::{connect_store, serve};
+use crate::server::{ConnectedStore, connect_store, host_clock, serve};
 use crate::table;
 
 /// The durable-rs host: runs orchestrator, activity and client functions.
@@ -423,8 +422,7 @@ async fn manage(
             "the memory store lives inside a serving host; management commands need a persistent store (sqlite://PATH)".into(),
         ));
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = connect_store(&config, clock.clone(), false)
+    let ConnectedStore { store, clock } = connect_store(&config, host_clock(), false)
         .await
         .map_err(Failure::Runtime)?;
     let client = DurableClient::new(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use durable_runtime::DurableClient;
 use durable_runtime::client::ClientOptions;
-use durable_runtime::clock::{Clock, SystemClock};
+use durable_runtime::clock::Clock;
 use durable_runtime::engine::registry::Registry;
 use durable_runtime::engine::store::{
     MemoryStore, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
@@ -32,16 +32,24 @@ impl durable_runtime::UrlCredential for UrlCode {
     }
 }
 
+/// An open store and the clock the host's worker and client follow with it.
+pub struct ConnectedStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The host's clock, or on PostgreSQL the database's (every host of a hub agrees).
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Opens the configured store. `exclusive` takes an SQLite file for this process alone;
 /// a PostgreSQL hub is always shared (leases of dead hosts expire, none are released).
 pub async fn connect_store(
     config: &HostConfig,
     clock: Arc<dyn Clock>,
     exclusive: bool,
-) -> Result<Arc<dyn Store>, String> {
-    match &config.store {
-        StoreUrl::Postgres(url) => open_postgres(url, &config.hub, clock).await,
-        StoreUrl::Memory => Ok(Arc::new(MemoryStore::new(clock))),
+) -> Result<ConnectedStore, String> {
+    let store: Arc<dyn Store> = match &config.store {
+        StoreUrl::Postgres(url) => return open_postgres(url, &config.hub, clock).await,
+        StoreUrl::Memory => Arc::new(MemoryStore::new(clock.clone())),
         StoreUrl::Sqlite(path) => {
             let store = SqliteStore::open(
                 SqliteOptions {
@@ -49,19 +57,20 @@ pub async fn connect_store(
                     exclusive,
                     durability: config.durability,
                 },
-                clock,
+                clock.clone(),
             )
             .map_err(|e| e.to_string())?;
-            Ok(Arc::new(store))
+            Arc::new(store)
         }
-    }
+    };
+    Ok(ConnectedStore { store, clock })
 }
 
 async fn open_postgres(
     url: &str,
     hub: &str,
     clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn Store>, String> {
+) -> Result<ConnectedStore, String> {
     let options = PostgresOptions::new(url, hub);
     let store = PostgresStore::open(options, clock).await.map_err(|e| {
         format!(
@@ -69,7 +78,18 @@ async fn open_postgres(
             PostgresOptions::new(url, hub).redacted_url()
         )
     })?;
-    Ok(Arc::new(store))
+    Ok(ConnectedStore {
+        clock: store.clock(),
+        store: Arc::new(store),
+    })
+}
+
+/// The host's own clock: the system's, or skewed for a fault test.
+pub fn host_clock() -> Arc<dyn Clock> {
+    match durable_runtime::engine::failpoints::clock_skew() {
+        Ok(Some(skew)) => Arc::new(durable_runtime::clock::SkewedClock { skew }),
+        _ => Arc::new(durable_runtime::clock::SystemClock),
+    }
 }
 
 /// A unique name for this process in leases.
@@ -105,12 +125,11 @@ async fn shutdown_signal() {
 
 /// Runs the host until a stop signal; returns an error message when it cannot start.
 pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), String> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = match config.auth {
         AuthMode::Keys => Some(Arc::new(KeyStore::open(&config.data_dir)?)),
         AuthMode::None => None,
     };
-    let store = connect_store(&config, clock.clone(), true).await?;
+    let ConnectedStore { store, clock } = connect_store(&config, host_clock(), true).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

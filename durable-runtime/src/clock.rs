@@ -18,6 +18,20 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock off by a fixed amount: a host whose clock disagrees with the others'
+/// (the fault tests set it with `DURABLE_TEST_CLOCK_SKEW_SECONDS`).
+#[derive(Debug, Clone, Copy)]
+pub struct SkewedClock {
+    /// How far ahead (negative: behind) of the system clock.
+    pub skew: chrono::Duration,
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.skew
+    }
+}
+
 /// A clock that moves only when told to: tests that need exact lease expiry, timers and
 /// deadlines move it instead of sleeping.
 #[derive(Debug)]

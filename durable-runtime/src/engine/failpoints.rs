@@ -146,9 +146,35 @@ fn parse(text: &str) -> Result<HashMap<String, Armed>, String> {
     Ok(points)
 }
 
-/// Checks `DURABLE_FAILPOINTS` at a host's start: fine when unset; refused when it does not
-/// read, or when this build has no failpoints.
+/// The skew `DURABLE_TEST_CLOCK_SKEW_SECONDS` puts on the host's clock, for tests of hosts
+/// whose clocks disagree; like the failpoints, only in a build with the `failpoints`
+/// feature.
+pub fn clock_skew() -> Result<Option<chrono::Duration>, String> {
+    let text = std::env::var("DURABLE_TEST_CLOCK_SKEW_SECONDS").unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if !cfg!(feature = "failpoints") {
+        return Err(
+            "DURABLE_TEST_CLOCK_SKEW_SECONDS is set, but this build has no failpoints \
+             (durable-runtime's `failpoints` feature)"
+                .to_owned(),
+        );
+    }
+    text.parse::<i64>()
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .map(Some)
+        .ok_or_else(|| {
+            format!("DURABLE_TEST_CLOCK_SKEW_SECONDS `{text}` is not a number of seconds")
+        })
+}
+
+/// Checks `DURABLE_FAILPOINTS` (and `DURABLE_TEST_CLOCK_SKEW_SECONDS`) at a host's start:
+/// fine when unset; refused when it does not read, or when this build has no failpoints.
 pub fn check_environment() -> Result<(), String> {
+    clock_skew()?;
     let text = std::env::var("DURABLE_FAILPOINTS").unwrap_or_default();
     if text.trim().is_empty() {
         return Ok(());

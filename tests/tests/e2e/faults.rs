@@ -287,3 +287,55 @@ fn check_hub_clean(hub: &crate::support::PostgresHub, dir: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_host_whose_clock_is_five_minutes_ahead_fires_no_timer_early_and_takes_no_lease_early() {
+    let Some(url) = crate::support::postgres_url("clock skew") else {
+        return;
+    };
+    let hub = crate::support::PostgresHub::new(url);
+    let (dir_a, dir_b) = (data_dir(), data_dir());
+    let ledger = dir_a.path().join("ledger.txt");
+    let args = ["--lease-seconds", "4", "--run-ahead-ms", "0"];
+    let honest = hub.start_host_with_env(dir_a.path(), &args, &[]);
+    // A long step starts on the honest host: its lease runs out 4 s after each renewal.
+    let input = json!({"ledger": ledger.to_string_lossy(), "steps": 1, "step_ms": 5_000});
+    honest.start_orchestration("LedgerChain", Some("leased"), Some(&input));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ledger_counts(&ledger, 1) != [1] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The host whose clock is 5 minutes ahead comes up beside it.
+    let ahead = hub.start_host_with_env(
+        dir_b.path(),
+        &args,
+        &[("DURABLE_TEST_CLOCK_SKEW_SECONDS", "300")],
+    );
+    // A 3-second timer, set by the honest host.
+    let started = std::time::Instant::now();
+    honest.start_orchestration(
+        "ApprovalWorkflow",
+        Some("timer"),
+        Some(&json!({"timeoutSeconds": 3})),
+    );
+    let timed_out = ahead.wait_for_instance("timer", Duration::from_secs(30));
+    assert_eq!(timed_out["output"], "TimedOut", "{timed_out}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the timer fired after {:?}, before its time",
+        started.elapsed()
+    );
+    let done = ahead.wait_for_instance("leased", Duration::from_secs(30));
+    assert_eq!(done["runtimeStatus"], "Completed", "{done}");
+    assert_eq!(
+        ledger_counts(&ledger, 1),
+        [1],
+        "the step ran once: its lease was not taken early"
+    );
+    drop((honest, ahead));
+    check_hub_clean(&hub, dir_b.path());
+}

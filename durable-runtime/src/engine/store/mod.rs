@@ -32,7 +32,7 @@ use tokio::sync::Notify;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{ClockSource, PostgresOptions, PostgresStore};
 pub use query::{Backlog, InstancePage, InstanceQuery, PageCursor, PurgeFilter, QueuedWork};
 pub use records::{
     ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewActivity,

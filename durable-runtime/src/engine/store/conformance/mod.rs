@@ -81,7 +81,12 @@ async fn postgres_store(test: &str) -> Option<(Harness, PostgresHub)> {
     let url = super::postgres::testing::database_url(test)?;
     let hub = super::postgres::testing::unique_hub("conformance");
     let clock = Arc::new(ManualClock::new(start_time()));
-    let store = PostgresStore::open(PostgresOptions::new(&url, &hub), clock.clone())
+    // The tests' manual clock, not the server's: they move time themselves.
+    let options = PostgresOptions {
+        clock: super::ClockSource::Given,
+        ..PostgresOptions::new(&url, &hub)
+    };
+    let store = PostgresStore::open(options, clock.clone())
         .await
         .expect("the store opens");
     let harness = Harness {

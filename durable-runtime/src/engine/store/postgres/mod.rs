@@ -25,6 +25,7 @@
 //!
 //! No TLS: the store is meant for a database on loopback or a trusted network.
 
+mod clock;
 mod connection;
 mod fetch;
 mod listen;
@@ -67,6 +68,19 @@ pub struct PostgresOptions {
     pub hub: String,
     /// Most pooled connections (the LISTEN connection comes on top).
     pub max_connections: usize,
+    /// Whose clock leases, visibility and timers follow.
+    pub clock: ClockSource,
+}
+
+/// Whose clock a PostgreSQL store follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClockSource {
+    /// The database server's (the default): every host of a hub agrees on the time, so a
+    /// host whose clock is off fires no timer early and takes no lease early.
+    #[default]
+    Database,
+    /// The clock given to [`PostgresStore::open`] as it is (tests with a manual clock).
+    Given,
 }
 
 impl PostgresOptions {
@@ -76,6 +90,7 @@ impl PostgresOptions {
             url: url.into(),
             hub: hub.into(),
             max_connections: 16,
+            clock: ClockSource::Database,
         }
     }
 }
@@ -86,6 +101,7 @@ impl fmt::Debug for PostgresOptions {
             .field("url", &redact_url(&self.url))
             .field("hub", &self.hub)
             .field("max_connections", &self.max_connections)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -128,8 +144,8 @@ pub(crate) fn hub_schema(hub: &str) -> Result<String, StoreError> {
 /// The PostgreSQL store: one task hub in its own schema, shared by several hosts.
 ///
 /// Work is leased with `FOR UPDATE SKIP LOCKED` and an expiry; a commit from a host whose
-/// lease was lost is rejected with [`StoreError::LeaseLost`]. Lease expiry and timers are
-/// compared with the injected [`Clock`], not the database's. Writes that give other hosts
+/// lease was lost is rejected with [`StoreError::LeaseLost`]. Lease expiry and timers
+/// follow the database server's clock (see [`ClockSource`]). Writes that give other hosts
 /// work `NOTIFY` the hub's channel, and a background connection `LISTEN`s and raises this
 /// store's [`WorkSignals`]. A lost or unreachable server gives [`StoreError::Unavailable`].
 ///
@@ -164,6 +180,8 @@ impl PostgresStore {
     ) -> Result<PostgresStore, StoreError> {
         let schema = hub_schema(&options.hub)?;
         let config = connection_config(&options.url, &schema)?;
+        let database_clock = (options.clock == ClockSource::Database)
+            .then(|| clock::DatabaseClock::new(clock.clone()));
         {
             let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
                 let error = db_error(e);
@@ -173,7 +191,10 @@ impl PostgresStore {
                 ))
             })?;
             let driver = tokio::spawn(connection);
-            let migrated = migrate::run(&mut client, &schema).await;
+            let mut migrated = migrate::run(&mut client, &schema).await;
+            if let (Ok(()), Some(database_clock)) = (&migrated, &database_clock) {
+                migrated = database_clock.measure(&client).await;
+            }
             drop(client);
             let _ = driver.await;
             migrated?;
@@ -204,6 +225,13 @@ impl PostgresStore {
             signals.clone(),
         )
         .await?;
+        let clock: Arc<dyn Clock> = match database_clock {
+            Some(database_clock) => {
+                clock::DatabaseClock::keep_in_step(&database_clock, pool.clone());
+                database_clock
+            }
+            None => clock,
+        };
         Ok(PostgresStore {
             pool,
             schema,
@@ -217,6 +245,12 @@ impl PostgresStore {
     /// The schema that holds this hub's tables (also the name of its notification channel).
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// The clock the store follows (see [`ClockSource`]): give it to the worker and the
+    /// client of the same host, so orchestration time and timers follow it too.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

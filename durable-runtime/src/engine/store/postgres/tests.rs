@@ -807,3 +807,43 @@ async fn batched_fetches_lease_several_items_in_one_call() {
     drop((near, far));
     hub.drop().await;
 }
+
+/// A host clock five minutes ahead of the real one.
+struct AheadClock;
+
+impl crate::clock::Clock for AheadClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::minutes(5)
+    }
+}
+
+#[tokio::test]
+async fn a_host_clock_five_minutes_ahead_is_corrected_to_the_database_s() {
+    let Some(hub) = TestHub::new("clock skew") else {
+        return;
+    };
+    let skewed = |clock| PostgresOptions {
+        clock,
+        ..PostgresOptions::new(&hub.url, &hub.hub)
+    };
+    let store = PostgresStore::open(skewed(ClockSource::Database), Arc::new(AheadClock))
+        .await
+        .expect("opens");
+    let off = (store.clock().now() - chrono::Utc::now())
+        .num_milliseconds()
+        .abs();
+    assert!(
+        off < 1_000,
+        "the store follows the database's clock: {off} ms off"
+    );
+    let given = PostgresStore::open(skewed(ClockSource::Given), Arc::new(AheadClock))
+        .await
+        .expect("opens");
+    let ahead = (given.clock().now() - chrono::Utc::now()).num_seconds();
+    assert!(
+        (299..=301).contains(&ahead),
+        "the given clock as it is: {ahead} s ahead"
+    );
+    drop((store, given));
+    hub.drop().await;
+}
