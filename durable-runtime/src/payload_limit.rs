@@ -1,6 +1,7 @@
 //! The one payload limit: start inputs, event data, entity operation inputs (at the
-//! client), activity results and failures, orchestration outputs, custom status and
-//! entity state (inside) may each be at most this many bytes of JSON, as stored. At the
+//! client), activity results and failures, orchestration outputs, custom status, what an
+//! orchestration sends (call inputs, event data, continue-as-new input) and entity state
+//! (inside) may each be at most this many bytes of JSON, as stored. At the
 //! limit a payload round-trips unchanged; over it the client refuses it
 //! ([`DurableError::PayloadTooLarge`], 413 over HTTP) and the engine fails the call or the
 //! instance with a `PayloadTooLarge` failure, before anything is written.

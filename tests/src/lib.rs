@@ -639,8 +639,9 @@ pub async fn ledger_chain(
 /// Input of `PayloadProbe`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PayloadProbeInput {
-    /// What to make of the given size: `activity` (a result), `output`, `customStatus`,
-    /// `entity` (an entity's state) or `event` (wait for `Data` and return it).
+    /// What to make of the given size: `activity` (a result), `activityInput` (a call's
+    /// input), `output`, `customStatus`, `entity` (an entity's state) or `event` (wait for
+    /// `Data` and return it).
     pub what: String,
     /// The size, in bytes of JSON: a string of `bytes - 2` characters.
     #[serde(default)]
@@ -658,13 +659,14 @@ pub async fn make_text(bytes: usize) -> String {
     text_of(bytes)
 }
 
-/// Keeps whatever it is given: `set` stores the input, `get` returns it.
+/// A state of a chosen size: `fill` (a size in bytes) makes it a text of that many bytes
+/// of JSON, `get` returns it.
 #[entity_trigger(name = "Blob")]
 pub async fn blob(mut ctx: EntityContext<Value>) -> Result<(), DurableError> {
     match ctx.operation_name() {
-        "set" => {
-            let value: Value = ctx.get_input()?;
-            ctx.set_state(value);
+        "fill" => {
+            let bytes: usize = ctx.get_input()?;
+            ctx.set_state(Value::String(text_of(bytes)));
         }
         _ => {
             let value = ctx.state().clone();
@@ -696,15 +698,17 @@ pub async fn payload_probe(
             },
         ),
         "output" => Ok(Value::String(text_of(input.bytes))),
+        "activityInput" => {
+            let back: String = ctx.call_activity("Echo", text_of(input.bytes)).await?;
+            Ok(serde_json::json!({"bytes": back.len() + 2}))
+        }
         "customStatus" => {
             ctx.set_custom_status(text_of(input.bytes));
             Ok(Value::from("set"))
         }
         "entity" => {
             let entity = EntityId::new("Blob", ctx.instance_id());
-            let stored = ctx
-                .call_entity::<()>(&entity, "set", text_of(input.bytes))
-                .await;
+            let stored = ctx.call_entity::<()>(&entity, "fill", input.bytes).await;
             Ok(match stored {
                 Ok(()) => {
                     let back: Value = ctx.call_entity(&entity, "get", ()).await?;

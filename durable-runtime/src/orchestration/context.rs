@@ -20,6 +20,7 @@ use super::state::{
 };
 use crate::entity::EntityId;
 use crate::error::DurableError;
+use crate::history::FailureDetails;
 use crate::instance_id::validate_instance_id;
 
 /// Namespace of the name-based ids [`OrchestrationContext::new_guid`] makes.
@@ -581,19 +582,31 @@ impl OrchestrationContext {
     /// Ends this execution and starts the next one of the same instance with `input`, with
     /// a fresh history (eternal orchestrations). Return from the orchestrator right after;
     /// its return value is not used. Events that arrived but were not consumed are dropped.
+    #[track_caller]
     pub fn continue_as_new(&self, input: impl Serialize) {
         self.request_continue_as_new(input, false);
     }
 
     /// Like [`continue_as_new`](Self::continue_as_new), but external events that arrived
     /// and were not consumed are carried over to the next execution.
+    #[track_caller]
     pub fn continue_as_new_preserving_events(&self, input: impl Serialize) {
         self.request_continue_as_new(input, true);
     }
 
+    #[track_caller]
     fn request_continue_as_new(&self, input: impl Serialize, preserve_unprocessed_events: bool) {
         let input = serde_json::to_value(input).unwrap_or(Value::Null);
-        lock(&self.state).continue_as_new = Some(ContinueAsNew {
+        let mut state = lock(&self.state);
+        let limit = state.limits.max_payload_bytes;
+        if let Some(size) = crate::payload_limit::over_limit(&input, limit) {
+            let what = format!("the input of continue_as_new at {}", Location::caller());
+            state.pending.clear();
+            state.over_limit = Some(crate::payload_limit::failure(&what, size, limit));
+            drop(state);
+            std::panic::panic_any(ActionLimitExceeded);
+        }
+        state.continue_as_new = Some(ContinueAsNew {
             input,
             preserve_unprocessed_events,
         });
@@ -603,25 +616,27 @@ impl OrchestrationContext {
     fn push_action(&self, kind: ActionKind, location: &'static Location<'static>) -> i64 {
         let mut state = lock(&self.state);
         let limits = state.limits;
+        let too_many =
+            |message: String| FailureDetails::new("MaxOrchestrationActionsExceeded", message);
         let over = if state.pending.len() >= limits.per_turn {
-            Some(format!(
+            Some(too_many(format!(
                 "the orchestration scheduled more than {} actions in one turn (the host's \
                  maxOrchestrationActions limit); the instance fails instead",
                 limits.per_turn
-            ))
+            )))
         } else if u64::try_from(state.next_sequence).unwrap_or(u64::MAX) >= limits.per_execution {
-            Some(format!(
+            Some(too_many(format!(
                 "the orchestration scheduled more than {} actions in its history (the host's \
                  maxOrchestrationActions limit); the instance fails instead (continue as new \
                  to start a fresh history)",
                 limits.per_execution
-            ))
+            )))
         } else {
-            None
+            oversized_payload(&kind, limits.max_payload_bytes, location)
         };
-        if let Some(message) = over {
+        if let Some(failure) = over {
             state.pending.clear();
-            state.over_limit = Some(message);
+            state.over_limit = Some(failure);
             drop(state);
             std::panic::panic_any(ActionLimitExceeded);
         }
@@ -658,4 +673,26 @@ impl OrchestrationContext {
             .insert(key, OpenTask::default());
         DurableFuture::open(self.state.clone(), key, name.to_owned())
     }
+}
+
+/// The failure for an action whose payload (a call's input, an event's data) is over the
+/// payload limit, naming the call and where the code makes it.
+fn oversized_payload(
+    kind: &ActionKind,
+    limit: usize,
+    location: &'static Location<'static>,
+) -> Option<FailureDetails> {
+    let input = match kind {
+        ActionKind::CallActivity { input, .. }
+        | ActionKind::CallSubOrchestrator { input, .. }
+        | ActionKind::SendEvent { input, .. }
+        | ActionKind::SignalEntity { input, .. }
+        | ActionKind::CallEntity { input, .. } => input,
+        ActionKind::CreateTimer { .. }
+        | ActionKind::LockEntities { .. }
+        | ActionKind::UnlockEntity { .. } => return None,
+    };
+    let size = crate::payload_limit::over_limit(input, limit)?;
+    let what = format!("the input of {} at {location}", kind.describe());
+    Some(crate::payload_limit::failure(&what, size, limit))
 }

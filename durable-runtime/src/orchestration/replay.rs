@@ -828,7 +828,7 @@ impl Execution {
     /// bug.
     fn failure_of(&self, panic: Box<dyn std::any::Any + Send>) -> FailureDetails {
         match lock(&self.state).over_limit.clone() {
-            Some(message) => FailureDetails::new("MaxOrchestrationActionsExceeded", message),
+            Some(failure) => failure,
             None => panic_failure(panic),
         }
     }

@@ -164,11 +164,11 @@ pub(crate) struct ReplayState {
     pub lock_requests: Vec<LockRequest>,
     /// The critical section the orchestration is in (its locks were granted).
     pub critical_section: Option<LockRequest>,
-    /// How many actions the orchestration may schedule.
+    /// How many actions the orchestration may schedule, and how large its payloads.
     pub limits: ActionLimits,
     /// Set when the orchestrator went over [`ReplayState::limits`]: its turn schedules
-    /// nothing and fails the instance.
-    pub over_limit: Option<String>,
+    /// nothing and fails the instance with this.
+    pub over_limit: Option<FailureDetails>,
 }
 
 /// How much one orchestration may schedule and keep: actions (calls, timers, events,

@@ -435,7 +435,7 @@ fn payloads_at_the_limit_round_trip_and_one_byte_over_is_refused_everywhere() {
 
     // An entity operation's input from outside.
     let signal = host.post(
-        &format!("{W}/entities/Blob/outside?op=set"),
+        &format!("{W}/entities/Blob/outside?op=fill"),
         Some(&text_of(LIMIT + 1)),
     );
     assert_eq!(signal.status, 413, "{}", signal.body);
@@ -462,6 +462,20 @@ fn payloads_at_the_limit_round_trip_and_one_byte_over_is_refused_everywhere() {
         let message = over["output"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("2048"), "{what}: {message}");
     }
+    let fits = probe("activityInput", LIMIT);
+    assert_eq!(
+        fits["output"],
+        serde_json::json!({"bytes": LIMIT}),
+        "{fits}"
+    );
+    let over = probe("activityInput", LIMIT + 1);
+    assert_eq!(over["runtimeStatus"], "Failed", "{over}");
+    assert_eq!(over["output"]["ErrorType"], "PayloadTooLarge", "{over}");
+    let message = over["output"]["ErrorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("call_activity(\"Echo\")") && message.contains("tests/src/lib.rs:"),
+        "names the call and its line: {message}"
+    );
     let fits = probe("output", LIMIT);
     assert_eq!(fits["output"], text_of(LIMIT));
     let over = probe("output", LIMIT + 1);
