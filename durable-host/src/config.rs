@@ -207,6 +207,22 @@ pub struct ConfigArgs {
     pub version_failure: Option<String>,
 }
 
+/// A versioning strategy by its Durable Functions name: the flag's, else host.json's, else
+/// the default.
+fn strategy<T: std::str::FromStr<Err = String> + Default>(
+    flag: &str,
+    from_flag: Option<&str>,
+    from_host_json: Option<&str>,
+) -> Result<T, ConfigError> {
+    match from_flag.or(from_host_json) {
+        None => Ok(T::default()),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError(format!("{flag}: {e}"))),
+    }
+}
+
 /// The versioning settings: flags over host.json, each strategy by its Durable Functions
 /// name.
 fn versioning(
@@ -219,28 +235,16 @@ fn versioning(
         .or_else(|| durable.default_version.clone())
         .map(|version| version.trim().to_owned())
         .filter(|version| !version.is_empty());
-    let match_strategy = match args
-        .version_match
-        .as_deref()
-        .or(durable.version_match_strategy.as_deref())
-    {
-        None => Default::default(),
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|e| ConfigError(format!("--version-match: {e}")))?,
-    };
-    let failure_strategy = match args
-        .version_failure
-        .as_deref()
-        .or(durable.version_failure_strategy.as_deref())
-    {
-        None => Default::default(),
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|e| ConfigError(format!("--version-failure: {e}")))?,
-    };
+    let match_strategy = strategy(
+        "--version-match",
+        args.version_match.as_deref(),
+        durable.version_match_strategy.as_deref(),
+    )?;
+    let failure_strategy = strategy(
+        "--version-failure",
+        args.version_failure.as_deref(),
+        durable.version_failure_strategy.as_deref(),
+    )?;
     Ok(durable_runtime::version::Versioning {
         default_version,
         match_strategy,

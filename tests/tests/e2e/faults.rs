@@ -270,22 +270,8 @@ fn an_activity_three_times_longer_than_its_lease_keeps_it_and_runs_once() {
 
 /// Runs `check` on a PostgreSQL hub and asserts every invariant holds.
 fn check_hub_clean(hub: &crate::support::PostgresHub, dir: &Path) {
-    let output = cli(
-        dir,
-        &[
-            "--store",
-            hub.url.as_str(),
-            "--hub",
-            hub.name.as_str(),
-            "check",
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "check failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let store = ["--store", hub.url.as_str(), "--hub", hub.name.as_str()];
+    crate::support::assert_checks_clean_with(dir, &store);
 }
 
 #[test]

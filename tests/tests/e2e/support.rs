@@ -569,7 +569,13 @@ pub fn assert_well_formed(id: &str, status: &Value) {
 
 /// Runs `check` on the data folder's store and asserts that every invariant holds.
 pub fn assert_store_checks_clean(dir: &Path) {
-    let output = cli(dir, &["check", "--json"]);
+    assert_checks_clean_with(dir, &[]);
+}
+
+/// [`assert_store_checks_clean`] on the store that `store_args` name (`--store`, `--hub`).
+pub fn assert_checks_clean_with(dir: &Path, store_args: &[&str]) {
+    let args = [store_args, &["check", "--json"]].concat();
+    let output = cli(dir, &args);
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     assert!(
         output.status.success(),
