@@ -609,15 +609,22 @@ pub struct LedgerInput {
 /// re-run shows as a repeated line), takes `ms` milliseconds, and returns the step.
 #[activity_trigger(name = "LedgerStep")]
 pub async fn ledger_step((ledger, step, ms): (String, u32, u64)) -> Result<u32, String> {
+    append_to_ledger(&ledger, &step.to_string())?;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(step)
+}
+
+/// Appends `line` to the ledger file a test keeps of executions.
+pub fn append_to_ledger(ledger: &str, line: &str) -> Result<(), String> {
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&ledger)
+        .open(ledger)
         .map_err(|e| format!("cannot open the ledger {ledger}: {e}"))?;
-    writeln!(file, "{step}").map_err(|e| format!("cannot write the ledger: {e}"))?;
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-    Ok(step)
+    // One write of the whole line: concurrent appends then never interleave.
+    file.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| format!("cannot write the ledger: {e}"))
 }
 
 /// Runs `steps` ledger steps one after another; outputs their sum.

@@ -196,6 +196,8 @@ fn health_becomes(host: &Host, code: u16) -> Value {
 
 #[test]
 fn health_says_unhealthy_while_the_store_refuses_writes() {
+    const CHAINS: usize = 8;
+    const STEPS: u32 = 5;
     let Some(disk) = SmallDisk::mount() else {
         return;
     };
@@ -204,6 +206,14 @@ fn health_says_unhealthy_while_the_store_refuses_writes() {
     host.wait_for_instance("before", WAIT);
     assert_eq!(health_becomes(&host, 200)["state"], "Running");
 
+    // Work in flight when the disk fills: chains of slow steps, acknowledged before, whose
+    // turns and results then cannot be written. The ledger lives off the small disk.
+    let ledger_dir = data_dir();
+    let ledger = ledger_dir.path().join("ledger.txt");
+    let input = json!({"ledger": ledger.to_string_lossy(), "steps": STEPS, "step_ms": 300});
+    for chain in 0..CHAINS {
+        host.start_orchestration("LedgerChain", Some(&format!("chain-{chain}")), Some(&input));
+    }
     let filler = disk.fill();
     let unhealthy = health_becomes(&host, 503);
     assert_eq!(unhealthy["state"], "Unhealthy");
@@ -214,8 +224,27 @@ fn health_says_unhealthy_while_the_store_refuses_writes() {
     assert!(refused.body["message"].is_string());
     assert!(host.is_running(), "the host keeps running");
 
+    // A while full, so the chains' writes are refused for real.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(host.is_running(), "the host keeps running");
+
     std::fs::remove_file(filler).expect("the filler goes");
     assert_eq!(health_becomes(&host, 200)["state"], "Running");
+    for chain in 0..CHAINS {
+        let id = format!("chain-{chain}");
+        let done = host.wait_for_instance(&id, WAIT);
+        assert_eq!(done["runtimeStatus"], "Completed", "{id}: {done}");
+        assert_eq!(done["output"], json!(15), "{id}: {done}");
+        crate::support::assert_well_formed(&id, &host.status_with_history(&id));
+    }
+    let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+    for step in 1..=STEPS {
+        let runs = text.lines().filter(|l| *l == step.to_string()).count();
+        assert!(
+            runs >= CHAINS,
+            "step {step} ran {runs} times for {CHAINS} chains"
+        );
+    }
     host.start_orchestration("HelloCities", Some("after"), None);
     assert_eq!(
         host.wait_for_instance("after", WAIT)["runtimeStatus"],
