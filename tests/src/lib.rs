@@ -2,6 +2,8 @@
 //! and an orchestrator that changes its mind between turns. The `test-host` binary serves
 //! them together with every example.
 
+pub mod program;
+
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 

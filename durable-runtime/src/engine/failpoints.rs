@@ -45,6 +45,10 @@ pub const POINTS: &[(&str, &str)] = &[
     ),
     ("dispatch.fetch", "a dispatcher is about to fetch work"),
     (
+        "turn.run.before",
+        "an instance is leased for a turn, which is about to begin",
+    ),
+    (
         "lease.renew",
         "the renewer is about to extend a running activity's lease",
     ),
@@ -218,31 +222,32 @@ fn injected(name: &str) -> crate::engine::store::StoreError {
     crate::engine::store::StoreError::Unavailable(format!("failpoint `{name}` injected an error"))
 }
 
-/// A failpoint in blocking code (a store's writer thread): aborts, sleeps the thread, or
+/// Fires the failpoint `name` if it is due: aborts here, or says how long to stall, or
 /// fails the step.
-pub(crate) fn blocking(name: &'static str) -> Result<(), crate::engine::store::StoreError> {
+fn fire(name: &'static str) -> Result<Option<Duration>, crate::engine::store::StoreError> {
     match reached(name) {
-        None => Ok(()),
+        None => Ok(None),
         Some(Action::Abort) => std::process::abort(),
-        Some(Action::Sleep(pause)) => {
-            std::thread::sleep(pause);
-            Ok(())
-        }
+        Some(Action::Sleep(pause)) => Ok(Some(pause)),
         Some(Action::Error) => Err(injected(name)),
     }
 }
 
+/// A failpoint in blocking code (a store's writer thread): aborts, sleeps the thread, or
+/// fails the step.
+pub(crate) fn blocking(name: &'static str) -> Result<(), crate::engine::store::StoreError> {
+    if let Some(pause) = fire(name)? {
+        std::thread::sleep(pause);
+    }
+    Ok(())
+}
+
 /// A failpoint in async code: aborts, sleeps the task, or fails the step.
 pub(crate) async fn point(name: &'static str) -> Result<(), crate::engine::store::StoreError> {
-    match reached(name) {
-        None => Ok(()),
-        Some(Action::Abort) => std::process::abort(),
-        Some(Action::Sleep(pause)) => {
-            tokio::time::sleep(pause).await;
-            Ok(())
-        }
-        Some(Action::Error) => Err(injected(name)),
+    if let Some(pause) = fire(name)? {
+        tokio::time::sleep(pause).await;
     }
+    Ok(())
 }
 
 #[cfg(test)]

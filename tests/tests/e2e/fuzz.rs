@@ -1,11 +1,12 @@
 //! An HTTP fuzz run: random requests over every route, with random methods, ids, query
 //! parameters, headers and bodies. None may get a 5xx answer or take the host down, and
-//! every error answer is JSON. `DURABLE_FUZZ_REQUESTS` sets how many (500 by default; the
-//! full-size run uses 20000), `DURABLE_FUZZ_SEED` the seed.
+//! every error answer is JSON. It sends 500 requests, 20,000 at full size
+//! (`DURABLE_FAULTS_FULL=1`); `DURABLE_FUZZ_REQUESTS` sets another count,
+//! `DURABLE_FUZZ_SEED` the seed.
 
 use std::time::Duration;
 
-use crate::support::{Host, SYSTEM_KEY, Store, assert_store_checks_clean, data_dir};
+use crate::support::{Host, SYSTEM_KEY, Store, assert_store_checks_clean, data_dir, full_size};
 
 /// A small deterministic generator (xorshift64*), so a failing run can be repeated.
 struct Rng(u64);
@@ -149,7 +150,7 @@ fn random_requests_over_every_route_never_get_a_5xx_or_take_the_host_down() {
     let requests: usize = std::env::var("DURABLE_FUZZ_REQUESTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(500);
+        .unwrap_or(if full_size() { 20_000 } else { 500 });
     let seed: u64 = std::env::var("DURABLE_FUZZ_SEED")
         .ok()
         .and_then(|n| n.parse().ok())

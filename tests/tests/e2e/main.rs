@@ -20,6 +20,7 @@ mod multihost;
 mod observability;
 mod official_clients;
 mod orchestration_api;
+mod programs;
 mod proxy;
 mod races;
 mod security;

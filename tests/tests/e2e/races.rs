@@ -136,3 +136,54 @@ fn an_id_purged_and_started_again_ignores_the_old_instance_s_late_result() {
     drop(host);
     assert_store_checks_clean(dir.path());
 }
+
+#[test]
+fn a_result_that_finds_its_instance_busy_runs_no_step_twice() {
+    let dir = data_dir();
+    let ledger = dir.path().join("ledger.txt");
+    // The turn for the event waits 1.5 s once it has the instance: the slow step's result,
+    // with the quick steps it runs ahead of its commit, finds the instance busy. Those
+    // steps ran; the turn that schedules them again must not run them a second time.
+    let host = Host::start_with_env(
+        dir.path(),
+        &["--run-ahead-ms", "100"],
+        &[("DURABLE_FAILPOINTS", "turn.run.before=sleep(1500)@2")],
+    );
+    let steps = json!([
+        {"kind": "activity", "tag": "slow", "value": 1, "ms": 1000},
+        {"kind": "activity", "tag": "quick-1", "value": 2},
+        {"kind": "activity", "tag": "quick-2", "value": 3},
+        {"kind": "activity", "tag": "quick-3", "value": 4},
+    ]);
+    let input = json!({"ledger": ledger.to_string_lossy(), "steps": steps});
+    host.start_orchestration("RunProgram", Some("busy"), Some(&input));
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read_to_string(&ledger).is_ok_and(|text| text.contains("slow")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow step never began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    post_ok(&host, "/instances/busy/raiseEvent/nudge");
+
+    let done = host.wait_for_instance("busy", WAIT);
+    assert_eq!(done["runtimeStatus"], "Completed", "{done}");
+    assert_eq!(done["output"], json!([3, 5, 7, 9]), "{done}");
+    assert!(
+        host.stderr().contains("failpoint reached"),
+        "the event's turn was held:\n{}",
+        host.stderr()
+    );
+    let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+    let mut runs: Vec<&str> = text.lines().collect();
+    runs.sort_unstable();
+    assert_eq!(
+        runs,
+        ["quick-1", "quick-2", "quick-3", "slow"],
+        "each step ran once"
+    );
+    assert_well_formed("busy", &host.status_with_history("busy"));
+    drop(host);
+    assert_store_checks_clean(dir.path());
+}

@@ -248,7 +248,16 @@ impl Host {
 
     /// POSTs a JSON body to a host that may die answering: `None` when no answer came.
     pub fn try_post(&self, path: &str, body: &Value) -> Option<Reply> {
-        let response = self.http.post(self.url(path)).json(body).send().ok()?;
+        Host::try_reply(self.http.post(self.url(path)).json(body))
+    }
+
+    /// GETs from a host that may die answering: `None` when no answer came.
+    pub fn try_get(&self, path: &str) -> Option<Reply> {
+        Host::try_reply(self.http.get(self.url(path)))
+    }
+
+    fn try_reply(request: reqwest::blocking::RequestBuilder) -> Option<Reply> {
+        let response = request.send().ok()?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().ok()?;
@@ -565,6 +574,12 @@ pub fn assert_well_formed(id: &str, status: &Value) {
         answered, unique,
         "{id}: each call must be answered exactly once: {status}"
     );
+}
+
+/// Whether the fault scenarios run at full size (`DURABLE_FAULTS_FULL` set), rather than
+/// the reduced size `cargo test` runs them at.
+pub fn full_size() -> bool {
+    std::env::var_os("DURABLE_FAULTS_FULL").is_some_and(|value| !value.is_empty())
 }
 
 /// Runs `check` on the data folder's store and asserts that every invariant holds.

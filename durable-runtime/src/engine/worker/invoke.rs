@@ -81,6 +81,15 @@ pub(crate) fn start(shared: &Shared, call: Call<'_>, input: serde_json::Value) -
         attempt,
         trace,
     } = call;
+    // A call that already ran ahead of a commit that did not happen takes its result.
+    if let Some(outcome) =
+        shared
+            .lock_kept_results()
+            .take(instance_id, execution_id, task_id, name, &input)
+    {
+        tracing::debug!(%instance_id, task_id, activity = name, "a kept result answers the call");
+        return Some(Running::settled(outcome));
+    }
     let context = || ActivityContext {
         instance_id: instance_id.to_owned(),
         name: name.to_owned(),

@@ -12,6 +12,7 @@ mod entities;
 mod entity_locks;
 mod flow;
 mod invoke;
+mod kept_results;
 mod orchestrations;
 mod run_ahead;
 mod turn;
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub options: WorkerOptions,
     pub owner: String,
     pub cache: std::sync::Mutex<cache::ExecutionCache>,
+    /// Results of calls run ahead of a commit that did not happen, for their next turn.
+    pub kept_results: std::sync::Mutex<kept_results::KeptResults>,
     /// Turns run at once, shared by the dispatcher and the fast path.
     pub orchestration_permits: Arc<Semaphore>,
     /// Activities run at once, shared by the dispatcher and the fast path.
@@ -164,6 +167,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// The results kept from failed run-aheads; a panic never happens while it is held.
+    pub(crate) fn lock_kept_results(&self) -> std::sync::MutexGuard<'_, kept_results::KeptResults> {
+        self.kept_results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Runs orchestrations and activities from a store until shut down.
@@ -189,6 +199,7 @@ impl Worker {
             registry,
             clock,
             cache: std::sync::Mutex::new(cache::ExecutionCache::new(options.orchestration_cache)),
+            kept_results: std::sync::Mutex::default(),
             orchestration_permits: permits(options.max_concurrent_orchestrations),
             activity_permits: permits(options.max_concurrent_activities),
             in_flight: std::sync::atomic::AtomicUsize::new(0),

@@ -41,8 +41,12 @@ pub(super) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
 
 /// [`run_turn`] for an orchestration instance.
 async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -> Leased {
-    let began = std::time::Instant::now();
     let instance = item.instance;
+    if let Err(error) = crate::engine::failpoints::point("turn.run.before").await {
+        tracing::warn!(instance_id = %instance.instance_id, %error, "the turn will run again");
+        return hand_back(shared, &instance.instance_id).await;
+    }
+    let began = std::time::Instant::now();
     let now = shared.clock.now();
     let versioning = &shared.options.versioning;
     let refused =
@@ -50,11 +54,7 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
     if refused && versioning.failure_strategy == VersionFailure::Reject {
         // The store's fetch already leaves such instances alone; one that came another way
         // goes back at once for a host that runs its version.
-        let _ = shared
-            .store
-            .abandon_orchestration(&shared.owner, &instance.instance_id)
-            .await;
-        return Leased::default();
+        return hand_back(shared, &instance.instance_id).await;
     }
     // Messages for an earlier execution (a replaced instance, a continued-as-new one) are
     // consumed unread; external events (no execution) go to the current one.
@@ -78,11 +78,7 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
                 Ok(history) => history,
                 Err(error) => {
                     tracing::warn!(instance_id = %instance.instance_id, %error, "cannot read the history; the turn will run again");
-                    let _ = shared
-                        .store
-                        .abandon_orchestration(&shared.owner, &instance.instance_id)
-                        .await;
-                    return Leased::default();
+                    return hand_back(shared, &instance.instance_id).await;
                 }
             }
         }
@@ -144,6 +140,16 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
     }
     .instrument(span)
     .await
+}
+
+/// Gives a leased instance back to the store untouched, for its turn to run again (here
+/// or elsewhere); nothing was leased.
+async fn hand_back(shared: &Shared, instance_id: &str) -> Leased {
+    let _ = shared
+        .store
+        .abandon_orchestration(&shared.owner, instance_id)
+        .await;
+    Leased::default()
 }
 
 /// The turn of an instance handed out more than the limit without a commit: each earlier

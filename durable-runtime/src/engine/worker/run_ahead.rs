@@ -15,8 +15,9 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::invoke::{self, Running};
-use crate::history::HistoryEvent;
+use super::kept_results::RanAhead;
 use crate::orchestration::replay::{Execution, TurnOutput};
+use crate::registry::InvocationResult;
 use crate::status::RuntimeStatus;
 use crate::trace_context::TraceContext;
 
@@ -30,24 +31,39 @@ pub(crate) struct Started {
     pub permit: OwnedSemaphorePermit,
 }
 
+/// What a run-ahead leaves for the commit.
+pub(crate) struct RunAhead {
+    /// The turn to commit: the given one with the later turns folded in.
+    pub turn: TurnOutput,
+    /// The calls still running, which the commit schedules.
+    pub started: Vec<Started>,
+    /// The calls answered in line, kept if the commit does not happen.
+    pub answered: Vec<RanAhead>,
+}
+
 /// Runs `execution` ahead of `turn`'s commit while its next steps are local activities,
-/// within the worker's run-ahead budget. Returns the turn to commit (the given one with
-/// the later turns folded in) and the calls still running, which the commit schedules.
+/// within the worker's run-ahead budget.
 pub(crate) async fn run_ahead(
     shared: &Arc<Shared>,
     instance_id: &str,
     execution_id: &str,
     execution: &mut Execution,
-    mut turn: TurnOutput,
-) -> (TurnOutput, Vec<Started>) {
+    turn: TurnOutput,
+) -> RunAhead {
+    let mut ahead = RunAhead {
+        turn,
+        started: Vec::new(),
+        answered: Vec::new(),
+    };
     let budget = shared.options.run_ahead;
     if budget.is_zero() {
-        return (turn, Vec::new());
+        return ahead;
     }
     let deadline = Instant::now() + budget;
     loop {
-        if shared.is_stopping() || Instant::now() >= deadline || !only_calls(&turn, execution) {
-            return (turn, Vec::new());
+        let turn = &ahead.turn;
+        if shared.is_stopping() || Instant::now() >= deadline || !only_calls(turn, execution) {
+            return ahead;
         }
         let trace = execution.trace_context();
         let calls = CallsOf {
@@ -55,15 +71,29 @@ pub(crate) async fn run_ahead(
             execution_id,
             trace: trace.as_ref(),
         };
-        let Some(started) = start_all(shared, &calls, &turn) else {
-            return (turn, Vec::new());
+        let Some(started) = start_all(shared, &calls, turn) else {
+            return ahead;
         };
-        let results = match finish_all(shared, started, deadline).await {
-            Ok(results) => results,
-            Err(still_running) => return (turn, still_running),
+        let outcomes = match finish_all(started, deadline).await {
+            Ok(outcomes) => outcomes,
+            Err(still_running) => {
+                ahead.started = still_running;
+                return ahead;
+            }
         };
-        let next = execution.run_turn(shared.clock.now(), results);
-        turn = fold(turn, next);
+        let now = shared.clock.now();
+        let mut results = Vec::with_capacity(outcomes.len());
+        for (activity, (task_id, outcome)) in turn.activities.iter().zip(outcomes) {
+            ahead.answered.push(RanAhead {
+                task_id,
+                name: activity.name.clone(),
+                input: activity.input.clone(),
+                outcome: outcome.clone(),
+            });
+            results.push(invoke::result_event(task_id, outcome, now));
+        }
+        let next = execution.run_turn(now, results);
+        ahead.turn = fold(ahead.turn, next);
     }
 }
 
@@ -134,14 +164,13 @@ fn start_all(shared: &Arc<Shared>, calls: &CallsOf<'_>, turn: &TurnOutput) -> Op
         .collect()
 }
 
-/// Waits for the started calls up to `deadline`: their results as messages, in call
-/// order, or, when one is not done in time, all of them back (the finished ones as
-/// settled tasks: the commit schedules every call of the turn).
+/// Waits for the started calls up to `deadline`: their outcomes, in call order, or, when
+/// one is not done in time, all of them back (the finished ones as settled tasks: the
+/// commit schedules every call of the turn).
 async fn finish_all(
-    shared: &Shared,
     started: Vec<Started>,
     deadline: Instant,
-) -> Result<Vec<HistoryEvent>, Vec<Started>> {
+) -> Result<Vec<(i64, InvocationResult)>, Vec<Started>> {
     let mut finished = Vec::with_capacity(started.len());
     let mut pending = started.into_iter();
     while let Some(call) = pending.next() {
@@ -170,9 +199,7 @@ async fn finish_all(
     }
     Ok(finished
         .into_iter()
-        .map(|(task_id, outcome, _permit)| {
-            invoke::result_event(task_id, outcome, shared.clock.now())
-        })
+        .map(|(task_id, outcome, _permit)| (task_id, outcome))
         .collect())
 }
 

@@ -85,9 +85,9 @@ pub(super) async fn commit(
         began,
         trace,
     } = turn;
-    let (output, execution, started) = match execution {
+    let (output, execution, started, answered) = match execution {
         Some(mut live) if earlier_hand_outs == 0 => {
-            let (output, started) = run_ahead(
+            let ahead = run_ahead(
                 shared,
                 &instance.instance_id,
                 &instance.execution_id,
@@ -95,9 +95,9 @@ pub(super) async fn commit(
                 output,
             )
             .await;
-            (output, Some(live), started)
+            (ahead.turn, Some(live), ahead.started, ahead.answered)
         }
-        other => (output, other, Vec::new()),
+        other => (output, other, Vec::new(), Vec::new()),
     };
     let parked = park(&instance, execution, &output);
     let status = output.status;
@@ -108,9 +108,11 @@ pub(super) async fn commit(
         claim,
         lease_activities: Some(shared.options.lease),
     };
-    failpoints::point("turn.commit.before").await?;
     let writing = std::time::Instant::now();
-    let committed = shared.store.commit(&shared.owner, write).await;
+    let committed = match failpoints::point("turn.commit.before").await {
+        Ok(()) => shared.store.commit(&shared.owner, write).await,
+        Err(injected) => Err(injected),
+    };
     // After a durable write: the worker may die or be told it failed.
     let committed = match failpoints::point("turn.commit.after").await {
         Ok(()) => committed,
@@ -119,6 +121,12 @@ pub(super) async fn commit(
     let items = match committed {
         Ok(items) => items,
         Err(error) => {
+            // The calls answered in line ran; the next turn here takes their results.
+            shared.lock_kept_results().keep(
+                &instance.instance_id,
+                &instance.execution_id,
+                answered,
+            );
             if let Some(metrics) = &shared.options.metrics {
                 match &error {
                     // A result with the next turn that the store declined is no stale
