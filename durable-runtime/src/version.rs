@@ -51,23 +51,27 @@ pub struct Versioning {
 impl Versioning {
     /// The range of sort keys the host takes, or `None` when it takes every instance.
     pub fn accepted_keys(&self) -> Option<KeyRange> {
-        let host = sort_key(self.default_version.as_deref());
+        let host = || sort_key(self.default_version.as_deref());
         match self.match_strategy {
             VersionMatch::None => None,
             _ if self.default_version.is_none() => None,
             VersionMatch::Strict => Some(KeyRange {
-                oldest: host.clone(),
-                newest: host,
+                oldest: host(),
+                newest: host(),
             }),
             VersionMatch::CurrentOrOlder => Some(KeyRange {
                 oldest: String::new(),
-                newest: host,
+                newest: host(),
             }),
         }
     }
 
     /// Whether the host takes an instance of `version`.
     pub fn accepts(&self, version: Option<&str>) -> bool {
+        // The usual host takes everything: no keys to build on every turn.
+        if self.default_version.is_none() || self.match_strategy == VersionMatch::None {
+            return true;
+        }
         self.accepted_keys()
             .is_none_or(|range| range.contains(&sort_key(version)))
     }

@@ -140,7 +140,20 @@ impl OrchestrationContext {
     pub fn set_custom_status(&self, status: impl Serialize) {
         let value = serde_json::to_value(status)
             .unwrap_or_else(|e| Value::String(format!("custom status cannot be serialized: {e}")));
-        lock(&self.state).custom_status = value;
+        let mut state = lock(&self.state);
+        let limit = state.limits.max_payload_bytes;
+        match crate::payload_limit::over_limit(&value, limit) {
+            // Never stored: the turn fails the instance instead, on replay too.
+            Some(size) => {
+                state.custom_status = Value::Null;
+                state.oversized_custom_status = Some(crate::payload_limit::failure(
+                    "the custom status",
+                    size,
+                    limit,
+                ));
+            }
+            None => state.custom_status = value,
+        }
     }
 
     /// Calls the activity registered as `name` with `input` and returns its result as `R`.

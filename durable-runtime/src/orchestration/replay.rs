@@ -167,27 +167,13 @@ impl Execution {
     /// Re-runs the recorded turns. Fails with a non-determinism message when the code no
     /// longer makes the calls its history recorded.
     pub fn replay(&mut self, history: &[HistoryEvent]) -> Result<(), FailureDetails> {
-        let mut rest = history;
-        while !rest.is_empty() {
-            let Some(started) = rest
-                .iter()
-                .position(|e| matches!(e.kind, EventKind::OrchestratorStarted))
-            else {
-                return Err(corrupt("a turn without OrchestratorStarted"));
-            };
-            let Some(completed) = rest[started..]
-                .iter()
-                .position(|e| matches!(e.kind, EventKind::OrchestratorCompleted))
-            else {
-                return Err(corrupt("a turn without OrchestratorCompleted"));
-            };
-            let completed = started + completed;
-            self.begin_turn(rest[started].timestamp, true);
-            for message in &rest[..started] {
+        for turn in recorded_turns(history) {
+            let turn = turn.map_err(corrupt)?;
+            self.begin_turn(turn.started_at(), true);
+            for message in turn.messages() {
                 self.apply(message);
             }
-            self.check_recorded(&rest[started + 1..completed])?;
-            rest = &rest[completed + 1..];
+            self.check_recorded(turn.actions())?;
         }
         Ok(())
     }
@@ -479,9 +465,9 @@ impl Execution {
         REPLAYING.with(|flag| flag.set(replaying));
         let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
         REPLAYING.with(|flag| flag.set(false));
-        let oversized = self.oversized_custom_status();
+        let oversized = lock(&self.state).oversized_custom_status.take();
         match polled {
-            // Checked on every poll, replay included, so a replay ends the same way.
+            // Set by the poll, replay included, so a replay ends the same way.
             Ok(_) if oversized.is_some() => {
                 self.outcome = oversized.map(Err);
                 self.future = None;
@@ -795,25 +781,72 @@ fn non_determinism(message: String) -> FailureDetails {
     )
 }
 
+/// One recorded turn of a history: the messages it consumed, `OrchestratorStarted` at
+/// `started`, the actions it recorded, and `OrchestratorCompleted` last.
+pub(crate) struct RecordedTurn<'a> {
+    /// The turn's events, `OrchestratorCompleted` last.
+    pub events: &'a [HistoryEvent],
+    /// Where its `OrchestratorStarted` is.
+    pub started: usize,
+}
+
+impl<'a> RecordedTurn<'a> {
+    /// The messages the turn consumed.
+    pub fn messages(&self) -> &'a [HistoryEvent] {
+        &self.events[..self.started]
+    }
+
+    /// What the turn recorded, from `OrchestratorStarted` to `OrchestratorCompleted`.
+    pub fn recorded(&self) -> &'a [HistoryEvent] {
+        &self.events[self.started..]
+    }
+
+    /// The actions between `OrchestratorStarted` and `OrchestratorCompleted`.
+    fn actions(&self) -> &'a [HistoryEvent] {
+        &self.events[self.started + 1..self.events.len() - 1]
+    }
+
+    /// When the turn ran.
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.events[self.started].timestamp
+    }
+}
+
+/// A history cut into its recorded turns, in order; an item is an error (what is wrong)
+/// where the history is not made of whole turns.
+pub(crate) fn recorded_turns(
+    history: &[HistoryEvent],
+) -> impl Iterator<Item = Result<RecordedTurn<'_>, &'static str>> {
+    let mut rest = history;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(started) = rest
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::OrchestratorStarted))
+        else {
+            rest = &[];
+            return Some(Err("a turn without OrchestratorStarted"));
+        };
+        let Some(completed) = rest[started..]
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::OrchestratorCompleted))
+        else {
+            rest = &[];
+            return Some(Err("a turn without OrchestratorCompleted"));
+        };
+        let (events, later) = rest.split_at(started + completed + 1);
+        rest = later;
+        Some(Ok(RecordedTurn { events, started }))
+    })
+}
+
 fn corrupt(what: &str) -> FailureDetails {
     FailureDetails::new("CorruptHistory", format!("the stored history has {what}"))
 }
 
 impl Execution {
-    /// The failure for a custom status over the payload limit, if it is; the status is
-    /// dropped, so it is never stored.
-    fn oversized_custom_status(&self) -> Option<FailureDetails> {
-        let mut state = lock(&self.state);
-        let limit = state.limits.max_payload_bytes;
-        let size = crate::payload_limit::over_limit(&state.custom_status, limit)?;
-        state.custom_status = Value::Null;
-        Some(crate::payload_limit::failure(
-            "the custom status",
-            size,
-            limit,
-        ))
-    }
-
     /// The orchestrator's result, failed when its output is over the payload limit.
     fn bounded(&self, result: InvocationResult) -> InvocationResult {
         let limit = lock(&self.state).limits.max_payload_bytes;

@@ -169,6 +169,9 @@ pub(crate) struct ReplayState {
     /// Set when the orchestrator went over [`ReplayState::limits`]: its turn schedules
     /// nothing and fails the instance with this.
     pub over_limit: Option<FailureDetails>,
+    /// Set when the orchestrator set a custom status over the payload limit: the poll
+    /// that did it fails the instance with this.
+    pub oversized_custom_status: Option<FailureDetails>,
 }
 
 /// How much one orchestration may schedule and keep: actions (calls, timers, events,
@@ -232,6 +235,7 @@ impl ReplayState {
             critical_section: None,
             limits: ActionLimits::default(),
             over_limit: None,
+            oversized_custom_status: None,
         }
     }
 }

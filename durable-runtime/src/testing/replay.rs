@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::engine::registry::Registry;
 use crate::history::{EventKind, HistoryEvent};
-use crate::orchestration::replay::{Execution, Invoker, recorded_call};
+use crate::orchestration::replay::{Execution, Invoker, recorded_call, recorded_turns};
 use crate::wire::{HistoryEventWire, history_from_wire};
 
 /// How a replay runs the recorded turns.
@@ -137,15 +137,17 @@ fn replay_turn_by_turn(
     events: &[HistoryEvent],
 ) -> Result<(), ReplayError> {
     let mut live = Execution::new(instance_id, invoke);
-    for (number, turn) in turns(events)?.into_iter().enumerate() {
-        let messages = &turn.events[..turn.started];
+    for (number, turn) in recorded_turns(events).enumerate() {
+        let turn =
+            turn.map_err(|what| ReplayError::BadHistory(format!("the history has {what}")))?;
+        let messages = turn.messages();
         if messages.iter().any(|m| is_request(&m.kind)) {
             // Requests are the worker's to act on, not the orchestrator's.
             break;
         }
-        let now = turn.events[turn.started].timestamp;
+        let now = turn.started_at();
         let output = live.run_turn(now, messages.to_vec());
-        if let Some(difference) = difference(&turn.events[turn.started..], &output.appended) {
+        if let Some(difference) = difference(turn.recorded(), &output.appended) {
             // The whole replay names the call's source line, when it finds it too.
             replay_whole(instance_id, invoke, events)?;
             return Err(ReplayError::NonDeterministic(format!(
@@ -154,36 +156,6 @@ fn replay_turn_by_turn(
         }
     }
     replay_whole(instance_id, invoke, events)
-}
-
-/// One recorded turn: its messages, then `OrchestratorStarted` at `started`, its calls and
-/// `OrchestratorCompleted` last.
-struct RecordedTurn<'a> {
-    events: &'a [HistoryEvent],
-    started: usize,
-}
-
-/// The history cut into its turns.
-fn turns(events: &[HistoryEvent]) -> Result<Vec<RecordedTurn<'_>>, ReplayError> {
-    let mut turns = Vec::new();
-    let mut rest = events;
-    while !rest.is_empty() {
-        let position = |is: fn(&EventKind) -> bool| rest.iter().position(|e| is(&e.kind));
-        let (Some(started), Some(completed)) = (
-            position(|k| matches!(k, EventKind::OrchestratorStarted)),
-            position(|k| matches!(k, EventKind::OrchestratorCompleted)),
-        ) else {
-            return Err(ReplayError::BadHistory(
-                "a turn without OrchestratorStarted or OrchestratorCompleted".to_owned(),
-            ));
-        };
-        turns.push(RecordedTurn {
-            events: &rest[..=completed],
-            started,
-        });
-        rest = &rest[completed + 1..];
-    }
-    Ok(turns)
 }
 
 /// Operator requests, which the worker handles around the orchestrator.
