@@ -361,8 +361,12 @@ fn init_tracing(config: &HostConfig) -> Result<TraceExport, String> {
     let replay_safe = filter::dynamic_filter_fn(|_, _| {
         !durable_runtime::orchestration::is_replaying_on_this_thread()
     });
+    // Colours only for a person at a terminal: a file, a pipe or a journal gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_filter(replay_safe)
         .with_filter(levels);
     let registry = tracing_subscriber::registry().with(output);

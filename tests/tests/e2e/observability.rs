@@ -173,6 +173,15 @@ fn lifecycle_is_logged_once_per_instance_and_not_again_on_replay() {
             .any(|line| line.contains("orchestration finished") && line.contains("Completed")),
         "{logs}"
     );
+    // Logs to a file, not a terminal: plain text, no colour codes.
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no ANSI escapes in a log file:\n{logs}"
+    );
+    assert!(
+        logs.contains("status=Completed"),
+        "fields read as written:\n{logs}"
+    );
 }
 
 /// A span as the OTLP receiver got it.
