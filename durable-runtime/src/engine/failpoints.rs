@@ -1,6 +1,7 @@
-//! Failpoints: named places in the commit paths, the activity runner, the dispatchers and
-//! the lease renewer where a test makes the process fail on purpose, set from the
-//! environment: `DURABLE_FAILPOINTS=turn.commit.after=abort;activity.run.after=sleep(500)`.
+//! Failpoints: named places in the commit paths, the turn and activity runners, the
+//! dispatchers and the lease renewer where a test makes the process fail on purpose, set
+//! from the environment:
+//! `DURABLE_FAILPOINTS=turn.commit.after=abort;activity.run.after=sleep(500)`.
 //!
 //! - `abort` ends the process at once (as a power cut or kill -9 would, mid-step);
 //! - `error` makes the step fail with a store error (`turn.commit.after`: the commit is
@@ -8,9 +9,10 @@
 //! - `sleep(MS)` stalls the step for that long (a slow disk, a paused worker).
 //!
 //! A point fires once by default; `*N` after the action (`error*3`) fires it N times, `*`
-//! every time, and `@N` (`abort@3`) from the Nth time the point is reached. They are compiled in only with the `failpoints`
-//! feature (the test host has it, release builds of a host do not); without it every check
-//! is a constant `None` and a set `DURABLE_FAILPOINTS` is refused at start.
+//! every time, and `@N` (`abort@3`) from the Nth time the point is reached. They are
+//! compiled in only with the `failpoints` feature (the test host has it, release builds of
+//! a host do not); without it every check is a constant `None` and a set
+//! `DURABLE_FAILPOINTS` is refused at start.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
