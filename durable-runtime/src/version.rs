@@ -51,6 +51,7 @@ pub struct Versioning {
 impl Versioning {
     /// The range of sort keys the host takes, or `None` when it takes every instance.
     pub fn accepted_keys(&self) -> Option<KeyRange> {
+        // Built only when there is a range: the usual host takes everything, on every turn.
         let host = || sort_key(self.default_version.as_deref());
         match self.match_strategy {
             VersionMatch::None => None,
@@ -68,10 +69,6 @@ impl Versioning {
 
     /// Whether the host takes an instance of `version`.
     pub fn accepts(&self, version: Option<&str>) -> bool {
-        // The usual host takes everything: no keys to build on every turn.
-        if self.default_version.is_none() || self.match_strategy == VersionMatch::None {
-            return true;
-        }
         self.accepted_keys()
             .is_none_or(|range| range.contains(&sort_key(version)))
     }

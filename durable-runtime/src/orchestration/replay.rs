@@ -785,9 +785,9 @@ fn non_determinism(message: String) -> FailureDetails {
 /// `started`, the actions it recorded, and `OrchestratorCompleted` last.
 pub(crate) struct RecordedTurn<'a> {
     /// The turn's events, `OrchestratorCompleted` last.
-    pub events: &'a [HistoryEvent],
+    events: &'a [HistoryEvent],
     /// Where its `OrchestratorStarted` is.
-    pub started: usize,
+    started: usize,
 }
 
 impl<'a> RecordedTurn<'a> {

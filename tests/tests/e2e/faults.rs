@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Host, assert_store_checks_clean, assert_well_formed, cli, data_dir};
+use crate::support::{
+    Host, assert_failpoint_fired, assert_store_checks_clean, assert_well_formed, cli, data_dir,
+    wait_until,
+};
 
 const API: &str = "/runtime/webhooks/durabletask";
 
@@ -91,11 +94,7 @@ fn a_commit_reported_failed_after_it_was_written_changes_nothing() {
     assert_well_formed("told-failed", &host.status_with_history("told-failed"));
     let runs = ledger_counts(&ledger, 4);
     assert!(runs.iter().all(|&n| n >= 1), "every step ran: {runs:?}");
-    assert!(
-        host.stderr().contains("failpoint reached"),
-        "the failpoint fired:\n{}",
-        host.stderr()
-    );
+    assert_failpoint_fired(&host, "the failpoint fired");
     drop(host);
     assert_store_checks_clean(dir.path());
 }
@@ -215,11 +214,9 @@ fn an_activity_whose_host_is_sigstopped_runs_again_elsewhere_and_its_late_result
     );
     let input = json!({"ledger": ledger.to_string_lossy(), "steps": 1});
     frozen.start_orchestration("LedgerChain", Some("frozen"), Some(&input));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while ledger_counts(&ledger, 1) != [1] {
-        assert!(std::time::Instant::now() < deadline, "the step never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(20), "the step never ran", || {
+        ledger_counts(&ledger, 1) == [1]
+    });
     let pid = frozen.pid().to_string();
     let signal = |name: &str| {
         let sent = std::process::Command::new("kill")
@@ -287,14 +284,9 @@ fn a_host_whose_clock_is_five_minutes_ahead_fires_no_timer_early_and_takes_no_le
     // A long step starts on the honest host: its lease runs out 4 s after each renewal.
     let input = json!({"ledger": ledger.to_string_lossy(), "steps": 1, "step_ms": 5_000});
     honest.start_orchestration("LedgerChain", Some("leased"), Some(&input));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while ledger_counts(&ledger, 1) != [1] {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the step never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(20), "the step never started", || {
+        ledger_counts(&ledger, 1) == [1]
+    });
     // The host whose clock is 5 minutes ahead comes up beside it.
     let ahead = hub.start_host_with_env(
         dir_b.path(),

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Host, Store, assert_store_checks_clean, assert_well_formed, data_dir};
+use crate::support::{
+    Host, Store, assert_failpoint_fired, assert_store_checks_clean, assert_well_formed, data_dir,
+    wait_until,
+};
 
 const W: &str = "/runtime/webhooks/durabletask";
 const WAIT: Duration = Duration::from_secs(30);
@@ -17,14 +20,9 @@ fn post_ok(host: &Host, path: &str) {
 }
 
 fn wait_for_custom_status(host: &Host, id: &str, expected: &serde_json::Value) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while host.get(&format!("{W}/instances/{id}")).body["customStatus"] != *expected {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id} never got {expected}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(WAIT, &format!("{id} never got {expected}"), || {
+        host.get(&format!("{W}/instances/{id}")).body["customStatus"] == *expected
+    });
 }
 
 #[test]
@@ -69,11 +67,9 @@ fn a_suspended_instance_keeps_its_fired_timer_and_events_until_resumed() {
     );
     wait_for_custom_status(&host, "nap", &json!("Waiting for approval"));
     post_ok(&host, "/instances/nap/suspend");
-    let deadline = std::time::Instant::now() + WAIT;
-    while host.get(&format!("{W}/instances/nap")).body["runtimeStatus"] != "Suspended" {
-        assert!(std::time::Instant::now() < deadline, "never suspended");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(WAIT, "never suspended", || {
+        host.get(&format!("{W}/instances/nap")).body["runtimeStatus"] == "Suspended"
+    });
     let suspended = host.status_with_history("nap");
     // The timer comes due and an event arrives while it is suspended.
     std::thread::sleep(Duration::from_millis(1_500));
@@ -108,14 +104,9 @@ fn an_id_purged_and_started_again_ignores_the_old_instance_s_late_result() {
     // The old instance's first step is running (800 ms) when it is terminated and purged.
     let slow = json!({"ledger": ledger.to_string_lossy(), "steps": 2, "step_ms": 800});
     host.start_orchestration("LedgerChain", Some("reused"), Some(&slow));
-    let deadline = std::time::Instant::now() + WAIT;
-    while !std::fs::read_to_string(&ledger).is_ok_and(|t| t.lines().count() == 1) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first step never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(WAIT, "the first step never started", || {
+        std::fs::read_to_string(&ledger).is_ok_and(|t| t.lines().count() == 1)
+    });
     post_ok(&host, "/instances/reused/terminate?reason=replaced");
     let terminated = host.wait_for_instance("reused", WAIT);
     assert_eq!(terminated["runtimeStatus"], "Terminated", "{terminated}");
@@ -157,24 +148,15 @@ fn a_result_that_finds_its_instance_busy_runs_no_step_twice() {
     ]);
     let input = json!({"ledger": ledger.to_string_lossy(), "steps": steps});
     host.start_orchestration("RunProgram", Some("busy"), Some(&input));
-    let deadline = std::time::Instant::now() + WAIT;
-    while !std::fs::read_to_string(&ledger).is_ok_and(|text| text.contains("slow")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the slow step never began"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(WAIT, "the slow step never began", || {
+        std::fs::read_to_string(&ledger).is_ok_and(|text| text.contains("slow"))
+    });
     post_ok(&host, "/instances/busy/raiseEvent/nudge");
 
     let done = host.wait_for_instance("busy", WAIT);
     assert_eq!(done["runtimeStatus"], "Completed", "{done}");
     assert_eq!(done["output"], json!([3, 5, 7, 9]), "{done}");
-    assert!(
-        host.stderr().contains("failpoint reached"),
-        "the event's turn was held:\n{}",
-        host.stderr()
-    );
+    assert_failpoint_fired(&host, "the event's turn was held");
     let text = std::fs::read_to_string(&ledger).unwrap_or_default();
     let mut runs: Vec<&str> = text.lines().collect();
     runs.sort_unstable();

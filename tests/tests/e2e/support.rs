@@ -411,6 +411,24 @@ impl Drop for Host {
     }
 }
 
+/// Polls `done` every 10 ms until it holds; fails the test with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Asserts the host logged that a failpoint fired: the fault was injected as arranged.
+pub fn assert_failpoint_fired(host: &Host, what: &str) {
+    assert!(
+        host.stderr().contains("failpoint reached"),
+        "{what}:\n{}",
+        host.stderr()
+    );
+}
+
 /// A fresh, empty data folder.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")

@@ -808,15 +808,6 @@ async fn batched_fetches_lease_several_items_in_one_call() {
     hub.drop().await;
 }
 
-/// A host clock five minutes ahead of the real one.
-struct AheadClock;
-
-impl crate::clock::Clock for AheadClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now() + chrono::Duration::minutes(5)
-    }
-}
-
 #[tokio::test]
 async fn a_host_clock_five_minutes_ahead_is_corrected_to_the_database_s() {
     let Some(hub) = TestHub::new("clock skew") else {
@@ -826,7 +817,13 @@ async fn a_host_clock_five_minutes_ahead_is_corrected_to_the_database_s() {
         clock,
         ..PostgresOptions::new(&hub.url, &hub.hub)
     };
-    let store = PostgresStore::open(skewed(ClockSource::Database), Arc::new(AheadClock))
+    // A host clock five minutes ahead of the real one.
+    let ahead = || {
+        Arc::new(crate::clock::SkewedClock {
+            skew: chrono::Duration::minutes(5),
+        })
+    };
+    let store = PostgresStore::open(skewed(ClockSource::Database), ahead())
         .await
         .expect("opens");
     let off = (store.clock().now() - chrono::Utc::now())
@@ -836,7 +833,7 @@ async fn a_host_clock_five_minutes_ahead_is_corrected_to_the_database_s() {
         off < 1_000,
         "the store follows the database's clock: {off} ms off"
     );
-    let given = PostgresStore::open(skewed(ClockSource::Given), Arc::new(AheadClock))
+    let given = PostgresStore::open(skewed(ClockSource::Given), ahead())
         .await
         .expect("opens");
     let ahead = (given.clock().now() - chrono::Utc::now()).num_seconds();
