@@ -132,6 +132,12 @@ pub struct ConfigArgs {
     /// does (e.g. 127.0.0.1:17071) [default: off].
     #[arg(long, env = "DURABLE_RPC_LISTEN", global = true, value_name = "ADDR")]
     pub rpc_listen: Option<String>,
+    /// Serve the Durable Task sidecar gRPC protocol, which the official Durable Task SDKs
+    /// (Python, JavaScript, Java, .NET, Go) connect to as clients and workers, on this
+    /// address; a bare port is on loopback. Calls carry the system key as
+    /// `x-functions-key` metadata unless `--auth none` [default: off].
+    #[arg(long, env = "DURABLE_GRPC_LISTEN", global = true, value_name = "ADDR")]
+    pub grpc_listen: Option<String>,
     /// Most HTTP connections served at once; more wait to be accepted [default: 1024].
     #[arg(long, env = "DURABLE_MAX_CONNECTIONS", global = true, value_name = "N")]
     pub max_connections: Option<usize>,
@@ -366,6 +372,8 @@ pub struct HostConfig {
     pub max_payload_bytes: usize,
     /// The key-less loopback listener of the official clients' `rpcBaseUrl`, when on.
     pub rpc_listen: Option<SocketAddr>,
+    /// Where the Durable Task sidecar gRPC service listens, when on.
+    pub grpc_listen: Option<SocketAddr>,
     /// Most HTTP connections served at once.
     pub max_connections: usize,
     /// Longest a client may take to send a request's head.
@@ -374,6 +382,28 @@ pub struct HostConfig {
     pub http_calls: std::sync::Arc<durable_runtime::http::HttpCallSettings>,
     /// The version of the host's orchestrator code and which instances it takes.
     pub versioning: durable_runtime::version::Versioning,
+}
+
+/// Reads `--grpc-listen`: an address, or a bare port on loopback. Without keys only a
+/// loopback address is allowed, as for `--listen`.
+fn grpc_listen(text: Option<&str>, auth: AuthMode) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let address = match text.parse::<u16>() {
+        Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
+        Err(_) => text.parse::<SocketAddr>().map_err(|_| {
+            ConfigError(format!(
+                "--grpc-listen `{text}` is not an address like 127.0.0.1:4001 or a port"
+            ))
+        })?,
+    };
+    if auth == AuthMode::None && !address.ip().is_loopback() {
+        return Err(ConfigError(format!(
+            "--grpc-listen {address} is refused with --auth none: anyone on the network could run and manage instances; use a loopback address"
+        )));
+    }
+    Ok(Some(address))
 }
 
 /// Checks a `--public-url`: `http` or `https`, a host, nothing after the path.
@@ -735,6 +765,7 @@ impl HostConfig {
                     Some(address)
                 }
             },
+            grpc_listen: grpc_listen(args.grpc_listen.as_deref(), auth)?,
             max_connections: match args.max_connections {
                 None => 1024,
                 Some(n @ 1..=1_000_000) => n,
@@ -789,6 +820,26 @@ impl HostConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_listen_addresses() {
+        let loopback = |port| Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        assert_eq!(grpc_listen(None, AuthMode::Keys).ok(), Some(None));
+        assert_eq!(grpc_listen(Some(" "), AuthMode::Keys).ok(), Some(None));
+        assert_eq!(
+            grpc_listen(Some("4001"), AuthMode::Keys).ok(),
+            Some(loopback(4001))
+        );
+        assert_eq!(
+            grpc_listen(Some("127.0.0.1:4002"), AuthMode::None).ok(),
+            Some(loopback(4002))
+        );
+        assert!(grpc_listen(Some("0.0.0.0:4001"), AuthMode::Keys).is_ok());
+        let open = grpc_listen(Some("0.0.0.0:4001"), AuthMode::None).err();
+        assert!(open.is_some_and(|e| e.0.contains("refused with --auth none")));
+        let bad = grpc_listen(Some("localhost"), AuthMode::Keys).err();
+        assert!(bad.is_some_and(|e| e.0.contains("is not an address")));
+    }
 
     #[test]
     fn store_urls() {

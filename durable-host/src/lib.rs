@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod grpc;
 pub mod http;
 pub mod keys;
 #[cfg(feature = "otlp")]

@@ -147,9 +147,20 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         ),
         None => None,
     };
+    let grpc_listener = match config.grpc_listen {
+        Some(grpc) => Some(
+            TcpListener::bind(grpc)
+                .await
+                .map_err(|e| format!("cannot listen on {grpc} (--grpc-listen): {e}"))?,
+        ),
+        None => None,
+    };
     println!("listening on http://{address}");
     if let Some(rpc) = rpc_listener.as_ref().and_then(|l| l.local_addr().ok()) {
         println!("rpc listening on http://{rpc}/durabletask/");
+    }
+    if let Some(grpc) = grpc_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        println!("grpc listening on {grpc}");
     }
     // Answer URLs need an address a client can reach: a wildcard bind answers on loopback
     // unless a public URL is configured.
@@ -230,6 +241,11 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         config.max_request_body,
         urls.clone(),
     );
+    let key_check = keys.map(|keys| http::KeyCheck::new(keys, config.token_grace));
+    let grpc_options = crate::grpc::SidecarOptions {
+        client: client.clone(),
+        keys: key_check.clone(),
+    };
     let app = http::router(
         client,
         &registry,
@@ -237,7 +253,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             route_prefix: config.route_prefix.clone(),
             webhook_path: config.webhook_path.clone(),
             max_body: config.max_request_body,
-            keys: keys.map(|keys| http::KeyCheck::new(keys, config.token_grace)),
+            keys: key_check,
             urls,
             metrics,
         },
@@ -265,6 +281,14 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             stop_on(stopped.clone()),
         ))
     });
+    let grpc = grpc_listener.map(|grpc_listener| {
+        let shutdown = stop_on(stopped.clone());
+        tokio::spawn(async move {
+            if let Err(message) = crate::grpc::serve(grpc_listener, grpc_options, shutdown).await {
+                tracing::error!(%message, "the gRPC service stopped");
+            }
+        })
+    });
     let public = http::serve(listener, app, limits, stop_on(stopped));
     tokio::pin!(public);
     tokio::select! {
@@ -277,6 +301,9 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
     let _ = stop_serving.send(true);
     if let Some(rpc) = rpc {
         let _ = rpc.await;
+    }
+    if let Some(grpc) = grpc {
+        let _ = grpc.await;
     }
     tracing::info!("stopping: draining work in flight");
     let _ = stop_timers.send(true);

@@ -149,6 +149,9 @@ pub struct StatusPage {
 pub struct EntityQuery {
     /// Only entities of this entity function (names ignore case).
     pub name: Option<String>,
+    /// Only entities whose instance id (`@name@key`, the name in lower case) starts with
+    /// this; it takes the place of `name` when both are given.
+    pub instance_id_prefix: Option<String>,
     /// Only entities whose last operation was at or after this.
     pub last_operation_from: Option<DateTime<Utc>>,
     /// Only entities whose last operation was at or before this.
@@ -167,6 +170,7 @@ impl Default for EntityQuery {
     fn default() -> Self {
         EntityQuery {
             name: None,
+            instance_id_prefix: None,
             last_operation_from: None,
             last_operation_to: None,
             fetch_state: true,
@@ -744,7 +748,10 @@ impl DurableClient {
             vec![RuntimeStatus::Running]
         };
         let listing = InstanceQuery {
-            instance_id_prefix: Some(crate::instance_id::entity_id_prefix(query.name.as_deref())),
+            instance_id_prefix: Some(match &query.instance_id_prefix {
+                Some(prefix) => prefix.clone(),
+                None => crate::instance_id::entity_id_prefix(query.name.as_deref()),
+            }),
             updated_from: query.last_operation_from,
             updated_to: query.last_operation_to,
             statuses,

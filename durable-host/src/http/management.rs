@@ -96,6 +96,7 @@ async fn entity_listing(
 ) -> Result<Response, ApiError> {
     let entity_query = EntityQuery {
         name,
+        instance_id_prefix: None,
         last_operation_from: time(&query, "lastOperationTimeFrom")?,
         last_operation_to: time(&query, "lastOperationTimeTo")?,
         fetch_state: flag(&query, "fetchState", true)?,

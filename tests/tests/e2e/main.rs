@@ -8,6 +8,7 @@ mod client_parity;
 mod crash;
 mod critical_sections;
 mod dashboard;
+mod durable_task_sdks;
 mod entities;
 mod failures;
 mod faults;

@@ -15,12 +15,12 @@ use std::process::Command;
 use crate::support::{Host, SYSTEM_KEY, Store, data_dir};
 
 /// The `tests/clients` folder.
-fn clients_dir() -> PathBuf {
+pub(crate) fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
 }
 
 /// Whether a suite's dependencies are installed; under CI=true they must be.
-fn installed(what: &str, path: &Path) -> bool {
+pub(crate) fn installed(what: &str, path: &Path) -> bool {
     if path.exists() {
         return true;
     }
@@ -66,11 +66,16 @@ fn run_suite(mut command: Command, host: &Host, extra: &[(&str, &str)]) {
     assert!(output.status.success(), "the suite failed:\n{report}");
 }
 
+/// The Python of the clients' virtual environment (or `DURABLE_TEST_PYTHON`).
+pub(crate) fn python() -> PathBuf {
+    std::env::var_os("DURABLE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| clients_dir().join("python/.venv/bin/python"))
+}
+
 #[test]
 fn the_python_client_works_unchanged() {
-    let python = std::env::var_os("DURABLE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| clients_dir().join("python/.venv/bin/python"));
+    let python = python();
     if !installed("Python client (azure-functions-durable)", &python) {
         return;
     }

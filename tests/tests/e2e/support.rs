@@ -31,6 +31,9 @@ pub struct Host {
     /// The key-less RPC listener's base (`http://127.0.0.1:PORT/durabletask/`), when the
     /// host was started with `--rpc-listen`.
     pub rpc_base: Option<String>,
+    /// The Durable Task gRPC service's `127.0.0.1:PORT`, when the host was started with
+    /// `--grpc-listen`.
+    pub grpc_address: Option<String>,
     http: reqwest::blocking::Client,
     stderr: PathBuf,
 }
@@ -130,6 +133,7 @@ impl Host {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (found, address) = mpsc::channel();
         let (found_rpc, rpc_address) = mpsc::channel();
+        let (found_grpc, grpc_address) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
@@ -137,6 +141,8 @@ impl Host {
                     let _ = found.send(address.to_owned());
                 } else if let Some(address) = line.strip_prefix("rpc listening on ") {
                     let _ = found_rpc.send(address.to_owned());
+                } else if let Some(address) = line.strip_prefix("grpc listening on ") {
+                    let _ = found_grpc.send(address.to_owned());
                 }
             }
         });
@@ -156,10 +162,16 @@ impl Host {
         } else {
             None
         };
+        let grpc_address = if args.contains(&"--grpc-listen") {
+            grpc_address.recv_timeout(Duration::from_secs(10)).ok()
+        } else {
+            None
+        };
         Host {
             child,
             base,
             rpc_base,
+            grpc_address,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .default_headers(

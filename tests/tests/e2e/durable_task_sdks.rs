@@ -1,0 +1,41 @@
+//! The official Durable Task SDKs, unchanged, against a real host's gRPC service
+//! (`--grpc-listen`): Python's `durabletask` (pytest suite in `tests/clients/durabletask`),
+//! installed from the package registry into the clients' virtual environment by
+//! `.ci/run`. Without it these tests are skipped with a note, except under CI=true.
+
+use std::process::Command;
+
+use crate::official_clients::{clients_dir, installed, python};
+use crate::support::{Host, SYSTEM_KEY, data_dir};
+
+/// Runs the pytest files `files` of the Durable Task suite against `host`.
+fn run_pytest(host: &Host, files: &[&str]) {
+    let address = host
+        .grpc_address
+        .as_deref()
+        .expect("the host prints its gRPC address");
+    let output = Command::new(python())
+        .current_dir(clients_dir().join("durabletask"))
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf"])
+        .args(files)
+        .env("DURABLE_TEST_GRPC_ADDRESS", address)
+        .env("DURABLE_TEST_SYSTEM_KEY", SYSTEM_KEY)
+        .output()
+        .expect("pytest runs");
+    assert!(
+        output.status.success(),
+        "the Durable Task suite failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_python_durable_task_client_works_unchanged() {
+    if !installed("Python Durable Task SDK (durabletask)", &python()) {
+        return;
+    }
+    let dir = data_dir();
+    let host = Host::start_with(dir.path(), &["--grpc-listen", "127.0.0.1:0"]);
+    run_pytest(&host, &["test_client_calls.py"]);
+}
