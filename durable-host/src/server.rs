@@ -193,8 +193,13 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             webhook_path: config.webhook_path.clone(),
             default_version: config.versioning.default_version.clone(),
             max_payload_bytes: config.max_payload_bytes,
+            remote_orchestrators: config.grpc_listen.is_some(),
         },
     );
+    // Remote workers (other languages' SDKs) connect over the gRPC service, when it is on.
+    let remote_workers = config
+        .grpc_listen
+        .map(|_| Arc::new(crate::grpc::workers::WorkerHub::new(store.clone())));
     let metrics = config
         .metrics
         .then(|| Arc::new(durable_runtime::engine::metrics::Metrics::new()));
@@ -217,6 +222,9 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             http: config.http_calls.clone(),
             metrics: metrics.clone(),
             versioning: config.versioning.clone(),
+            remote: remote_workers
+                .clone()
+                .map(|hub| hub as Arc<dyn durable_runtime::engine::remote::RemoteWorkers>),
             ..WorkerOptions::default()
         },
         worker_name(),
@@ -242,10 +250,11 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
         urls.clone(),
     );
     let key_check = keys.map(|keys| http::KeyCheck::new(keys, config.token_grace));
-    let grpc_options = crate::grpc::SidecarOptions {
+    let grpc_options = remote_workers.map(|workers| crate::grpc::SidecarOptions {
         client: client.clone(),
         keys: key_check.clone(),
-    };
+        workers,
+    });
     let app = http::router(
         client,
         &registry,
@@ -281,14 +290,18 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             stop_on(stopped.clone()),
         ))
     });
-    let grpc = grpc_listener.map(|grpc_listener| {
-        let shutdown = stop_on(stopped.clone());
-        tokio::spawn(async move {
-            if let Err(message) = crate::grpc::serve(grpc_listener, grpc_options, shutdown).await {
-                tracing::error!(%message, "the gRPC service stopped");
-            }
-        })
-    });
+    let grpc = grpc_listener
+        .zip(grpc_options)
+        .map(|(grpc_listener, grpc_options)| {
+            let shutdown = stop_on(stopped.clone());
+            tokio::spawn(async move {
+                if let Err(message) =
+                    crate::grpc::serve(grpc_listener, grpc_options, shutdown).await
+                {
+                    tracing::error!(%message, "the gRPC service stopped");
+                }
+            })
+        });
     let public = http::serve(listener, app, limits, stop_on(stopped));
     tokio::pin!(public);
     tokio::select! {

@@ -288,6 +288,11 @@ pub struct ClientOptions {
     /// Largest start input, event data or entity operation input, in bytes of JSON
     /// (see [`crate::payload_limit`]).
     pub max_payload_bytes: usize,
+    /// Start instances of orchestrators no Rust function here has, for remote workers
+    /// (other languages' Durable Task SDKs) to run; such an instance waits until a worker
+    /// that runs its orchestrator connects. Otherwise such a start is refused with
+    /// [`DurableError::UnknownOrchestrator`].
+    pub remote_orchestrators: bool,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -303,6 +308,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("replace", &self.replace)
             .field("default_version", &self.default_version)
             .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("remote_orchestrators", &self.remote_orchestrators)
             .finish()
     }
 }
@@ -317,6 +323,7 @@ impl Default for ClientOptions {
             replace: ReplacePolicy::NonRunning,
             default_version: None,
             max_payload_bytes: crate::payload_limit::DEFAULT_MAX_PAYLOAD_BYTES,
+            remote_orchestrators: false,
         }
     }
 }
@@ -445,7 +452,12 @@ impl DurableClient {
         options: StartOptions,
         input: impl Serialize,
     ) -> Result<String, DurableError> {
-        if self.inner.registry.orchestrator(name).is_none() {
+        if self.inner.registry.orchestrator(name).is_none()
+            && !self.inner.options.remote_orchestrators
+        {
+            return Err(DurableError::UnknownOrchestrator(name.to_owned()));
+        }
+        if name.is_empty() {
             return Err(DurableError::UnknownOrchestrator(name.to_owned()));
         }
         let fresh_id = options.instance_id.is_none();

@@ -729,3 +729,27 @@ pub async fn payload_probe(
         _ => ctx.wait_for_external_event::<Value>("Data").await,
     }
 }
+
+/// Input of `CallActivityByName`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamedCall {
+    /// The activity to call: a Rust one, or one a remote worker (another language's SDK)
+    /// runs.
+    pub activity: String,
+    /// Its input.
+    pub input: Value,
+}
+
+/// Calls the activity its input names, twice in sequence, and returns both results: a
+/// Rust orchestration calling another language's activity.
+#[orchestration_trigger(name = "CallActivityByName")]
+pub async fn call_activity_by_name(
+    ctx: OrchestrationContext,
+    call: NamedCall,
+) -> Result<Vec<Value>, DurableError> {
+    let first: Value = ctx
+        .call_activity(&call.activity, call.input.clone())
+        .await?;
+    let second: Value = ctx.call_activity(&call.activity, first.clone()).await?;
+    Ok(vec![first, second])
+}

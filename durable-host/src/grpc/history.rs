@@ -1,6 +1,11 @@
-//! This host's history events as the protocol's `HistoryEvent`s.
+//! This host's history events as the protocol's `HistoryEvent`s, in the protocol's
+//! layout of a turn: this host records a turn as `[messages] OrchestratorStarted [actions]
+//! OrchestratorCompleted`, the protocol (and the SDKs' replay, which takes the turn's time
+//! from `OrchestratorStarted`) as `OrchestratorStarted [messages] [actions]
+//! OrchestratorCompleted`.
 
 use durable_runtime::RuntimeStatus;
+use durable_runtime::engine::remote::RemoteTurn;
 use durable_runtime::history::{EventKind, HistoryEvent};
 use durable_runtime::trace_context::TraceContext;
 use serde_json::Value;
@@ -9,13 +14,43 @@ use super::convert::{failure_to_wire, json_to_wire, status_to_wire, timestamp};
 use super::proto;
 use super::proto::history_event::EventType;
 
-/// The events of one instance's history, in order, as the protocol has them.
-/// `instance_id` is the instance's own id, which its `ExecutionStarted` names.
+/// The events of one instance's history as the protocol has them, each turn's
+/// `OrchestratorStarted` first. `instance_id` is the instance's own id, which its
+/// `ExecutionStarted` names.
 pub fn history_to_wire(instance_id: &str, events: &[HistoryEvent]) -> Vec<proto::HistoryEvent> {
-    events
-        .iter()
-        .map(|event| event_to_wire(instance_id, event, events))
-        .collect()
+    let mut wire = Vec::with_capacity(events.len());
+    let mut turn_start = 0;
+    for event in events {
+        let converted = event_to_wire(instance_id, event, events);
+        match event.kind {
+            EventKind::OrchestratorStarted => wire.insert(turn_start, converted),
+            EventKind::OrchestratorCompleted => {
+                wire.push(converted);
+                turn_start = wire.len();
+            }
+            _ => wire.push(converted),
+        }
+    }
+    wire
+}
+
+/// The work item of a remote orchestration turn: the recorded history as past events,
+/// and as new events the turn's `OrchestratorStarted` (its time) with its messages.
+pub fn turn_request(turn: &RemoteTurn) -> proto::OrchestratorRequest {
+    // Entity answers look their request ids up in the whole history, messages included.
+    let everything: Vec<HistoryEvent> = turn.past.iter().chain(&turn.new).cloned().collect();
+    let started = HistoryEvent::new(turn.now, EventKind::OrchestratorStarted);
+    let new_events = std::iter::once(&started)
+        .chain(&turn.new)
+        .map(|event| event_to_wire(&turn.instance_id, event, &everything))
+        .collect();
+    proto::OrchestratorRequest {
+        instance_id: turn.instance_id.clone(),
+        execution_id: Some(turn.execution_id.clone()),
+        past_events: history_to_wire(&turn.instance_id, &turn.past),
+        new_events,
+        ..proto::OrchestratorRequest::default()
+    }
 }
 
 /// One event; `history` is the whole history it belongs to, where an entity's answer
@@ -264,5 +299,67 @@ fn kind_to_wire(instance_id: &str, kind: &EventKind, history: &[HistoryEvent]) -
             },
             failure_details: failure.as_ref().map(failure_to_wire),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> HistoryEvent {
+        HistoryEvent::new(chrono::Utc::now(), kind)
+    }
+
+    fn names(events: &[proto::HistoryEvent]) -> Vec<&'static str> {
+        events
+            .iter()
+            .map(|e| match e.event_type {
+                Some(EventType::OrchestratorStarted(_)) => "started",
+                Some(EventType::OrchestratorCompleted(_)) => "completed",
+                Some(EventType::ExecutionStarted(_)) => "execution",
+                Some(EventType::TaskScheduled(_)) => "scheduled",
+                Some(EventType::TaskCompleted(_)) => "result",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_turn_begins_with_its_orchestrator_started() {
+        let history = vec![
+            event(EventKind::ExecutionStarted {
+                name: "Py".to_owned(),
+                input: Value::Null,
+                execution_id: "e1".to_owned(),
+                parent: None,
+                scheduled_start: None,
+                parent_trace_context: None,
+                version: None,
+            }),
+            event(EventKind::OrchestratorStarted),
+            event(EventKind::TaskScheduled {
+                name: "A".to_owned(),
+                input: Value::Null,
+            }),
+            event(EventKind::OrchestratorCompleted),
+            event(EventKind::TaskCompleted {
+                task_scheduled_id: 0,
+                result: Value::from(1),
+            }),
+            event(EventKind::OrchestratorStarted),
+            event(EventKind::OrchestratorCompleted),
+        ];
+        assert_eq!(
+            names(&history_to_wire("i", &history)),
+            [
+                "started",
+                "execution",
+                "scheduled",
+                "completed",
+                "started",
+                "result",
+                "completed"
+            ]
+        );
     }
 }

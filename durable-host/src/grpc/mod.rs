@@ -6,13 +6,17 @@
 //!   `proto/durable_task.proto` (the project's own text of the protocol's facts).
 //! - [`client_calls`]: start, get, wait, query, raise, terminate, suspend, resume, rewind,
 //!   restart, purge, history and entity calls, on the host's `DurableClient`.
+//! - [`workers`]: remote workers connected over `GetWorkItems`, the work items handed to
+//!   them, and the engine's view of them; [`actions`]: their answers read as this host's.
 //! - [`history`] and [`convert`]: this host's history, payloads, times, statuses and
 //!   errors as the protocol has them.
 
+pub mod actions;
 pub mod client_calls;
 pub mod convert;
 pub mod history;
 mod service;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +41,8 @@ pub struct SidecarOptions {
     pub client: DurableClient,
     /// Checks the system key of each call; `None` when auth is off.
     pub keys: Option<KeyCheck>,
+    /// Where connected workers are kept (the same the host's worker hands remote work to).
+    pub workers: Arc<workers::WorkerHub>,
 }
 
 /// Serves the sidecar service on `listener` until `shutdown` resolves.
@@ -49,10 +55,14 @@ pub async fn serve(
     let keys = options.keys.map(Arc::new);
     let service =
         proto::task_hub_sidecar_service_server::TaskHubSidecarServiceServer::with_interceptor(
-            service::Sidecar::new(options.client),
+            service::Sidecar::new(options.client, options.workers),
             move |request: tonic::Request<()>| check_key(keys.as_deref(), request),
         );
+    // Keepalive pings find a worker whose network went away without closing its stream,
+    // so its open work goes back to the store.
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_service(service)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

@@ -10,16 +10,19 @@ use tonic::{Request, Response, Status};
 use super::client_calls;
 use super::proto;
 use super::proto::task_hub_sidecar_service_server::TaskHubSidecarService;
+use super::workers::{WorkStream, WorkerHub};
+use std::sync::Arc;
 
 /// The sidecar service of one host.
 pub struct Sidecar {
     client: DurableClient,
+    workers: Arc<WorkerHub>,
 }
 
 impl Sidecar {
-    /// The service answering with `client`.
-    pub fn new(client: DurableClient) -> Self {
-        Sidecar { client }
+    /// The service answering client calls with `client` and keeping workers in `workers`.
+    pub fn new(client: DurableClient, workers: Arc<WorkerHub>) -> Self {
+        Sidecar { client, workers }
     }
 }
 
@@ -185,6 +188,47 @@ impl TaskHubSidecarService for Sidecar {
         request: Request<proto::CleanEntityStorageRequest>,
     ) -> Answer<proto::CleanEntityStorageResponse> {
         answer(client_calls::clean_entity_storage(&self.client, request.into_inner()).await)
+    }
+
+    type GetWorkItemsStream = WorkStream;
+
+    async fn get_work_items(
+        &self,
+        request: Request<proto::GetWorkItemsRequest>,
+    ) -> Answer<Self::GetWorkItemsStream> {
+        Ok(Response::new(self.workers.connect(request.get_ref())))
+    }
+
+    async fn complete_orchestrator_task(
+        &self,
+        request: Request<proto::OrchestratorResponse>,
+    ) -> Answer<proto::CompleteTaskResponse> {
+        self.workers.complete_turn(request.into_inner())?;
+        Ok(Response::new(proto::CompleteTaskResponse {}))
+    }
+
+    async fn complete_activity_task(
+        &self,
+        request: Request<proto::ActivityResponse>,
+    ) -> Answer<proto::CompleteTaskResponse> {
+        self.workers.complete_activity(request.into_inner())?;
+        Ok(Response::new(proto::CompleteTaskResponse {}))
+    }
+
+    async fn abandon_task_orchestrator_work_item(
+        &self,
+        request: Request<proto::AbandonOrchestrationTaskRequest>,
+    ) -> Answer<proto::AbandonOrchestrationTaskResponse> {
+        self.workers.abandon(&request.get_ref().completion_token)?;
+        Ok(Response::new(proto::AbandonOrchestrationTaskResponse {}))
+    }
+
+    async fn abandon_task_activity_work_item(
+        &self,
+        request: Request<proto::AbandonActivityTaskRequest>,
+    ) -> Answer<proto::AbandonActivityTaskResponse> {
+        self.workers.abandon(&request.get_ref().completion_token)?;
+        Ok(Response::new(proto::AbandonActivityTaskResponse {}))
     }
 }
 

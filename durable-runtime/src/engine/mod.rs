@@ -22,5 +22,6 @@ pub mod check;
 pub mod failpoints;
 pub mod metrics;
 pub mod registry;
+pub mod remote;
 pub mod store;
 pub mod worker;

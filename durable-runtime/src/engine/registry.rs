@@ -349,6 +349,19 @@ impl Registry {
         self.orchestrators.get(name).copied()
     }
 
+    /// The names of the registered orchestrators.
+    pub fn orchestrator_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.orchestrators.keys().copied()
+    }
+
+    /// The names of the registered activities and of their test doubles.
+    pub fn activity_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.activities
+            .keys()
+            .copied()
+            .chain(self.doubles.keys().map(String::as_str))
+    }
+
     /// The entity registered under `name`, whatever its case.
     pub fn entity(&self, name: &str) -> Option<&'static EntityDescriptor> {
         self.entities.get(&name.to_lowercase()).copied()

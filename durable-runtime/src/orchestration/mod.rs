@@ -11,6 +11,7 @@ pub(crate) mod critical_section;
 mod future;
 mod http_call;
 pub(crate) mod lifecycle;
+pub(crate) mod remote_turn;
 pub(crate) mod replay;
 mod retry;
 mod state;

@@ -617,7 +617,11 @@ pub(crate) fn recorded_call(event_id: i64, kind: &EventKind) -> Option<String> {
 }
 
 /// Writes a new call into the turn: its history event and the work it asks for.
-fn record_action(turn: &mut TurnOutput, action: Action, now: DateTime<Utc>) -> HistoryEvent {
+pub(crate) fn record_action(
+    turn: &mut TurnOutput,
+    action: Action,
+    now: DateTime<Utc>,
+) -> HistoryEvent {
     let kind = match action.kind {
         ActionKind::CallActivity { name, input } => {
             turn.activities.push(ScheduledActivity {

@@ -155,7 +155,10 @@ def test_history_lists_the_events_of_the_instance(client, uid):
     client.wait_for_orchestration_completion(iid, timeout=30)
     events = client.get_orchestration_history(iid)
     names = [type(e).__name__ for e in events]
-    assert names[0] == "ExecutionStartedEvent"
+    # The protocol's order: each turn opens with OrchestratorStarted, the first one's
+    # next event starts the execution.
+    assert names[:2] == ["OrchestratorStartedEvent", "ExecutionStartedEvent"]
+    assert names.count("OrchestratorStartedEvent") == 4
     assert names.count("TaskScheduledEvent") == 3
     assert names.count("TaskCompletedEvent") == 3
     assert "ExecutionCompletedEvent" in names

@@ -1,6 +1,6 @@
 //! The official Durable Task SDKs, unchanged, against a real host's gRPC service
 //! (`--grpc-listen`): Python's `durabletask` (pytest suite in `tests/clients/durabletask`),
-//! installed from the package registry into the clients' virtual environment by
+//! with its worker in `worker_app.py`, installed from the package registry into the clients' virtual environment by
 //! `.ci/run`. Without it these tests are skipped with a note, except under CI=true.
 
 use std::process::Command;
@@ -38,4 +38,25 @@ fn the_python_durable_task_client_works_unchanged() {
     let dir = data_dir();
     let host = Host::start_with(dir.path(), &["--grpc-listen", "127.0.0.1:0"]);
     run_pytest(&host, &["test_client_calls.py"]);
+}
+
+#[test]
+fn python_durable_task_workers_run_beside_rust_functions() {
+    if !installed("Python Durable Task SDK (durabletask)", &python()) {
+        return;
+    }
+    let dir = data_dir();
+    let host = Host::start_with(dir.path(), &["--grpc-listen", "127.0.0.1:0"]);
+    run_pytest(&host, &["test_workers.py"]);
+}
+
+#[test]
+fn a_killed_python_worker_loses_nothing() {
+    if !installed("Python Durable Task SDK (durabletask)", &python()) {
+        return;
+    }
+    // A host of its own: another connected worker would take the work over.
+    let dir = data_dir();
+    let host = Host::start_with(dir.path(), &["--grpc-listen", "127.0.0.1:0"]);
+    run_pytest(&host, &["test_worker_restart.py"]);
 }

@@ -12,10 +12,10 @@ use super::rules::{
     accepts, child_conflict, execution_started, is_removed_entity, refusal, timer_fired,
 };
 use super::{
-    ActivityCompletion, ActivityWorkItem, Backlog, EntityMessage, FetchOptions, InstancePage,
-    InstanceQuery, InstanceRecord, ManagementStore, NewInstance, OrchestrationWorkItem,
-    OutboundMessage, PurgeFilter, QueuedMessage, QueuedWork, ReplacePolicy, Store, StoreError,
-    TurnClaim, TurnCommit, TurnWrite, WorkSignals,
+    ActivityCompletion, ActivityFetch, ActivityWorkItem, Backlog, EntityMessage, FetchOptions,
+    InstancePage, InstanceQuery, InstanceRecord, ManagementStore, NameSet, NewInstance,
+    OrchestrationWorkItem, OutboundMessage, PurgeFilter, QueuedMessage, QueuedWork, ReplacePolicy,
+    Store, StoreError, TurnClaim, TurnCommit, TurnWrite, WorkSignals,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::history::HistoryEvent;
@@ -232,6 +232,7 @@ impl Inner {
                         && (i.record.status != RuntimeStatus::Suspended
                             || m.queued.event.kind.is_control())
                         && version_taken(options.versions.as_ref(), &i.record)
+                        && name_taken(options.names.as_ref(), &i.record)
                 });
             free.then(|| m.instance_id.clone())
         })?;
@@ -489,6 +490,11 @@ fn version_taken(versions: Option<&KeyRange>, record: &InstanceRecord) -> bool {
     })
 }
 
+/// Whether a fetch limited to `names` may lease `record`: entities are always taken.
+fn name_taken(names: Option<&NameSet>, record: &InstanceRecord) -> bool {
+    names.is_none_or(|names| is_entity_id(&record.instance_id) || names.contains(&record.name))
+}
+
 fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
     lease.as_ref().is_none_or(|l| l.expires <= now)
 }
@@ -580,15 +586,20 @@ impl Store for MemoryStore {
     async fn fetch_activities(
         &self,
         owner: &str,
-        lease: Duration,
-        max: usize,
+        fetch: ActivityFetch,
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+        let ActivityFetch { lease, max, names } = fetch;
         let now = self.clock.now();
         let mut inner = self.lock();
         Ok(inner
             .activities
             .values_mut()
-            .filter(|a| lease_free(&a.lease, now))
+            .filter(|a| {
+                lease_free(&a.lease, now)
+                    && names
+                        .as_ref()
+                        .is_none_or(|names| names.contains(&a.item.name))
+            })
             .take(max)
             .map(|activity| {
                 activity.lease = Some(Lease {
@@ -632,6 +643,7 @@ impl Store for MemoryStore {
             result,
             lease_instance,
             versions,
+            names,
         } = completion;
         let taken = {
             let mut inner = self.lock();
@@ -644,6 +656,7 @@ impl Store for MemoryStore {
                     lease_free(&i.lease, now)
                         && i.record.status != RuntimeStatus::Suspended
                         && version_taken(versions.as_ref(), &i.record)
+                        && name_taken(names.as_ref(), &i.record)
                 })
             };
             match lease_instance {

@@ -35,9 +35,10 @@ pub use memory::MemoryStore;
 pub use postgres::{ClockSource, PostgresOptions, PostgresStore};
 pub use query::{Backlog, InstancePage, InstanceQuery, PageCursor, PurgeFilter, QueuedWork};
 pub use records::{
-    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewActivity,
-    NewExecution, NewInstance, NewTimer, OrchestrationWorkItem, OutboundMessage, QueuedMessage,
-    ReplacePolicy, TurnClaim, TurnCommit, TurnWrite,
+    ActivityCompletion, ActivityFetch, ActivityWorkItem, EntityMessage, FetchOptions,
+    InstanceRecord, NameSet, NewActivity, NewExecution, NewInstance, NewTimer,
+    OrchestrationWorkItem, OutboundMessage, QueuedMessage, ReplacePolicy, TurnClaim, TurnCommit,
+    TurnWrite,
 };
 pub(crate) use rules::execution_started;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
@@ -166,13 +167,13 @@ pub trait Store: ManagementStore {
     async fn abandon_orchestration(&self, owner: &str, instance_id: &str)
     -> Result<(), StoreError>;
 
-    /// Leases up to `max` activity calls that nobody else holds, oldest first. Fewer than
-    /// `max` means no more were free: dispatchers then wait for a signal.
+    /// Leases up to `fetch.max` activity calls that nobody else holds (of the names it
+    /// allows), oldest first. Fewer than `max` means no more were free: dispatchers then
+    /// wait for a signal.
     async fn fetch_activities(
         &self,
         owner: &str,
-        lease: Duration,
-        max: usize,
+        fetch: ActivityFetch,
     ) -> Result<Vec<ActivityWorkItem>, StoreError>;
 
     /// Extends the lease on an activity work item that is still running.

@@ -1,6 +1,7 @@
 //! What a store keeps and hands out: instance rows, queued messages, work items, and what
 //! a turn writes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -125,6 +126,53 @@ pub struct FetchOptions {
     /// Lease only orchestration instances whose version's sort key lies in this range
     /// (entities always); `None`: every instance.
     pub versions: Option<KeyRange>,
+    /// Lease only orchestration instances of these orchestrators (entities always);
+    /// `None`: every name.
+    pub names: Option<NameSet>,
+}
+
+/// The function names a worker runs, for fetches that lease only work it can do: a host
+/// whose remote workers (other languages' SDKs) come and go leaves their work to a host
+/// that has them connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameSet(Arc<[String]>);
+
+impl NameSet {
+    /// The set of `names` (case matters, as in the registry).
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort_unstable();
+        names.dedup();
+        NameSet(names.into())
+    }
+
+    /// Whether `name` is in the set.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0
+            .binary_search_by(|probe| probe.as_str().cmp(name))
+            .is_ok()
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The names as a JSON array, for SQL that reads it (`json_each`).
+    pub fn to_json(&self) -> String {
+        serde_json::Value::from(self.0.to_vec()).to_string()
+    }
+}
+
+/// How an activity dispatcher leases calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityFetch {
+    /// How long the leases last.
+    pub lease: Duration,
+    /// Most calls to lease at once; fewer come back when no more are free.
+    pub max: usize,
+    /// Lease only calls of these activities; `None`: every name.
+    pub names: Option<NameSet>,
 }
 
 /// Work a turn scheduled: one activity call.
@@ -284,6 +332,9 @@ pub struct ActivityCompletion {
     /// The versions the reporting worker takes: the caller's instance is leased to it only
     /// when its version's sort key lies in this range (`None`: any version).
     pub versions: Option<KeyRange>,
+    /// The orchestrators the reporting worker runs: the caller's instance is leased to it
+    /// only when it is one of them (`None`: any).
+    pub names: Option<NameSet>,
 }
 
 /// An operation (or lock message) for an entity from outside an orchestration turn.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    ActivityCompletion, ActivityWorkItem, FetchOptions, NewInstance, OrchestrationWorkItem, Store,
-    StoreError, TurnClaim, TurnCommit, TurnWrite,
+    ActivityCompletion, ActivityFetch, ActivityWorkItem, FetchOptions, NewInstance,
+    OrchestrationWorkItem, Store, StoreError, TurnClaim, TurnCommit, TurnWrite,
 };
 use crate::history::HistoryEvent;
 
@@ -95,6 +95,7 @@ impl<S: Store + ?Sized> Verbs for S {
             max: 1,
             with_history: true,
             versions: None,
+            names: None,
         };
         Ok(self.fetch_orchestrations(owner, options).await?.pop())
     }
@@ -109,6 +110,7 @@ impl<S: Store + ?Sized> Verbs for S {
             max: 1,
             with_history: false,
             versions: None,
+            names: None,
         };
         Ok(self.fetch_orchestrations(owner, options).await?.pop())
     }
@@ -118,7 +120,17 @@ impl<S: Store + ?Sized> Verbs for S {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<ActivityWorkItem>, StoreError> {
-        Ok(self.fetch_activities(owner, lease, 1).await?.pop())
+        Ok(self
+            .fetch_activities(
+                owner,
+                ActivityFetch {
+                    lease,
+                    max: 1,
+                    names: None,
+                },
+            )
+            .await?
+            .pop())
     }
 
     async fn commit_leased(&self, owner: &str, turn: TurnCommit) -> Result<(), StoreError> {
@@ -191,6 +203,7 @@ impl<S: Store + ?Sized> Verbs for S {
             result,
             lease_instance: None,
             versions: None,
+            names: None,
         };
         let taken = self.complete_activity(owner, completion).await?;
         assert!(taken.is_none(), "no instance is leased unless asked");
@@ -209,6 +222,7 @@ impl<S: Store + ?Sized> Verbs for S {
             result,
             lease_instance: Some(lease),
             versions: None,
+            names: None,
         };
         self.complete_activity(owner, completion).await
     }

@@ -11,6 +11,7 @@ use super::invoke::{self, Running};
 use super::turn::{self, FollowUp, Turn};
 use super::{STORE_RETRY_DELAY, Shared};
 use crate::engine::metrics::{Queue, StoreCall};
+use crate::engine::remote::{RemoteActivity, RemoteWorkers};
 use crate::history::{FailureDetails, HistoryEvent};
 use crate::registry::InvocationResult;
 use crate::store::{ActivityCompletion, ActivityWorkItem, StoreError, TurnClaim};
@@ -23,7 +24,8 @@ pub(super) async fn execute(
     trace: Option<&TraceContext>,
 ) -> FollowUp {
     let poisoned = item.dequeue_count > shared.options.max_dequeue_count;
-    if poisoned && shared.runs_activity(&item.name) {
+    let runnable = shared.runs_activity(&item.name) || shared.remote_activity(&item.name).is_some();
+    if poisoned && runnable {
         // Each earlier attempt ended with its worker gone (a crash): running it again would
         // only crash again, so the call fails instead.
         let failure = FailureDetails::new(
@@ -53,19 +55,20 @@ pub(super) async fn execute(
         let _ = shared.store.abandon_activity(&shared.owner, item.id).await;
         return FollowUp::Nothing;
     }
-    match invoke::start(shared, call, item.input.clone()) {
-        Some(running) => finish(shared, item, running).await,
-        None => {
-            let failure = FailureDetails::new(
-                "ActivityNotFound",
-                format!(
-                    "no activity named `{}` is registered in this host",
-                    item.name
-                ),
-            );
-            report(shared, &item, Err(failure)).await
-        }
+    if let Some(running) = invoke::start(shared, call, item.input.clone()) {
+        return finish(shared, item, running).await;
     }
+    if let Some(remote) = shared.remote_activity(&item.name).cloned() {
+        return finish_remote(shared, item, remote).await;
+    }
+    let failure = FailureDetails::new(
+        "ActivityNotFound",
+        format!(
+            "no activity named `{}` is registered in this host",
+            item.name
+        ),
+    );
+    report(shared, &item, Err(failure)).await
 }
 
 /// Waits for a started activity call, renewing its lease meanwhile, and reports the result.
@@ -74,10 +77,50 @@ pub(super) async fn finish(
     item: ActivityWorkItem,
     mut running: Running,
 ) -> FollowUp {
+    finish_with(shared, item, async move { running.finish().await }).await
+}
+
+/// Hands an activity call to a remote worker and reports its outcome like a local one's;
+/// when no remote worker takes it, or the one that did leaves, the call goes back to the
+/// store for another worker.
+async fn finish_remote(
+    shared: &Arc<Shared>,
+    item: ActivityWorkItem,
+    remote: Arc<dyn RemoteWorkers>,
+) -> FollowUp {
+    let call = RemoteActivity {
+        name: item.name.clone(),
+        input: item.input.clone(),
+        instance_id: item.instance_id.clone(),
+        execution_id: item.execution_id.clone(),
+        task_id: item.task_id,
+    };
+    let (store, owner, id) = (shared.store.clone(), shared.owner.clone(), item.id);
+    let outcome = async move {
+        match remote.run_activity(call).await {
+            Ok(outcome) => Some(outcome),
+            Err(unavailable) => {
+                tracing::info!(%unavailable, "the activity call goes back to the store for a remote worker");
+                let _ = store.abandon_activity(&owner, id).await;
+                None
+            }
+        }
+    };
+    finish_with(shared, item, outcome).await
+}
+
+/// Waits for an activity call's outcome (`None`: it was cancelled or handed back),
+/// renewing its lease meanwhile, and reports it.
+async fn finish_with(
+    shared: &Arc<Shared>,
+    item: ActivityWorkItem,
+    outcome: impl std::future::Future<Output = Option<InvocationResult>>,
+) -> FollowUp {
     let renew_every = shared.options.lease / 3;
+    tokio::pin!(outcome);
     let outcome = loop {
         tokio::select! {
-            outcome = running.finish() => break outcome,
+            outcome = &mut outcome => break outcome,
             _ = tokio::time::sleep(renew_every) => {
                 let renewed = match failpoints::point("lease.renew").await {
                     Ok(()) => shared.store.renew_activity(&shared.owner, item.id, shared.options.lease).await,
@@ -128,6 +171,7 @@ async fn report(
             result: event.clone(),
             lease_instance: Some(shared.options.lease),
             versions: shared.options.versioning.fetch_filter(),
+            names: shared.orchestrator_names(),
         };
         match shared
             .store

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use super::{STORE_RETRY_DELAY, Shared, drain, flow};
 use crate::engine::metrics;
 use crate::registry::BoxFuture;
-use crate::store::{FetchOptions, StoreError, WorkSignals};
+use crate::store::{ActivityFetch, FetchOptions, StoreError, WorkSignals};
 
 /// Leasing up to so many next work items of a queue.
 type Fetch<I> = fn(Arc<Shared>, usize) -> BoxFuture<Result<Vec<I>, StoreError>>;
@@ -37,6 +37,7 @@ pub(super) async fn orchestrations(shared: Arc<Shared>, stopped: watch::Receiver
                     // Without a cache every turn replays: the history comes along.
                     with_history: shared.options.orchestration_cache == 0,
                     versions: shared.options.versioning.fetch_filter(),
+                    names: shared.orchestrator_names(),
                 };
                 shared
                     .store
@@ -80,10 +81,12 @@ pub(super) async fn activities(shared: Arc<Shared>, stopped: watch::Receiver<boo
         signal: |signals| &signals.activities,
         fetch: |shared, max| {
             Box::pin(async move {
-                shared
-                    .store
-                    .fetch_activities(&shared.owner, shared.options.lease, max)
-                    .await
+                let fetch = ActivityFetch {
+                    lease: shared.options.lease,
+                    max,
+                    names: shared.activity_names(),
+                };
+                shared.store.fetch_activities(&shared.owner, fetch).await
             })
         },
         key: |item| item.id,

@@ -24,9 +24,10 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
+use crate::engine::remote::{RemoteWorkers, Served};
 use crate::registry::Registry;
 use crate::status::RuntimeStatus;
-use crate::store::Store;
+use crate::store::{NameSet, Store};
 
 pub(crate) use entity_locks::EntityLocks;
 
@@ -60,6 +61,12 @@ pub struct WorkerOptions {
     pub metrics: Option<Arc<crate::engine::metrics::Metrics>>,
     /// The version of this worker's orchestrator code and which instances it takes.
     pub versioning: crate::version::Versioning,
+    /// Workers in other processes (other languages' Durable Task SDKs) that run the
+    /// orchestrators and activities no Rust function here has. With them, the worker
+    /// leases only work that a Rust function or a connected remote worker runs; the rest
+    /// waits in the store. `None`: everything is leased, and a name nothing is
+    /// registered under fails.
+    pub remote: Option<Arc<dyn crate::engine::remote::RemoteWorkers>>,
 }
 
 impl Default for WorkerOptions {
@@ -77,6 +84,7 @@ impl Default for WorkerOptions {
             http: Arc::new(crate::http::HttpCallSettings::default()),
             metrics: None,
             versioning: crate::version::Versioning::default(),
+            remote: None,
         }
     }
 }
@@ -139,6 +147,54 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(name)
+    }
+
+    /// The orchestrators whose instances this worker leases: the registered ones and
+    /// those connected remote workers run. `None` (any) without remote workers, or when
+    /// one takes any name.
+    pub(crate) fn orchestrator_names(&self) -> Option<NameSet> {
+        let remote = self.options.remote.as_ref()?;
+        match remote.orchestrators() {
+            Served::Any => None,
+            Served::Names(names) => Some(NameSet::new(
+                self.registry
+                    .orchestrator_names()
+                    .map(str::to_owned)
+                    .chain(names),
+            )),
+        }
+    }
+
+    /// The activities whose calls this worker leases, as [`Shared::orchestrator_names`]:
+    /// the registered ones, the built-in ones, test doubles and remote ones.
+    pub(crate) fn activity_names(&self) -> Option<NameSet> {
+        let remote = self.options.remote.as_ref()?;
+        match remote.activities() {
+            Served::Any => None,
+            Served::Names(names) => Some(NameSet::new(
+                self.registry
+                    .activity_names()
+                    .map(str::to_owned)
+                    .chain(std::iter::once(crate::http::ACTIVITY_NAME.to_owned()))
+                    .chain(names),
+            )),
+        }
+    }
+
+    /// The remote workers, when orchestrator `name` is one no Rust function here runs.
+    pub(crate) fn remote_orchestrator(&self, name: &str) -> Option<&Arc<dyn RemoteWorkers>> {
+        self.options
+            .remote
+            .as_ref()
+            .filter(|_| self.registry.orchestrator(name).is_none())
+    }
+
+    /// The remote workers, when activity `name` is one no Rust function here runs.
+    pub(crate) fn remote_activity(&self, name: &str) -> Option<&Arc<dyn RemoteWorkers>> {
+        self.options
+            .remote
+            .as_ref()
+            .filter(|_| !self.runs_activity(name))
     }
 
     /// Whether this worker can run activity `name`: a registered one, or a built-in.

@@ -9,10 +9,12 @@ use tracing::Instrument;
 use super::Shared;
 use super::turn::{self, Leased, Turn};
 use crate::engine::metrics::Queue;
+use crate::engine::remote::{RemoteTurn, RemoteUnavailable};
 use crate::history::{EventKind, FailureDetails, HistoryEvent};
 use crate::instance_id::is_entity_id;
 use crate::orchestration::critical_section::release_at_end;
 use crate::orchestration::lifecycle;
+use crate::orchestration::remote_turn::remote_turn;
 use crate::orchestration::replay::{Execution, TurnOutput, failed_turn};
 use crate::status::RuntimeStatus;
 use crate::store::{InstanceRecord, OrchestrationWorkItem, QueuedMessage, TurnClaim};
@@ -109,7 +111,7 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
                 None,
             )
         } else {
-            plan_turn(
+            let planned = plan_turn(
                 shared,
                 &instance,
                 &history,
@@ -117,7 +119,19 @@ async fn orchestration_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) -
                 current,
                 &mut consumed,
                 now,
-            )
+            );
+            match planned {
+                Planned::Ready(output, execution) => (output, execution),
+                Planned::Remote { events, suspended } => {
+                    match run_remote(shared, &instance, &history, events, suspended, now).await {
+                        Ok(output) => (output, None),
+                        Err(unavailable) => {
+                            tracing::info!(instance_id = %instance.instance_id, %unavailable, "the turn goes back to the store for a remote worker");
+                            return hand_back(shared, &instance.instance_id).await;
+                        }
+                    }
+                }
+            }
         };
         let instance_id = instance.instance_id.clone();
         let turn = Turn {
@@ -217,9 +231,58 @@ fn describe(version: Option<&str>) -> String {
     version.map_or_else(|| "(none)".to_owned(), |version| format!("`{version}`"))
 }
 
-/// Decides what the turn does: a rewind, a termination, nothing (finished instances), or
-/// a run of the orchestrator over the messages it may take. Returns the live orchestration
-/// too when the orchestrator ran, so it can be kept for the next turn.
+/// What a turn does, as [`plan_turn`] decides it.
+// A value that lives for one match on the hot path: boxing the big variant would cost an
+// allocation a turn to save stack space nobody keeps.
+#[allow(clippy::large_enum_variant)]
+enum Planned {
+    /// Ready to commit; with the live orchestration when the Rust orchestrator ran, so it
+    /// can be kept for the next turn.
+    Ready(TurnOutput, Option<Execution>),
+    /// A remote worker's orchestrator decides the turn over these messages.
+    Remote {
+        events: Vec<HistoryEvent>,
+        suspended: bool,
+    },
+}
+
+/// Runs a turn on a remote worker and records what it decided. The lease on the
+/// instance must outlast the wait, so the wait is shorter than the lease.
+async fn run_remote(
+    shared: &Shared,
+    instance: &InstanceRecord,
+    history: &[HistoryEvent],
+    events: Vec<HistoryEvent>,
+    suspended: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<TurnOutput, RemoteUnavailable> {
+    let remote = shared
+        .remote_orchestrator(&instance.name)
+        .ok_or_else(|| RemoteUnavailable("no remote workers are configured".to_owned()))?;
+    let request = RemoteTurn {
+        instance_id: instance.instance_id.clone(),
+        execution_id: instance.execution_id.clone(),
+        name: instance.name.clone(),
+        now,
+        past: history.to_vec(),
+        new: events.clone(),
+    };
+    let wait = shared.options.lease * 2 / 3;
+    let decision = tokio::time::timeout(wait, remote.run_turn(request))
+        .await
+        .map_err(|_| {
+            RemoteUnavailable(format!("the remote worker did not answer within {wait:?}"))
+        })??;
+    let mut turn = remote_turn(now, history, events, decision, shared.options.action_limits);
+    if suspended && !turn.status.is_terminal() {
+        turn.status = RuntimeStatus::Suspended;
+    }
+    Ok(turn)
+}
+
+/// Decides what the turn does: a rewind, a termination, nothing (finished instances), a
+/// run of the orchestrator over the messages it may take, or (for an orchestrator a
+/// remote worker runs) the messages to send it.
 fn plan_turn(
     shared: &Shared,
     instance: &InstanceRecord,
@@ -228,7 +291,7 @@ fn plan_turn(
     messages: Vec<QueuedMessage>,
     consumed: &mut Vec<i64>,
     now: chrono::DateTime<chrono::Utc>,
-) -> (TurnOutput, Option<Execution>) {
+) -> Planned {
     let unchanged = || {
         let mut turn = TurnOutput::finished(Vec::new(), instance.status, instance.output.clone());
         turn.custom_status = instance.custom_status.clone();
@@ -251,22 +314,25 @@ fn plan_turn(
                 unchanged()
             }
         };
-        return (turn, None);
+        return Planned::Ready(turn, None);
     }
     if instance.status.is_terminal() {
         // A finished instance takes no more events; late results are dropped.
         consumed.extend(messages.iter().map(|m| m.id));
-        return (unchanged(), None);
+        return Planned::Ready(unchanged(), None);
     }
     if let Some(request) = find(|k| matches!(k, EventKind::ExecutionTerminated { .. })) {
         consumed.extend(messages.iter().map(|m| m.id));
         let mut turn = lifecycle::terminate(now, history, request);
         release_at_end(&mut turn, history, now);
-        return (turn, None);
+        return Planned::Ready(turn, None);
     }
     let (taken, events, suspended) =
         lifecycle::take_messages(instance.status == RuntimeStatus::Suspended, messages);
     consumed.extend(taken);
+    if shared.remote_orchestrator(&instance.name).is_some() {
+        return Planned::Remote { events, suspended };
+    }
     let mut execution = None;
     let mut turn = match shared.registry.orchestrator(&instance.name) {
         None => failed_turn(
@@ -307,5 +373,5 @@ fn plan_turn(
     if suspended && !turn.status.is_terminal() {
         turn.status = RuntimeStatus::Suspended;
     }
-    (turn, execution)
+    Planned::Ready(turn, execution)
 }

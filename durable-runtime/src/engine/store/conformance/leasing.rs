@@ -167,6 +167,7 @@ pub(super) async fn batched_fetches_lease_many_items_at_once(
                 max: 2,
                 with_history: false,
                 versions: None,
+                names: None,
             },
         )
         .await
@@ -186,6 +187,7 @@ pub(super) async fn batched_fetches_lease_many_items_at_once(
                     max: 8,
                     with_history: false,
                     versions: None,
+                    names: None,
                 },
             )
             .await
@@ -221,7 +223,14 @@ pub(super) async fn batched_fetches_lease_many_items_at_once(
     let mut calls = Vec::new();
     loop {
         let batch = store
-            .fetch_activities("worker-1", LEASE, 4)
+            .fetch_activities(
+                "worker-1",
+                ActivityFetch {
+                    lease: LEASE,
+                    max: 4,
+                    names: None,
+                },
+            )
             .await
             .expect("fetches");
         if batch.is_empty() {

@@ -13,6 +13,7 @@ mod fast_path;
 mod leasing;
 mod management;
 mod messages;
+mod names;
 mod versions;
 
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use tempfile::TempDir;
 
 use super::test_verbs::Verbs;
 use super::{
-    ActivityWorkItem, Backlog, EntityMessage, FetchOptions, InstancePage, InstanceQuery,
-    InstanceRecord, MemoryStore, NewActivity, NewExecution, NewInstance, NewTimer,
+    ActivityFetch, ActivityWorkItem, Backlog, EntityMessage, FetchOptions, InstancePage,
+    InstanceQuery, InstanceRecord, MemoryStore, NewActivity, NewExecution, NewInstance, NewTimer,
     OrchestrationWorkItem, OutboundMessage, PageCursor, PostgresOptions, PostgresStore,
     PurgeFilter, QueuedMessage, QueuedWork, ReplacePolicy, SqliteOptions, SqliteStore, Store,
     StoreError, TurnCommit, execution_started,
@@ -458,5 +459,8 @@ conformance!(
     versions::a_fetch_leases_only_the_versions_its_worker_takes,
     versions::a_completion_leases_its_instance_only_to_a_worker_that_takes_its_version,
     versions::listings_filter_on_the_version,
+    names::a_fetch_leases_only_the_orchestrators_its_worker_runs,
+    names::an_activity_fetch_leases_only_the_activities_its_worker_runs,
+    names::a_completion_leases_its_instance_only_to_a_worker_that_runs_it,
     management::queued_work_lists_every_message_and_activity_call,
 );

@@ -28,6 +28,7 @@ async fn leased_ids(store: &dyn Store, owner: &str, versioning: &Versioning) -> 
         max: 16,
         with_history: false,
         versions: versioning.fetch_filter(),
+        names: None,
     };
     let mut ids: Vec<String> = store
         .fetch_orchestrations(owner, options)
@@ -147,6 +148,7 @@ pub(super) async fn a_completion_leases_its_instance_only_to_a_worker_that_takes
         result: task_completed(0, json!("done"), clock.now()),
         lease_instance: Some(LEASE),
         versions: host("1", VersionMatch::CurrentOrOlder).fetch_filter(),
+        names: None,
     };
     let taken = store
         .complete_activity("v1", completion)

@@ -1,8 +1,6 @@
 //! Fetching: leasing instances with work (with their messages and, when asked, their
 //! histories) and activity calls, each batch in one statement with `SKIP LOCKED`.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
@@ -10,7 +8,9 @@ use serde_json::Value;
 use super::connection::{db_error, query};
 use super::rows::{instance_columns, leased_work_items};
 use crate::store::sql::{from_json, key_bounds, lease_expiry, millis};
-use crate::store::{ActivityWorkItem, FetchOptions, OrchestrationWorkItem, StoreError};
+use crate::store::{
+    ActivityFetch, ActivityWorkItem, FetchOptions, OrchestrationWorkItem, StoreError,
+};
 
 /// Leases up to `options.max` instances with work that nobody holds, those with the oldest
 /// visible message first, and loads their work items.
@@ -27,6 +27,7 @@ pub(super) async fn lease_instances<C: GenericClient>(
     let expires = lease_expiry(clock_now, options.lease);
     let now = millis(clock_now);
     let (oldest, newest) = key_bounds(options.versions.as_ref());
+    let names: Option<Vec<String>> = options.names.as_ref().map(|n| n.names().to_vec());
     // One statement. Each instance is picked by its oldest message it may take now
     // (NOT EXISTS: no older one), so it comes once and the limit counts instances;
     // SKIP LOCKED passes over instances another host is taking right now. ARRAY():
@@ -41,6 +42,7 @@ pub(super) async fn lease_instances<C: GenericClient>(
                  WHERE m.visible_at <= $1 AND (i.lock_owner IS NULL OR i.lock_expires <= $1)
                    AND (i.status <> 'Suspended' OR m.control)
                    AND ($5::text IS NULL OR i.version_key IS NULL OR i.version_key BETWEEN $5 AND $6)
+                   AND ($7::text[] IS NULL OR left(i.instance_id, 1) = '@' OR i.name = ANY($7))
                    AND NOT EXISTS (
                        SELECT 1 FROM messages o
                        WHERE o.instance_id = m.instance_id AND o.id < m.id AND o.visible_at <= $1
@@ -51,21 +53,22 @@ pub(super) async fn lease_instances<C: GenericClient>(
             instance_columns!(),
             ", dequeue_count"
         ),
-        &[&now, &owner, &expires, &limit, &oldest, &newest],
+        &[&now, &owner, &expires, &limit, &oldest, &newest, &names],
     )
     .await?;
     leased_work_items(client, &rows, now, options.with_history).await
 }
 
-/// Leases up to `max` activity calls nobody holds, oldest first.
+/// Leases up to `fetch.max` activity calls nobody holds (of the names it allows), oldest
+/// first.
 pub(super) async fn lease_activities<C: GenericClient>(
     client: &C,
     owner: &str,
-    lease: Duration,
-    max: usize,
+    fetch: &ActivityFetch,
     now: DateTime<Utc>,
 ) -> Result<Vec<ActivityWorkItem>, StoreError> {
-    let limit = i64::try_from(max).unwrap_or(i64::MAX);
+    let limit = i64::try_from(fetch.max).unwrap_or(i64::MAX);
+    let names: Option<Vec<String>> = fetch.names.as_ref().map(|n| n.names().to_vec());
     if limit == 0 {
         return Ok(Vec::new());
     }
@@ -75,10 +78,17 @@ pub(super) async fn lease_activities<C: GenericClient>(
         "UPDATE activities SET lock_owner = $1, lock_expires = $2, dequeue_count = dequeue_count + 1
          WHERE id = ANY(ARRAY(
              SELECT id FROM activities
-             WHERE lock_owner IS NULL OR lock_expires <= $3
+             WHERE (lock_owner IS NULL OR lock_expires <= $3)
+               AND ($5::text[] IS NULL OR name = ANY($5))
              ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED))
          RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count",
-        &[&owner, &lease_expiry(now, lease), &millis(now), &limit],
+        &[
+            &owner,
+            &lease_expiry(now, fetch.lease),
+            &millis(now),
+            &limit,
+            &names,
+        ],
     )
     .await?;
     let mut items = rows

@@ -52,8 +52,8 @@ use self::rows::{
 use super::rules::refusal;
 use super::sql::{from_millis, key_bounds, lease_expiry, millis, to_json};
 use super::{
-    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewInstance,
-    OrchestrationWorkItem, Store, StoreError, TurnWrite, WorkSignals,
+    ActivityCompletion, ActivityFetch, ActivityWorkItem, EntityMessage, FetchOptions,
+    InstanceRecord, NewInstance, OrchestrationWorkItem, Store, StoreError, TurnWrite, WorkSignals,
 };
 use crate::clock::Clock;
 use crate::history::HistoryEvent;
@@ -363,6 +363,7 @@ impl PostgresStore {
         let event = to_json(&completion.result)?;
         let payload = listen::payload(&self.origin, true, false);
         let (oldest, newest) = key_bounds(completion.versions.as_ref());
+        let names: Option<Vec<String>> = completion.names.as_ref().map(|n| n.names().to_vec());
         let client = self.client().await?;
         // One statement, so all or nothing: the item goes and its result comes while the
         // lease on it is ours; then the instance is leased to us when nobody holds it (SKIP
@@ -386,6 +387,7 @@ impl PostgresStore {
                          WHERE instance_id = (SELECT instance_id FROM queued)
                            AND (lock_owner IS NULL OR lock_expires <= $3) AND status <> 'Suspended'
                            AND ($8::text IS NULL OR version_key IS NULL OR version_key BETWEEN $8 AND $9)
+                           AND ($10::text[] IS NULL OR left(instance_id, 1) = '@' OR name = ANY($10))
                          FOR UPDATE SKIP LOCKED)
                      RETURNING ",
                 instance_columns!(),
@@ -403,6 +405,7 @@ impl PostgresStore {
                 &payload,
                 &oldest,
                 &newest,
+                &names,
             ],
         )
         .await?;
@@ -504,11 +507,10 @@ impl Store for PostgresStore {
     async fn fetch_activities(
         &self,
         owner: &str,
-        lease: Duration,
-        max: usize,
+        fetch: ActivityFetch,
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let client = self.client().await?;
-        fetch::lease_activities(&client, owner, lease, max, self.clock.now()).await
+        fetch::lease_activities(&client, owner, &fetch, self.clock.now()).await
     }
 
     async fn renew_activity(

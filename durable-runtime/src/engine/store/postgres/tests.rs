@@ -749,6 +749,7 @@ async fn batched_fetches_lease_several_items_in_one_call() {
                 max: 5,
                 with_history: false,
                 versions: None,
+                names: None,
             },
         )
         .await
@@ -773,6 +774,7 @@ async fn batched_fetches_lease_several_items_in_one_call() {
                 max: 5,
                 with_history: false,
                 versions: None,
+                names: None,
             },
         )
         .await
@@ -791,19 +793,44 @@ async fn batched_fetches_lease_several_items_in_one_call() {
         near.commit_leased("near", commit).await.expect("commits");
     }
     let calls = near
-        .fetch_activities("near", lease, 5)
+        .fetch_activities(
+            "near",
+            ActivityFetch {
+                lease,
+                max: 5,
+                names: None,
+            },
+        )
         .await
         .expect("fetches");
     assert_eq!(calls.len(), 5, "{calls:?}");
     assert!(calls.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
     assert!(calls.iter().all(|c| c.dequeue_count == 1));
     let last = far
-        .fetch_activities("far", lease, 5)
+        .fetch_activities(
+            "far",
+            ActivityFetch {
+                lease,
+                max: 5,
+                names: None,
+            },
+        )
         .await
         .expect("fetches");
     assert_eq!(last.len(), 1, "the sixth call: {last:?}");
     assert!(last[0].id > calls[4].id);
-    assert_eq!(far.fetch_activities("far", lease, 5).await, Ok(Vec::new()));
+    assert_eq!(
+        far.fetch_activities(
+            "far",
+            ActivityFetch {
+                lease,
+                max: 5,
+                names: None
+            }
+        )
+        .await,
+        Ok(Vec::new())
+    );
     drop((near, far));
     hub.drop().await;
 }

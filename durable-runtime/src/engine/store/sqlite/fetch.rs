@@ -11,7 +11,8 @@ use super::rows::{load_history, load_instance};
 use super::writer::sql_error;
 use crate::store::sql::{execution_from_column, from_json, key_bounds, lease_expiry, millis};
 use crate::store::{
-    ActivityWorkItem, FetchOptions, OrchestrationWorkItem, QueuedMessage, StoreError,
+    ActivityFetch, ActivityWorkItem, FetchOptions, NameSet, OrchestrationWorkItem, QueuedMessage,
+    StoreError,
 };
 use crate::version::KeyRange;
 
@@ -40,6 +41,7 @@ fn lease_next_instance(
     now: DateTime<Utc>,
 ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
     let (oldest, newest) = key_bounds(options.versions.as_ref());
+    let names = options.names.as_ref().map(NameSet::to_json);
     let candidate: Option<String> = conn
         .prepare_cached(
             // Walk messages oldest first and stop at the first one that can be taken:
@@ -49,10 +51,14 @@ fn lease_next_instance(
                      WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
                        AND (i.status <> 'Suspended' OR m.control = 1)
                        AND (?2 IS NULL OR i.version_key IS NULL OR i.version_key BETWEEN ?2 AND ?3)
+                       AND (?4 IS NULL OR substr(i.instance_id, 1, 1) = '@'
+                            OR i.name IN (SELECT value FROM json_each(?4)))
                      ORDER BY m.id LIMIT 1",
         )
         .map_err(sql_error)?
-        .query_row(params![millis(now), oldest, newest], |row| row.get(0))
+        .query_row(params![millis(now), oldest, newest, names], |row| {
+            row.get(0)
+        })
         .optional()
         .map_err(sql_error)?;
     match candidate {
@@ -124,44 +130,57 @@ pub(super) fn lease_and_load(
     }))
 }
 
-/// Whether nobody holds an instance, it is not suspended and its version is in `versions`:
-/// a finished call may take it.
+/// Whether nobody holds an instance, it is not suspended, its version is in `versions`
+/// and its orchestrator in `names`: a finished call may take it.
 pub(super) fn instance_is_free(
     conn: &Connection,
     instance_id: &str,
     versions: Option<&KeyRange>,
+    names: Option<&NameSet>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let (oldest, newest) = key_bounds(versions);
+    let names = names.map(NameSet::to_json);
     conn.prepare_cached(
         "SELECT 1 FROM instances WHERE instance_id = ?1
            AND (lock_owner IS NULL OR lock_expires <= ?2) AND status <> 'Suspended'
-           AND (?3 IS NULL OR version_key IS NULL OR version_key BETWEEN ?3 AND ?4)",
+           AND (?3 IS NULL OR version_key IS NULL OR version_key BETWEEN ?3 AND ?4)
+           AND (?5 IS NULL OR substr(instance_id, 1, 1) = '@'
+                OR name IN (SELECT value FROM json_each(?5)))",
     )
     .map_err(sql_error)?
-    .exists(params![instance_id, millis(now), oldest, newest])
+    .exists(params![instance_id, millis(now), oldest, newest, names])
     .map_err(sql_error)
 }
 
-/// Leases up to `max` activity calls nobody holds, oldest first.
+/// Leases up to `fetch.max` activity calls nobody holds (of the names it allows), oldest
+/// first.
 pub(super) fn lease_activities(
     conn: &Connection,
     owner: &str,
-    lease: Duration,
-    max: usize,
+    fetch: &ActivityFetch,
     now: DateTime<Utc>,
 ) -> Result<Vec<ActivityWorkItem>, StoreError> {
+    let names = fetch.names.as_ref().map(NameSet::to_json);
     let mut stmt = conn
         .prepare_cached(
             "UPDATE activities SET lock_owner = ?1, lock_expires = ?2, dequeue_count = dequeue_count + 1
              WHERE id IN (SELECT id FROM activities
-                          WHERE lock_owner IS NULL OR lock_expires <= ?3 ORDER BY id LIMIT ?4)
+                          WHERE (lock_owner IS NULL OR lock_expires <= ?3)
+                            AND (?5 IS NULL OR name IN (SELECT value FROM json_each(?5)))
+                          ORDER BY id LIMIT ?4)
              RETURNING id, instance_id, execution_id, task_id, name, input, dequeue_count",
         )
         .map_err(sql_error)?;
     let rows = stmt
         .query_map(
-            params![owner, lease_expiry(now, lease), millis(now), max as i64],
+            params![
+                owner,
+                lease_expiry(now, fetch.lease),
+                millis(now),
+                fetch.max as i64,
+                names
+            ],
             |row| {
                 Ok((
                     row.get::<_, i64>(0)?,

@@ -28,8 +28,8 @@ use self::turn::Written;
 use self::writer::{Job, WriteJob, open_connection, sql_error, writer_loop};
 use super::sql::{from_millis, lease_expiry, millis};
 use super::{
-    ActivityCompletion, ActivityWorkItem, EntityMessage, FetchOptions, InstanceRecord, NewInstance,
-    OrchestrationWorkItem, Store, StoreError, TurnWrite, WorkSignals,
+    ActivityCompletion, ActivityFetch, ActivityWorkItem, EntityMessage, FetchOptions,
+    InstanceRecord, NewInstance, OrchestrationWorkItem, Store, StoreError, TurnWrite, WorkSignals,
 };
 use crate::clock::Clock;
 use crate::history::HistoryEvent;
@@ -275,12 +275,11 @@ impl Store for SqliteStore {
     async fn fetch_activities(
         &self,
         owner: &str,
-        lease: Duration,
-        max: usize,
+        fetch: ActivityFetch,
     ) -> Result<Vec<ActivityWorkItem>, StoreError> {
         let now = self.clock.now();
         let owner = owner.to_owned();
-        self.write_leases(move |conn| fetch::lease_activities(conn, &owner, lease, max, now))
+        self.write_leases(move |conn| fetch::lease_activities(conn, &owner, &fetch, now))
             .await
     }
 
@@ -322,13 +321,16 @@ impl Store for SqliteStore {
                     result,
                     lease_instance,
                     versions,
+                    names,
                 } = completion;
                 if !finish_activity(conn, &owner, &item, &result, now)? {
                     return Ok((false, None));
                 }
                 // Take the instance now when it is free, so its next turn needs no fetch.
-                let free =
-                    |conn| fetch::instance_is_free(conn, &item.instance_id, versions.as_ref(), now);
+                let free = |conn| {
+                    let (versions, names) = (versions.as_ref(), names.as_ref());
+                    fetch::instance_is_free(conn, &item.instance_id, versions, names, now)
+                };
                 let taken = match lease_instance {
                     Some(lease) if free(conn)? => {
                         fetch::lease_and_load(conn, &item.instance_id, &owner, lease, now, false)?
