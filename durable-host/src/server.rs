@@ -193,7 +193,7 @@ pub async fn serve(config: HostConfig, registry: Arc<Registry>) -> Result<(), St
             webhook_path: config.webhook_path.clone(),
             default_version: config.versioning.default_version.clone(),
             max_payload_bytes: config.max_payload_bytes,
-            remote_orchestrators: config.grpc_listen.is_some(),
+            remote_functions: config.grpc_listen.is_some(),
         },
     );
     // Remote workers (other languages' SDKs) connect over the gRPC service, when it is on.

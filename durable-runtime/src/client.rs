@@ -288,11 +288,12 @@ pub struct ClientOptions {
     /// Largest start input, event data or entity operation input, in bytes of JSON
     /// (see [`crate::payload_limit`]).
     pub max_payload_bytes: usize,
-    /// Start instances of orchestrators no Rust function here has, for remote workers
-    /// (other languages' Durable Task SDKs) to run; such an instance waits until a worker
-    /// that runs its orchestrator connects. Otherwise such a start is refused with
-    /// [`DurableError::UnknownOrchestrator`].
-    pub remote_orchestrators: bool,
+    /// Start instances of orchestrators and signal entities no Rust function here has,
+    /// for remote workers (other languages' Durable Task SDKs) to run; such work waits
+    /// until a worker that runs it connects. Otherwise such a start is refused with
+    /// [`DurableError::UnknownOrchestrator`] and such a signal with
+    /// [`DurableError::UnknownEntity`].
+    pub remote_functions: bool,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -308,7 +309,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("replace", &self.replace)
             .field("default_version", &self.default_version)
             .field("max_payload_bytes", &self.max_payload_bytes)
-            .field("remote_orchestrators", &self.remote_orchestrators)
+            .field("remote_functions", &self.remote_functions)
             .finish()
     }
 }
@@ -323,7 +324,7 @@ impl Default for ClientOptions {
             replace: ReplacePolicy::NonRunning,
             default_version: None,
             max_payload_bytes: crate::payload_limit::DEFAULT_MAX_PAYLOAD_BYTES,
-            remote_orchestrators: false,
+            remote_functions: false,
         }
     }
 }
@@ -452,8 +453,7 @@ impl DurableClient {
         options: StartOptions,
         input: impl Serialize,
     ) -> Result<String, DurableError> {
-        if self.inner.registry.orchestrator(name).is_none()
-            && !self.inner.options.remote_orchestrators
+        if self.inner.registry.orchestrator(name).is_none() && !self.inner.options.remote_functions
         {
             return Err(DurableError::UnknownOrchestrator(name.to_owned()));
         }
@@ -697,7 +697,7 @@ impl DurableClient {
     /// Signals an operation on an entity (one-way): it is queued for the entity, which is
     /// created when it does not exist, and runs after the operations queued before it.
     /// Refused with [`DurableError::UnknownEntity`] when no entity function of that name is
-    /// registered in this host.
+    /// registered in this host (unless [`ClientOptions::remote_functions`]).
     pub async fn signal_entity(
         &self,
         id: &EntityId,
@@ -718,9 +718,10 @@ impl DurableClient {
         input: impl Serialize,
         options: SignalEntityOptions,
     ) -> Result<(), DurableError> {
-        let Some(descriptor) = self.inner.registry.entity(&id.name) else {
+        let registered = self.inner.registry.entity(&id.name);
+        if id.name.is_empty() || (registered.is_none() && !self.inner.options.remote_functions) {
             return Err(DurableError::UnknownEntity(id.name.clone()));
-        };
+        }
         let input = serde_json::to_value(input)?;
         let what = format!("the input of operation `{operation}`");
         crate::payload_limit::check(&what, &input, self.inner.options.max_payload_bytes)?;
@@ -737,7 +738,9 @@ impl DurableClient {
         );
         let message = EntityMessage {
             instance_id,
-            name: descriptor.name.to_lowercase(),
+            name: registered
+                .map_or(id.name.as_str(), |d| d.name)
+                .to_lowercase(),
             event,
             deliver_at: options.signal_time,
         };

@@ -14,6 +14,7 @@
 pub mod actions;
 pub mod client_calls;
 pub mod convert;
+pub mod entities;
 pub mod history;
 mod service;
 pub mod workers;

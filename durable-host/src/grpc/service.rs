@@ -26,12 +26,14 @@ impl Sidecar {
     }
 }
 
-/// The deadline a caller set (`grpc-timeout`: digits and a unit, `H M S m u n`).
+/// How long a call may wait: the deadline its caller set (`grpc-timeout`: digits and a
+/// unit, `H M S m u n`), a little early. At the deadline itself tonic cancels the call
+/// (`CANCELLED`), and the caller must see this host's `DEADLINE_EXCEEDED` first.
 fn deadline<T>(request: &Request<T>) -> Option<Duration> {
     let text = request.metadata().get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
     let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
+    let given = match unit {
         "H" => Duration::from_secs(amount.saturating_mul(3600)),
         "M" => Duration::from_secs(amount.saturating_mul(60)),
         "S" => Duration::from_secs(amount),
@@ -39,7 +41,9 @@ fn deadline<T>(request: &Request<T>) -> Option<Duration> {
         "u" => Duration::from_micros(amount),
         "n" => Duration::from_nanos(amount),
         _ => return None,
-    })
+    };
+    let margin = (given / 20).clamp(Duration::from_millis(20), Duration::from_millis(250));
+    Some(given.saturating_sub(margin))
 }
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -223,6 +227,22 @@ impl TaskHubSidecarService for Sidecar {
         Ok(Response::new(proto::AbandonOrchestrationTaskResponse {}))
     }
 
+    async fn complete_entity_task(
+        &self,
+        request: Request<proto::EntityBatchResult>,
+    ) -> Answer<proto::CompleteTaskResponse> {
+        self.workers.complete_entity(request.into_inner())?;
+        Ok(Response::new(proto::CompleteTaskResponse {}))
+    }
+
+    async fn abandon_task_entity_work_item(
+        &self,
+        request: Request<proto::AbandonEntityTaskRequest>,
+    ) -> Answer<proto::AbandonEntityTaskResponse> {
+        self.workers.abandon(&request.get_ref().completion_token)?;
+        Ok(Response::new(proto::AbandonEntityTaskResponse {}))
+    }
+
     async fn abandon_task_activity_work_item(
         &self,
         request: Request<proto::AbandonActivityTaskRequest>,
@@ -237,7 +257,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grpc_timeouts_are_read_in_every_unit() {
+    fn grpc_timeouts_are_read_in_every_unit_and_answered_a_little_early() {
         let with = |text: &str| {
             let mut request = Request::new(());
             if let Ok(value) = text.parse() {
@@ -245,12 +265,14 @@ mod tests {
             }
             deadline(&request)
         };
-        assert_eq!(with("2H"), Some(Duration::from_secs(7200)));
-        assert_eq!(with("3M"), Some(Duration::from_secs(180)));
-        assert_eq!(with("59S"), Some(Duration::from_secs(59)));
-        assert_eq!(with("1500m"), Some(Duration::from_millis(1500)));
-        assert_eq!(with("7u"), Some(Duration::from_micros(7)));
-        assert_eq!(with("9n"), Some(Duration::from_nanos(9)));
+        let ms = Duration::from_millis;
+        assert_eq!(with("2H"), Some(Duration::from_secs(7200) - ms(250)));
+        assert_eq!(with("3M"), Some(Duration::from_secs(180) - ms(250)));
+        assert_eq!(with("59S"), Some(Duration::from_secs(59) - ms(250)));
+        assert_eq!(with("1500m"), Some(ms(1500 - 75)), "a twentieth early");
+        assert_eq!(with("100m"), Some(ms(80)), "at least 20 ms early");
+        assert_eq!(with("7u"), Some(Duration::ZERO));
+        assert_eq!(with("9n"), Some(Duration::ZERO));
         assert_eq!(with("5x"), None);
         assert_eq!(with("S"), None);
     }

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use durable_runtime::engine::registry::InvocationResult;
 use durable_runtime::engine::remote::{
-    RemoteActivity, RemoteDecision, RemoteTurn, RemoteUnavailable, RemoteWorkers, Served,
+    RemoteActivity, RemoteDecision, RemoteEntityBatch, RemoteEntityResult, RemoteTurn,
+    RemoteUnavailable, RemoteWorkers, Served,
 };
 use durable_runtime::engine::store::Store;
 use tokio::sync::{mpsc, oneshot};
@@ -26,11 +27,13 @@ use super::proto::work_item::Request as WorkRequest;
 /// Work items a connected worker may have buffered before sending stalls.
 const STREAM_BUFFER: usize = 256;
 
-/// What one connected worker runs: every name, or those its filters list.
+/// What one connected worker runs: every name, or those its filters list (entity names
+/// lower case: they match whatever the case).
 #[derive(Debug, Clone)]
 struct Runs {
     orchestrators: Option<Vec<String>>,
     activities: Option<Vec<String>>,
+    entities: Option<Vec<String>>,
 }
 
 impl Runs {
@@ -39,6 +42,7 @@ impl Runs {
             None => Runs {
                 orchestrators: None,
                 activities: None,
+                entities: None,
             },
             Some(filters) => Runs {
                 orchestrators: Some(
@@ -49,6 +53,13 @@ impl Runs {
                         .collect(),
                 ),
                 activities: Some(filters.activities.iter().map(|f| f.name.clone()).collect()),
+                entities: Some(
+                    filters
+                        .entities
+                        .iter()
+                        .map(|f| f.name.to_lowercase())
+                        .collect(),
+                ),
             },
         }
     }
@@ -75,12 +86,19 @@ enum Open {
         worker: u64,
         reply: oneshot::Sender<Result<InvocationResult, RemoteUnavailable>>,
     },
+    Entity {
+        worker: u64,
+        batch: RemoteEntityBatch,
+        reply: oneshot::Sender<Result<RemoteEntityResult, RemoteUnavailable>>,
+    },
 }
 
 impl Open {
     fn worker(&self) -> u64 {
         match self {
-            Open::Turn { worker, .. } | Open::Activity { worker, .. } => *worker,
+            Open::Turn { worker, .. }
+            | Open::Activity { worker, .. }
+            | Open::Entity { worker, .. } => *worker,
         }
     }
 
@@ -91,6 +109,9 @@ impl Open {
                 let _ = reply.send(Err(unavailable));
             }
             Open::Activity { reply, .. } => {
+                let _ = reply.send(Err(unavailable));
+            }
+            Open::Entity { reply, .. } => {
                 let _ = reply.send(Err(unavailable));
             }
         }
@@ -291,7 +312,7 @@ impl WorkerHub {
             Some(other) => {
                 other.give_back("the answer was for another kind of work item");
                 Err(Status::invalid_argument(
-                    "the completion token is an activity's, not an orchestrator's",
+                    "the completion token is not an orchestrator's",
                 ))
             }
             None => Err(not_open(&response.completion_token)),
@@ -308,10 +329,28 @@ impl WorkerHub {
             Some(other) => {
                 other.give_back("the answer was for another kind of work item");
                 Err(Status::invalid_argument(
-                    "the completion token is an orchestrator's, not an activity's",
+                    "the completion token is not an activity's",
                 ))
             }
             None => Err(not_open(&response.completion_token)),
+        }
+    }
+
+    /// `CompleteEntityTask`: the answer to an open batch of entity operations.
+    pub fn complete_entity(&self, result: proto::EntityBatchResult) -> Result<(), Status> {
+        let token = result.completion_token.clone();
+        match self.close(&token) {
+            Some(Open::Entity { batch, reply, .. }) => {
+                let _ = reply.send(Ok(super::entities::entity_result(&batch, result)));
+                Ok(())
+            }
+            Some(other) => {
+                other.give_back("the answer was for another kind of work item");
+                Err(Status::invalid_argument(
+                    "the completion token is not an entity's",
+                ))
+            }
+            None => Err(not_open(&token)),
         }
     }
 
@@ -337,6 +376,34 @@ impl RemoteWorkers for WorkerHub {
 
     fn activities(&self) -> Served {
         self.served(|runs| runs.activities.as_ref())
+    }
+
+    fn entities(&self) -> Served {
+        self.served(|runs| runs.entities.as_ref())
+    }
+
+    async fn run_entity_batch(
+        &self,
+        batch: RemoteEntityBatch,
+    ) -> Result<RemoteEntityResult, RemoteUnavailable> {
+        let (reply, answer) = oneshot::channel();
+        let name = durable_runtime::EntityId::from_instance_id(&batch.instance_id)
+            .map(|id| id.name.to_lowercase())
+            .unwrap_or_default();
+        let request = WorkRequest::EntityRequest(super::entities::entity_request(&batch));
+        self.hand_out(
+            &name,
+            |runs| runs.entities.as_ref(),
+            request,
+            |worker| Open::Entity {
+                worker,
+                batch,
+                reply,
+            },
+        )?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(RemoteUnavailable("the work item was dropped".to_owned())))
     }
 
     async fn run_turn(&self, turn: RemoteTurn) -> Result<RemoteDecision, RemoteUnavailable> {

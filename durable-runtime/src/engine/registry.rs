@@ -362,6 +362,11 @@ impl Registry {
             .chain(self.doubles.keys().map(String::as_str))
     }
 
+    /// The names of the registered entities, lower case (as entity rows are named).
+    pub fn entity_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.entities.keys().map(String::as_str)
+    }
+
     /// The entity registered under `name`, whatever its case.
     pub fn entity(&self, name: &str) -> Option<&'static EntityDescriptor> {
         self.entities.get(&name.to_lowercase()).copied()

@@ -160,6 +160,68 @@ pub struct RemoteActivity {
     pub task_id: i64,
 }
 
+/// A batch of entity operations for a remote worker, in queue order.
+#[derive(Debug, Clone)]
+pub struct RemoteEntityBatch {
+    /// The entity (`@name@key`).
+    pub instance_id: String,
+    /// Its state before the batch; `None`: it has none.
+    pub state: Option<Value>,
+    /// The operations, in the order they run.
+    pub operations: Vec<RemoteOperation>,
+}
+
+/// One entity operation of a remote batch.
+#[derive(Debug, Clone)]
+pub struct RemoteOperation {
+    /// The operation's name.
+    pub operation: String,
+    /// The request's id.
+    pub request_id: String,
+    /// Its input.
+    pub input: Value,
+}
+
+/// What a remote entity did with a batch.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteEntityResult {
+    /// One result per operation, in order: its return value or its failure (a failed
+    /// operation's changes are already rolled back by the worker).
+    pub results: Vec<Result<Value, FailureDetails>>,
+    /// The state after the batch; `None`: deleted (or never set).
+    pub state: Option<Value>,
+    /// Signals the operations sent to other entities.
+    pub signals: Vec<RemoteSignal>,
+    /// Orchestrations the operations started.
+    pub orchestrations: Vec<RemoteStart>,
+}
+
+/// A signal a remote entity sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteSignal {
+    /// The receiving entity (`@name@key`).
+    pub instance_id: String,
+    /// The operation.
+    pub operation: String,
+    /// Its input.
+    pub input: Value,
+    /// When to deliver it; `None`: at once.
+    pub deliver_at: Option<DateTime<Utc>>,
+}
+
+/// An orchestration a remote entity started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteStart {
+    /// The orchestrator.
+    pub name: String,
+    /// The new instance's id.
+    pub instance_id: String,
+    /// Its input.
+    pub input: Value,
+    /// When it starts; `None`: at once.
+    pub scheduled_start: Option<DateTime<Utc>>,
+}
+
 /// No connected worker took the work, or the one that did left before answering: the
 /// work goes back to the store for another worker.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,6 +236,15 @@ pub trait RemoteWorkers: Send + Sync + std::fmt::Debug + 'static {
 
     /// The activities connected workers run now.
     fn activities(&self) -> Served;
+
+    /// The entities connected workers run now (their names, any case).
+    fn entities(&self) -> Served;
+
+    /// Runs one batch of operations on a connected worker that runs the entity.
+    async fn run_entity_batch(
+        &self,
+        batch: RemoteEntityBatch,
+    ) -> Result<RemoteEntityResult, RemoteUnavailable>;
 
     /// Runs one turn on a connected worker that runs `turn.name`.
     async fn run_turn(&self, turn: RemoteTurn) -> Result<RemoteDecision, RemoteUnavailable>;

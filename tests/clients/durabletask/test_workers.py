@@ -6,6 +6,7 @@ import time
 
 import pytest
 from durabletask import client as dt_client
+from durabletask import entities
 
 from conftest import start_worker, stop_worker
 
@@ -96,6 +97,45 @@ def test_continue_as_new_in_python(client):
     state = run(client, "counts_up", input=0)
     assert state.runtime_status == Status.COMPLETED, state.failure_details
     assert state.get_output() == 3
+
+
+def test_a_python_orchestrator_signals_and_calls_a_rust_entity(client, uid):
+    key = uid("counter")
+    state = run(client, "uses_rust_counter", input=key)
+    assert state.runtime_status == Status.COMPLETED, state.failure_details
+    output = state.get_output()
+    assert output["value"] == 5
+    assert "cannot go below zero" in output["refused"]
+    entity = client.get_entity(entities.EntityInstanceId("Counter", key))
+    assert entity is not None and entity.get_typed_state() == 5
+
+
+def test_a_python_orchestrator_calls_a_python_entity(client, uid):
+    key = uid("tally")
+    state = run(client, "uses_python_tally", input=key)
+    assert state.runtime_status == Status.COMPLETED, state.failure_details
+    output = state.get_output()
+    assert output["value"] == 7, "the refused add changed nothing"
+    assert "cannot go below zero" in output["refused"]
+    assert client.get_entity(entities.EntityInstanceId("tally", key)).get_state(int) == 7
+
+
+def test_a_python_entity_takes_signals_and_signals_rust(client, uid):
+    key = uid("tally")
+    tally = entities.EntityInstanceId("tally", key)
+    for amount in [2, 5]:
+        client.signal_entity(tally, "add", input=amount)
+    wait_for(lambda: (client.get_entity(tally) or None) is not None
+             and client.get_entity(tally).get_state(int) == 7)
+    client.signal_entity(tally, "forward")
+    counter = entities.EntityInstanceId("Counter", key)
+    wait_for(lambda: client.get_entity(counter) is not None
+             and client.get_entity(counter).get_state(int) == 7)
+    child = uid("started-by-tally")
+    client.signal_entity(tally, "start", input=child)
+    wait_for(lambda: client.get_orchestration_state(child) is not None)
+    done = client.wait_for_orchestration_completion(child, timeout=30)
+    assert done.get_output() == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 
 def test_suspend_and_terminate_a_python_orchestration(client, uid):

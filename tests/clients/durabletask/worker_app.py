@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import timedelta
 
-from durabletask import task, worker
+from durabletask import entities, task, worker
 
 ADDRESS = os.environ["DURABLE_TEST_GRPC_ADDRESS"]
 KEY = os.environ.get("DURABLE_TEST_SYSTEM_KEY", "")
@@ -41,6 +41,27 @@ def slow_step(ctx: task.ActivityContext, step: int) -> int:
         with open(LEDGER, "a") as ledger:
             ledger.write(f"{ctx.orchestration_id} {step}\n")
     return step * 10
+
+
+# ------------------------------------------------------------------------------- entities
+
+def tally(ctx: entities.EntityContext, input):
+    """A Python entity: add (refusing to go below zero), get, forward (signals the Rust
+    Counter entity with the same key) and start (starts the Rust HelloCities)."""
+    total = ctx.get_state(int, 0)
+    if ctx.operation == "add":
+        if total + input < 0:
+            raise ValueError(f"tally cannot go below zero (it is {total})")
+        ctx.set_state(total + input)
+    elif ctx.operation == "get":
+        return total
+    elif ctx.operation == "forward":
+        ctx.signal_entity(entities.EntityInstanceId("Counter", ctx.entity_id.key), "add", input=total)
+    elif ctx.operation == "start":
+        ctx.schedule_new_orchestration("HelloCities", instance_id=input)
+    else:
+        raise ValueError(f"tally has no operation {ctx.operation}")
+    return None
 
 
 # -------------------------------------------------------------------------- orchestrators
@@ -109,6 +130,34 @@ def counts_up(ctx: task.OrchestrationContext, n: int):
     return n
 
 
+def uses_rust_counter(ctx: task.OrchestrationContext, key: str):
+    # Counter is the Rust example's entity: a signal (one-way), then a call (two-way) that
+    # sees it, then a call that fails (the counter refuses to go below zero).
+    counter = entities.EntityInstanceId("Counter", key)
+    ctx.signal_entity(counter, "add", input=5)
+    after_signal = yield ctx.call_entity(counter, "get")
+    try:
+        yield ctx.call_entity(counter, "add", input=-100)
+        refused = None
+    except task.TaskFailedError as failure:
+        refused = failure.details.message
+    return {"value": after_signal, "refused": refused}
+
+
+def uses_python_tally(ctx: task.OrchestrationContext, key: str):
+    # Calls the Python tally entity through the host: two adds, a refused one, a get.
+    counter = entities.EntityInstanceId("tally", key)
+    yield ctx.call_entity(counter, "add", input=4)
+    yield ctx.call_entity(counter, "add", input=3)
+    try:
+        yield ctx.call_entity(counter, "add", input=-100)
+        refused = None
+    except task.TaskFailedError as failure:
+        refused = failure.details.message
+    value = yield ctx.call_entity(counter, "get")
+    return {"value": value, "refused": refused}
+
+
 def slow_chain(ctx: task.OrchestrationContext, count: int):
     results = []
     for step in range(count):
@@ -117,7 +166,8 @@ def slow_chain(ctx: task.OrchestrationContext, count: int):
 
 
 ORCHESTRATORS = [hello_cities, fan_out, calls_rust_activity, calls_rust_orchestration, approval,
-                 durable_timer, events_in_order, fails, catches, counts_up, slow_chain]
+                 durable_timer, events_in_order, fails, catches, counts_up, uses_rust_counter,
+                 uses_python_tally, slow_chain]
 ACTIVITIES = [say_hello, shout, refuse, slow_step]
 
 
@@ -128,6 +178,7 @@ def main():
         w.add_orchestrator(orchestrator)
     for activity in ACTIVITIES:
         w.add_activity(activity)
+    w.add_entity(tally)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

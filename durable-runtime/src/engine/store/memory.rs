@@ -232,7 +232,11 @@ impl Inner {
                         && (i.record.status != RuntimeStatus::Suspended
                             || m.queued.event.kind.is_control())
                         && version_taken(options.versions.as_ref(), &i.record)
-                        && name_taken(options.names.as_ref(), &i.record)
+                        && name_taken(
+                            options.names.as_ref(),
+                            options.entity_names.as_ref(),
+                            &i.record,
+                        )
                 });
             free.then(|| m.instance_id.clone())
         })?;
@@ -490,9 +494,19 @@ fn version_taken(versions: Option<&KeyRange>, record: &InstanceRecord) -> bool {
     })
 }
 
-/// Whether a fetch limited to `names` may lease `record`: entities are always taken.
-fn name_taken(names: Option<&NameSet>, record: &InstanceRecord) -> bool {
-    names.is_none_or(|names| is_entity_id(&record.instance_id) || names.contains(&record.name))
+/// Whether a fetch limited to orchestrators `names` and entities `entity_names` may
+/// lease `record`.
+fn name_taken(
+    names: Option<&NameSet>,
+    entity_names: Option<&NameSet>,
+    record: &InstanceRecord,
+) -> bool {
+    let allowed = if is_entity_id(&record.instance_id) {
+        entity_names
+    } else {
+        names
+    };
+    allowed.is_none_or(|allowed| allowed.contains(&record.name))
 }
 
 fn lease_free(lease: &Option<Lease>, now: DateTime<Utc>) -> bool {
@@ -656,7 +670,7 @@ impl Store for MemoryStore {
                     lease_free(&i.lease, now)
                         && i.record.status != RuntimeStatus::Suspended
                         && version_taken(versions.as_ref(), &i.record)
-                        && name_taken(names.as_ref(), &i.record)
+                        && name_taken(names.as_ref(), None, &i.record)
                 })
             };
             match lease_instance {

@@ -126,9 +126,11 @@ pub struct FetchOptions {
     /// Lease only orchestration instances whose version's sort key lies in this range
     /// (entities always); `None`: every instance.
     pub versions: Option<KeyRange>,
-    /// Lease only orchestration instances of these orchestrators (entities always);
-    /// `None`: every name.
+    /// Lease only orchestration instances of these orchestrators; `None`: every name.
     pub names: Option<NameSet>,
+    /// Lease only entities of these names (lower case, as entity rows are named); `None`:
+    /// every entity.
+    pub entity_names: Option<NameSet>,
 }
 
 /// The function names a worker runs, for fetches that lease only work it can do: a host

@@ -96,6 +96,7 @@ impl<S: Store + ?Sized> Verbs for S {
             with_history: true,
             versions: None,
             names: None,
+            entity_names: None,
         };
         Ok(self.fetch_orchestrations(owner, options).await?.pop())
     }
@@ -111,6 +112,7 @@ impl<S: Store + ?Sized> Verbs for S {
             with_history: false,
             versions: None,
             names: None,
+            entity_names: None,
         };
         Ok(self.fetch_orchestrations(owner, options).await?.pop())
     }

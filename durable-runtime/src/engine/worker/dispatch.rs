@@ -38,6 +38,7 @@ pub(super) async fn orchestrations(shared: Arc<Shared>, stopped: watch::Receiver
                     with_history: shared.options.orchestration_cache == 0,
                     versions: shared.options.versioning.fetch_filter(),
                     names: shared.orchestrator_names(),
+                    entity_names: shared.entity_names(),
                 };
                 shared
                     .store

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::Shared;
 use super::entity_locks::EntityLocks;
+use crate::engine::remote::{RemoteEntityBatch, RemoteOperation, RemoteUnavailable, RemoteWorkers};
 use crate::entity::{EntityId, EntityOperation, OperationEffects};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::replay::panic_failure;
@@ -44,6 +45,34 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
     let descriptor = shared.registry.entity(&id.name);
     let mut state = (instance.status == RuntimeStatus::Running).then(|| instance.output.clone());
     let mut messages = scheduled.messages;
+    if descriptor.is_none()
+        && let Some(remote) = shared.remote_entity(&id.name)
+    {
+        if let Some(metrics) = &shared.options.metrics {
+            let operations = scheduled.operations.len() as u64;
+            metrics.entity_operations(crate::engine::metrics::UNREGISTERED, operations);
+        }
+        match run_remote(shared, remote, &id, state, scheduled.operations).await {
+            Ok(ran) => {
+                messages.extend(ran.messages);
+                let batch = Batch {
+                    state: ran.state,
+                    locks: locks.to_value(),
+                    messages,
+                    children: ran.children,
+                };
+                commit(shared, &instance, consumed, batch).await;
+            }
+            Err(unavailable) => {
+                tracing::info!(entity = %id, %unavailable, "the operations go back to the store for a remote worker");
+                let _ = shared
+                    .store
+                    .abandon_orchestration(&shared.owner, &instance.instance_id)
+                    .await;
+            }
+        }
+        return;
+    }
     let mut children = Vec::new();
     let operations = scheduled.operations.len() as u64;
     for event in scheduled.operations {
@@ -98,33 +127,15 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
             Ok(effects) => {
                 state = effects.state;
                 messages.extend(effects.signals.into_iter().map(|signal| {
-                    let target = signal.target.instance_id();
-                    OutboundMessage {
-                        instance_id: target.clone(),
-                        execution_id: None,
-                        event: HistoryEvent::new(
-                            now,
-                            EventKind::EntityOperationSignaled {
-                                request_id: uuid::Uuid::new_v4().simple().to_string(),
-                                target_instance_id: target,
-                                operation: signal.operation,
-                                input: signal.input,
-                                critical_section_id: None,
-                            },
-                        ),
-                    }
+                    signal_message(
+                        signal.target.instance_id(),
+                        signal.operation,
+                        signal.input,
+                        now,
+                    )
                 }));
-                children.extend(effects.orchestrations.into_iter().map(|start| NewInstance {
-                    instance_id: start.instance_id,
-                    name: start.name,
-                    execution_id: uuid::Uuid::new_v4().simple().to_string(),
-                    input: start.input,
-                    created_at: now,
-                    parent: None,
-                    scheduled_start: None,
-                    replace: ReplacePolicy::NonRunning,
-                    trace_context: None,
-                    version: shared.options.versioning.default_version.clone(),
+                children.extend(effects.orchestrations.into_iter().map(|start| {
+                    new_orchestration(shared, start.instance_id, start.name, start.input, now)
                 }));
                 Ok(effects.result)
             }
@@ -148,6 +159,138 @@ pub(crate) async fn run_turn(shared: &Arc<Shared>, item: OrchestrationWorkItem) 
         children,
     };
     commit(shared, &instance, consumed, batch).await;
+}
+
+/// What a remote entity's batch leaves: its state, and the messages (responses to callers,
+/// signals) and orchestrations its operations made.
+struct RemoteRan {
+    state: Option<Value>,
+    messages: Vec<OutboundMessage>,
+    children: Vec<NewInstance>,
+}
+
+/// Runs `operations` (signals and calls, in order) on a remote worker that runs the
+/// entity. The lease on the entity must outlast the wait, so the wait is shorter.
+async fn run_remote(
+    shared: &Arc<Shared>,
+    remote: &Arc<dyn RemoteWorkers>,
+    id: &EntityId,
+    state: Option<Value>,
+    operations: Vec<HistoryEvent>,
+) -> Result<RemoteRan, RemoteUnavailable> {
+    let mut callers = Vec::with_capacity(operations.len());
+    let mut requests = Vec::with_capacity(operations.len());
+    for event in operations {
+        let (operation, input, request_id, caller) = match event.kind {
+            EventKind::EntityOperationSignaled {
+                operation,
+                input,
+                request_id,
+                ..
+            } => (operation, input, request_id, None),
+            EventKind::EntityOperationCalled {
+                operation,
+                input,
+                request_id,
+                caller,
+                ..
+            } => (operation, input, request_id, caller),
+            _ => continue,
+        };
+        callers.push(caller);
+        requests.push(RemoteOperation {
+            operation,
+            request_id,
+            input,
+        });
+    }
+    let batch = RemoteEntityBatch {
+        instance_id: id.instance_id(),
+        state,
+        operations: requests,
+    };
+    let result = shared.within_lease(remote.run_entity_batch(batch)).await?;
+    let now = shared.clock.now();
+    let mut results = result.results.into_iter();
+    let mut messages = Vec::new();
+    for caller in callers {
+        let response = results.next().unwrap_or_else(|| {
+            Err(FailureDetails::new(
+                "EntityResultMissing",
+                format!(
+                    "the remote worker running entity `{id}` answered no result for the operation"
+                ),
+            ))
+        });
+        if let Some(caller) = caller {
+            messages.push(respond(caller, response, now));
+        }
+    }
+    messages.extend(result.signals.into_iter().map(|signal| {
+        // A signal for later is delivered at once: an entity turn's messages have no
+        // delivery time.
+        signal_message(signal.instance_id, signal.operation, signal.input, now)
+    }));
+    let children = result
+        .orchestrations
+        .into_iter()
+        .map(|start| {
+            let mut child =
+                new_orchestration(shared, start.instance_id, start.name, start.input, now);
+            child.scheduled_start = start.scheduled_start;
+            child
+        })
+        .collect();
+    Ok(RemoteRan {
+        state: result.state,
+        messages,
+        children,
+    })
+}
+
+/// A signal an operation sends to entity `target`.
+fn signal_message(
+    target: String,
+    operation: String,
+    input: Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> OutboundMessage {
+    OutboundMessage {
+        instance_id: target.clone(),
+        execution_id: None,
+        event: HistoryEvent::new(
+            now,
+            EventKind::EntityOperationSignaled {
+                request_id: uuid::Uuid::new_v4().simple().to_string(),
+                target_instance_id: target,
+                operation,
+                input,
+                critical_section_id: None,
+            },
+        ),
+    }
+}
+
+/// An orchestration an operation starts (at this host's default version).
+fn new_orchestration(
+    shared: &Shared,
+    instance_id: String,
+    name: String,
+    input: Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> NewInstance {
+    NewInstance {
+        instance_id,
+        name,
+        execution_id: uuid::Uuid::new_v4().simple().to_string(),
+        input,
+        created_at: now,
+        parent: None,
+        scheduled_start: None,
+        replace: ReplacePolicy::NonRunning,
+        trace_context: None,
+        version: shared.options.versioning.default_version.clone(),
+    }
 }
 
 /// What an entity's turn leaves: its state, its lock bookkeeping, messages to others and

@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
-use crate::engine::remote::{RemoteWorkers, Served};
+use crate::engine::remote::{RemoteUnavailable, RemoteWorkers, Served};
 use crate::registry::Registry;
 use crate::status::RuntimeStatus;
 use crate::store::{NameSet, Store};
@@ -179,6 +179,41 @@ impl Shared {
                     .chain(names),
             )),
         }
+    }
+
+    /// The entities whose operations this worker leases, as [`Shared::orchestrator_names`]:
+    /// the registered ones and those connected remote workers run, lower case.
+    pub(crate) fn entity_names(&self) -> Option<NameSet> {
+        let remote = self.options.remote.as_ref()?;
+        match remote.entities() {
+            Served::Any => None,
+            Served::Names(names) => Some(NameSet::new(
+                self.registry
+                    .entity_names()
+                    .map(str::to_owned)
+                    .chain(names.into_iter().map(|name| name.to_lowercase())),
+            )),
+        }
+    }
+
+    /// Waits for a remote worker's answer while the lease on its work still holds: two
+    /// thirds of a lease, so a late answer cannot land after another host took over.
+    pub(crate) async fn within_lease<T>(
+        &self,
+        answer: impl std::future::Future<Output = Result<T, RemoteUnavailable>>,
+    ) -> Result<T, RemoteUnavailable> {
+        let wait = self.options.lease * 2 / 3;
+        tokio::time::timeout(wait, answer).await.map_err(|_| {
+            RemoteUnavailable(format!("the remote worker did not answer within {wait:?}"))
+        })?
+    }
+
+    /// The remote workers, when entity `name` is one no Rust function here runs.
+    pub(crate) fn remote_entity(&self, name: &str) -> Option<&Arc<dyn RemoteWorkers>> {
+        self.options
+            .remote
+            .as_ref()
+            .filter(|_| self.registry.entity(name).is_none())
     }
 
     /// The remote workers, when orchestrator `name` is one no Rust function here runs.

@@ -267,12 +267,7 @@ async fn run_remote(
         past: history.to_vec(),
         new: events.clone(),
     };
-    let wait = shared.options.lease * 2 / 3;
-    let decision = tokio::time::timeout(wait, remote.run_turn(request))
-        .await
-        .map_err(|_| {
-            RemoteUnavailable(format!("the remote worker did not answer within {wait:?}"))
-        })??;
+    let decision = shared.within_lease(remote.run_turn(request)).await?;
     let mut turn = remote_turn(now, history, events, decision, shared.options.action_limits);
     if suspended && !turn.status.is_terminal() {
         turn.status = RuntimeStatus::Suspended;

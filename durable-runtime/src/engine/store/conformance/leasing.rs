@@ -168,6 +168,7 @@ pub(super) async fn batched_fetches_lease_many_items_at_once(
                 with_history: false,
                 versions: None,
                 names: None,
+                entity_names: None,
             },
         )
         .await
@@ -188,6 +189,7 @@ pub(super) async fn batched_fetches_lease_many_items_at_once(
                     with_history: false,
                     versions: None,
                     names: None,
+                    entity_names: None,
                 },
             )
             .await

@@ -459,7 +459,7 @@ conformance!(
     versions::a_fetch_leases_only_the_versions_its_worker_takes,
     versions::a_completion_leases_its_instance_only_to_a_worker_that_takes_its_version,
     versions::listings_filter_on_the_version,
-    names::a_fetch_leases_only_the_orchestrators_its_worker_runs,
+    names::a_fetch_leases_only_the_orchestrators_and_entities_its_worker_runs,
     names::an_activity_fetch_leases_only_the_activities_its_worker_runs,
     names::a_completion_leases_its_instance_only_to_a_worker_that_runs_it,
     management::queued_work_lists_every_message_and_activity_call,

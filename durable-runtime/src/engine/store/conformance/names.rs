@@ -1,6 +1,6 @@
 //! Name filters: a worker that runs only some functions (a host whose remote workers
-//! serve other names) leases only instances of its orchestrators (and every entity), only
-//! calls of its activities, and a finished call leases it only an instance it can run.
+//! serve other names) leases only instances of its orchestrators and entities, only calls
+//! of its activities, and a finished call leases it only an instance it can run.
 
 use super::messages::entity_signal;
 use super::*;
@@ -17,14 +17,21 @@ fn only(names: &[&str]) -> Option<NameSet> {
     Some(NameSet::new(names.iter().map(|n| (*n).to_owned())))
 }
 
-/// Every instance a worker running `names` leases now, by id, sorted.
-async fn leased_ids(store: &dyn Store, owner: &str, names: Option<NameSet>) -> Vec<String> {
+/// Every instance a worker running orchestrators `names` and entities `entity_names`
+/// leases now, by id, sorted.
+async fn leased_ids(
+    store: &dyn Store,
+    owner: &str,
+    names: Option<NameSet>,
+    entity_names: Option<NameSet>,
+) -> Vec<String> {
     let options = FetchOptions {
         lease: LEASE,
         max: 16,
         with_history: false,
         versions: None,
         names,
+        entity_names,
     };
     let mut ids: Vec<String> = store
         .fetch_orchestrations(owner, options)
@@ -37,7 +44,7 @@ async fn leased_ids(store: &dyn Store, owner: &str, names: Option<NameSet>) -> V
     ids
 }
 
-pub(super) async fn a_fetch_leases_only_the_orchestrators_its_worker_runs(
+pub(super) async fn a_fetch_leases_only_the_orchestrators_and_entities_its_worker_runs(
     store: &dyn Store,
     clock: &ManualClock,
 ) {
@@ -47,28 +54,36 @@ pub(super) async fn a_fetch_leases_only_the_orchestrators_its_worker_runs(
             .await
             .expect("creates");
     }
-    store
-        .signal_entity(to_entity(
-            "@counter@a",
-            "counter",
-            entity_signal("add", json!(1), clock.now()),
-        ))
-        .await
-        .expect("signals");
+    for (id, name) in [("@counter@a", "counter"), ("@tally@a", "tally")] {
+        store
+            .signal_entity(to_entity(
+                id,
+                name,
+                entity_signal("add", json!(1), clock.now()),
+            ))
+            .await
+            .expect("signals");
+    }
 
     assert_eq!(
-        leased_ids(store, "nobody", only(&[])).await,
-        ["@counter@a"],
-        "no orchestrators: entities only"
+        leased_ids(store, "nobody", only(&[]), only(&[])).await,
+        Vec::<String>::new(),
+        "nothing it runs"
     );
     assert_eq!(
-        leased_ids(store, "rust", only(&["HelloCities", "Other"])).await,
+        leased_ids(store, "counters", only(&[]), only(&["counter"])).await,
+        ["@counter@a"],
+        "no orchestrators, one entity"
+    );
+    assert_eq!(
+        leased_ids(store, "rust", only(&["HelloCities", "Other"]), only(&[])).await,
         ["rust"],
         "names match exactly, case and all"
     );
     assert_eq!(
-        leased_ids(store, "python", only(&["hello_cities"])).await,
-        ["python"]
+        leased_ids(store, "python", only(&["hello_cities"]), None).await,
+        ["@tally@a", "python"],
+        "any entity"
     );
 }
 
@@ -139,7 +154,7 @@ pub(super) async fn a_completion_leases_its_instance_only_to_a_worker_that_runs_
         "a worker without hello_cities does not take its instance"
     );
     assert_eq!(
-        leased_ids(store, "python", only(&["hello_cities"])).await,
+        leased_ids(store, "python", only(&["hello_cities"]), None).await,
         ["i1"],
         "the result waits for a worker that runs it"
     );

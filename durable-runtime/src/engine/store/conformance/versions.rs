@@ -29,6 +29,7 @@ async fn leased_ids(store: &dyn Store, owner: &str, versioning: &Versioning) -> 
         with_history: false,
         versions: versioning.fetch_filter(),
         names: None,
+        entity_names: None,
     };
     let mut ids: Vec<String> = store
         .fetch_orchestrations(owner, options)

@@ -28,6 +28,8 @@ pub(super) async fn lease_instances<C: GenericClient>(
     let now = millis(clock_now);
     let (oldest, newest) = key_bounds(options.versions.as_ref());
     let names: Option<Vec<String>> = options.names.as_ref().map(|n| n.names().to_vec());
+    let entity_names: Option<Vec<String>> =
+        options.entity_names.as_ref().map(|n| n.names().to_vec());
     // One statement. Each instance is picked by its oldest message it may take now
     // (NOT EXISTS: no older one), so it comes once and the limit counts instances;
     // SKIP LOCKED passes over instances another host is taking right now. ARRAY():
@@ -42,7 +44,9 @@ pub(super) async fn lease_instances<C: GenericClient>(
                  WHERE m.visible_at <= $1 AND (i.lock_owner IS NULL OR i.lock_expires <= $1)
                    AND (i.status <> 'Suspended' OR m.control)
                    AND ($5::text IS NULL OR i.version_key IS NULL OR i.version_key BETWEEN $5 AND $6)
-                   AND ($7::text[] IS NULL OR left(i.instance_id, 1) = '@' OR i.name = ANY($7))
+                   AND (CASE WHEN left(i.instance_id, 1) = '@'
+                        THEN $8::text[] IS NULL OR i.name = ANY($8)
+                        ELSE $7::text[] IS NULL OR i.name = ANY($7) END)
                    AND NOT EXISTS (
                        SELECT 1 FROM messages o
                        WHERE o.instance_id = m.instance_id AND o.id < m.id AND o.visible_at <= $1
@@ -53,7 +57,16 @@ pub(super) async fn lease_instances<C: GenericClient>(
             instance_columns!(),
             ", dequeue_count"
         ),
-        &[&now, &owner, &expires, &limit, &oldest, &newest, &names],
+        &[
+            &now,
+            &owner,
+            &expires,
+            &limit,
+            &oldest,
+            &newest,
+            &names,
+            &entity_names,
+        ],
     )
     .await?;
     leased_work_items(client, &rows, now, options.with_history).await

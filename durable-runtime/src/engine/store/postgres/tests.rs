@@ -750,6 +750,7 @@ async fn batched_fetches_lease_several_items_in_one_call() {
                 with_history: false,
                 versions: None,
                 names: None,
+                entity_names: None,
             },
         )
         .await
@@ -775,6 +776,7 @@ async fn batched_fetches_lease_several_items_in_one_call() {
                 with_history: false,
                 versions: None,
                 names: None,
+                entity_names: None,
             },
         )
         .await

@@ -42,6 +42,7 @@ fn lease_next_instance(
 ) -> Result<Option<OrchestrationWorkItem>, StoreError> {
     let (oldest, newest) = key_bounds(options.versions.as_ref());
     let names = options.names.as_ref().map(NameSet::to_json);
+    let entity_names = options.entity_names.as_ref().map(NameSet::to_json);
     let candidate: Option<String> = conn
         .prepare_cached(
             // Walk messages oldest first and stop at the first one that can be taken:
@@ -51,14 +52,16 @@ fn lease_next_instance(
                      WHERE +m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires <= ?1)
                        AND (i.status <> 'Suspended' OR m.control = 1)
                        AND (?2 IS NULL OR i.version_key IS NULL OR i.version_key BETWEEN ?2 AND ?3)
-                       AND (?4 IS NULL OR substr(i.instance_id, 1, 1) = '@'
-                            OR i.name IN (SELECT value FROM json_each(?4)))
+                       AND (CASE WHEN substr(i.instance_id, 1, 1) = '@'
+                            THEN ?5 IS NULL OR i.name IN (SELECT value FROM json_each(?5))
+                            ELSE ?4 IS NULL OR i.name IN (SELECT value FROM json_each(?4)) END)
                      ORDER BY m.id LIMIT 1",
         )
         .map_err(sql_error)?
-        .query_row(params![millis(now), oldest, newest, names], |row| {
-            row.get(0)
-        })
+        .query_row(
+            params![millis(now), oldest, newest, names, entity_names],
+            |row| row.get(0),
+        )
         .optional()
         .map_err(sql_error)?;
     match candidate {
