@@ -37,6 +37,11 @@ pub(crate) fn remote_turn(
         release_at_end(&mut turn, history, now);
         return turn;
     }
+    if let Some(failure) = oversized(&decision, limits.max_payload_bytes) {
+        let mut turn = failed_turn(now, messages, &failure);
+        release_at_end(&mut turn, history, now);
+        return turn;
+    }
     let mut turn = TurnOutput::finished(Vec::new(), RuntimeStatus::Running, Value::Null);
     turn.custom_status = decision.custom_status;
     let mut appended = messages;
@@ -151,6 +156,52 @@ pub(crate) fn remote_turn(
         release_at_end(&mut turn, history, now);
     }
     turn
+}
+
+/// The failure of a turn that sends a payload over the limit: its custom status, an
+/// action's input, its output or its next execution's input. Nothing of it is kept.
+fn oversized(decision: &RemoteDecision, limit: usize) -> Option<FailureDetails> {
+    let over = |what: String, value: &Value| {
+        crate::payload_limit::over_limit(value, limit)
+            .map(|size| crate::payload_limit::failure(&what, size, limit))
+    };
+    if let Some(failure) = over("the custom status".to_owned(), &decision.custom_status) {
+        return Some(failure);
+    }
+    decision.actions.iter().find_map(|action| {
+        let id = action.id;
+        match &action.kind {
+            RemoteActionKind::CallActivity { name, input } => over(
+                format!("the input of activity `{name}` (action {id})"),
+                input,
+            ),
+            RemoteActionKind::CallSubOrchestrator { name, input, .. } => over(
+                format!("the input of sub-orchestration `{name}` (action {id})"),
+                input,
+            ),
+            RemoteActionKind::SendEvent { name, input, .. } => {
+                over(format!("the data of event `{name}` (action {id})"), input)
+            }
+            RemoteActionKind::SignalEntity {
+                operation, input, ..
+            }
+            | RemoteActionKind::CallEntity {
+                operation, input, ..
+            } => over(
+                format!("the input of entity operation `{operation}` (action {id})"),
+                input,
+            ),
+            RemoteActionKind::Complete(RemoteOutcome::Completed(output)) => {
+                over("the output".to_owned(), output)
+            }
+            RemoteActionKind::Complete(RemoteOutcome::ContinuedAsNew { input, .. }) => {
+                over("the continue-as-new input".to_owned(), input)
+            }
+            RemoteActionKind::Complete(RemoteOutcome::Failed(_))
+            | RemoteActionKind::CreateTimer { .. }
+            | RemoteActionKind::TerminateInstance { .. } => None,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -279,5 +330,49 @@ mod tests {
         let turn = remote_turn(at(1), &[], Vec::new(), decision, limits);
         assert_eq!(turn.status, RuntimeStatus::Failed);
         assert!(turn.timers.is_empty());
+    }
+
+    #[test]
+    fn a_payload_over_the_limit_fails_the_orchestration_and_schedules_nothing() {
+        let limits = ActionLimits {
+            max_payload_bytes: 16,
+            ..ActionLimits::default()
+        };
+        let call = |input: &str| RemoteAction {
+            id: 0,
+            kind: RemoteActionKind::CallActivity {
+                name: "SayHello".to_owned(),
+                input: Value::from(input),
+            },
+        };
+        let decision = RemoteDecision {
+            actions: vec![call("a city name well over sixteen bytes")],
+            custom_status: Value::Null,
+        };
+        let turn = remote_turn(at(1), &[], Vec::new(), decision, limits);
+        assert_eq!(turn.status, RuntimeStatus::Failed);
+        assert!(turn.activities.is_empty());
+        assert_eq!(turn.output["ErrorType"], "PayloadTooLarge");
+        assert!(
+            turn.output["ErrorMessage"]
+                .as_str()
+                .is_some_and(|m| m.contains("activity `SayHello`"))
+        );
+
+        let status = RemoteDecision {
+            actions: vec![call("Tokyo")],
+            custom_status: Value::from("a custom status over the limit"),
+        };
+        let turn = remote_turn(at(1), &[], Vec::new(), status, limits);
+        assert_eq!(turn.status, RuntimeStatus::Failed);
+        assert!(turn.activities.is_empty());
+
+        let within = RemoteDecision {
+            actions: vec![call("Tokyo")],
+            custom_status: Value::Null,
+        };
+        let turn = remote_turn(at(1), &[], Vec::new(), within, limits);
+        assert_eq!(turn.status, RuntimeStatus::Running);
+        assert_eq!(turn.activities.len(), 1);
     }
 }

@@ -53,3 +53,28 @@ def test_a_killed_worker_loses_nothing(client, uid, tmp_path):
     for step in done_before_kill[:-1]:
         assert runs.count(step) == 1, f"step {step} ran again: {runs}"
     assert all(runs.count(step) <= 2 for step in range(STEPS)), runs
+
+
+def test_another_connected_worker_takes_over_a_killed_ones_work(client, uid, tmp_path):
+    ledger = tmp_path / "ledger.txt"
+    doomed = start_worker(ledger)
+    survivor = start_worker(ledger)
+    try:
+        iids = [client.schedule_new_orchestration("slow_chain", input=STEPS, instance_id=uid("pair"))
+                for _ in range(2)]
+        deadline = time.time() + 60
+        while sum(len(ledger_lines(ledger, iid)) for iid in iids) < 4:
+            assert time.time() < deadline, "the chains never got going"
+            time.sleep(0.05)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+        # No restart: the surviving worker finishes both chains.
+        for iid in iids:
+            state = client.wait_for_orchestration_completion(iid, timeout=90)
+            assert state.runtime_status == Status.COMPLETED, state.failure_details
+            assert state.get_output() == [step * 10 for step in range(STEPS)]
+            runs = ledger_lines(ledger, iid)
+            assert sorted(set(runs)) == list(range(STEPS)), runs
+            assert all(runs.count(step) <= 2 for step in range(STEPS)), runs
+    finally:
+        stop_worker(survivor)

@@ -96,9 +96,13 @@ async fn finish_remote(
         task_id: item.task_id,
     };
     let (store, owner, id) = (shared.store.clone(), shared.owner.clone(), item.id);
+    let limit = shared.options.action_limits.max_payload_bytes;
+    let activity = item.name.clone();
     let outcome = async move {
         match remote.run_activity(call).await {
-            Ok(outcome) => Some(outcome),
+            Ok(outcome) => Some(crate::payload_limit::bounded_outcome(
+                &activity, outcome, limit,
+            )),
             Err(unavailable) => {
                 tracing::info!(%unavailable, "the activity call goes back to the store for a remote worker");
                 let _ = store.abandon_activity(&owner, id).await;

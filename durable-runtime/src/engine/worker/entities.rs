@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::Shared;
 use super::entity_locks::EntityLocks;
-use crate::engine::remote::{RemoteEntityBatch, RemoteOperation, RemoteUnavailable, RemoteWorkers};
+use crate::engine::remote::{
+    RemoteEntityBatch, RemoteEntityResult, RemoteOperation, RemoteUnavailable, RemoteWorkers,
+};
 use crate::entity::{EntityId, EntityOperation, OperationEffects};
 use crate::history::{EventKind, FailureDetails, HistoryEvent, ParentInstance};
 use crate::orchestration::replay::panic_failure;
@@ -206,10 +208,16 @@ async fn run_remote(
     }
     let batch = RemoteEntityBatch {
         instance_id: id.instance_id(),
-        state,
+        state: state.clone(),
         operations: requests,
     };
     let result = shared.within_lease(remote.run_entity_batch(batch)).await?;
+    let result = bounded(
+        result,
+        id,
+        state,
+        shared.options.action_limits.max_payload_bytes,
+    );
     let now = shared.clock.now();
     let mut results = result.results.into_iter();
     let mut messages = Vec::new();
@@ -246,6 +254,35 @@ async fn run_remote(
         messages,
         children,
     })
+}
+
+/// `result` within the payload limit: an operation's result over it becomes that
+/// operation's `PayloadTooLarge` failure; a state over it fails the whole batch (the
+/// worker's state is one for all its operations) and keeps the state as it was, `before`.
+fn bounded(
+    mut result: RemoteEntityResult,
+    id: &EntityId,
+    before: Option<Value>,
+    limit: usize,
+) -> RemoteEntityResult {
+    use crate::payload_limit::{failure, over_limit};
+    if let Some(size) = result.state.as_ref().and_then(|s| over_limit(s, limit)) {
+        let failure = failure(&format!("the state of entity `{id}`"), size, limit);
+        return RemoteEntityResult {
+            results: vec![Err(failure); result.results.len()],
+            state: before,
+            ..RemoteEntityResult::default()
+        };
+    }
+    for outcome in &mut result.results {
+        if let Ok(value) = outcome
+            && let Some(size) = over_limit(value, limit)
+        {
+            let what = format!("the result of an operation of entity `{id}`");
+            *outcome = Err(failure(&what, size, limit));
+        }
+    }
+    result
 }
 
 /// A signal an operation sends to entity `target`.

@@ -15,6 +15,8 @@ const {
   OrchestrationStatus,
   NoOpLogger,
   whenAll,
+  EntityInstanceId,
+  TaskEntity,
 } = require("@microsoft/durabletask-js");
 
 const address = process.env.DURABLE_TEST_GRPC_ADDRESS;
@@ -59,6 +61,26 @@ async function* waitsForApproval(ctx) {
   return { approved: approval };
 }
 
+// A JavaScript entity: its methods are its operations.
+class Tally extends TaskEntity {
+  initializeState() {
+    return 0;
+  }
+  add(amount) {
+    this.state += amount;
+  }
+  get() {
+    return this.state;
+  }
+}
+
+async function* usesTally(ctx, key) {
+  const tally = new EntityInstanceId("tally_js", key);
+  yield ctx.entities.callEntity(tally, "add", 2);
+  yield ctx.entities.callEntity(tally, "add", 3);
+  return yield ctx.entities.callEntity(tally, "get");
+}
+
 let worker;
 let client;
 
@@ -72,6 +94,8 @@ before(async () => {
   worker.addNamedOrchestrator("fan_out_js", fanOut);
   worker.addNamedOrchestrator("calls_rust_activity_js", callsRustActivity);
   worker.addNamedOrchestrator("waits_for_approval_js", waitsForApproval);
+  worker.addNamedOrchestrator("uses_tally_js", usesTally);
+  worker.addNamedEntity("tally_js", () => new Tally());
   await worker.start();
   client = new TaskHubGrpcClient(options);
 });
@@ -128,4 +152,20 @@ test("an external event and a timer reach a JavaScript orchestrator", async () =
   const state = await client.waitForOrchestrationCompletion(id, true, 60);
   assert.equal(state.runtimeStatus, OrchestrationStatus.COMPLETED, state.failureDetails?.message);
   assert.deepEqual(output(state), { approved: "by the test" });
+});
+
+test("a JavaScript entity is called by a JavaScript orchestrator and signaled by the client", async () => {
+  const key = randomUUID();
+  const state = await run("uses_tally_js", key);
+  assert.equal(state.runtimeStatus, OrchestrationStatus.COMPLETED, state.failureDetails?.message);
+  assert.equal(output(state), 5);
+  const tally = new EntityInstanceId("tally_js", key);
+  await client.signalEntity(tally, "add", 10);
+  const deadline = Date.now() + 30_000;
+  let entity;
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    entity = await client.getEntity(tally);
+  } while (entity?.state !== 15 && Date.now() < deadline);
+  assert.equal(entity?.state, 15);
 });
